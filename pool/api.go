@@ -1,0 +1,208 @@
+package pool
+
+// This file is the contract between pool and its users (authfile, daemon, CLI).
+// Bodies marked "unimplemented" are being written; signatures are fixed.
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Strategy names a selection strategy (DESIGN §3).
+type Strategy string
+
+const (
+	FillFirst  Strategy = "fill_first"
+	RoundRobin Strategy = "round_robin"
+	LeastUsed  Strategy = "least_used"
+	Random     Strategy = "random"
+)
+
+// Sentinels for errors.Is.
+var (
+	ErrUnknownPool     = errors.New("unknown pool")
+	ErrNoneAvailable   = errors.New("no available credential")
+	ErrUnknownStrategy = errors.New("unknown strategy")
+	ErrNoTarget        = errors.New("no entry matches target")
+	ErrAmbiguousTarget = errors.New("target matches more than one entry")
+	ErrUnknownLease    = errors.New("unknown lease")
+	ErrBadInput        = errors.New("bad input")
+)
+
+// NoneAvailableError is returned by Select when nothing can be handed out.
+// NextAvailableAt is the earliest cooldown end in epoch seconds, or 0 when
+// only DEAD (or tokenless) entries remain.
+type NoneAvailableError struct {
+	Provider        string
+	NextAvailableAt float64
+}
+
+func (e *NoneAvailableError) Error() string {
+	return fmt.Sprintf("pool %q: %s", e.Provider, ErrNoneAvailable)
+}
+func (e *NoneAvailableError) Unwrap() error { return ErrNoneAvailable }
+
+// Config tunes a Pool. Zero values take the defaults noted.
+type Config struct {
+	// Strategies per provider; providers not listed use DefaultStrategy.
+	Strategies      map[string]Strategy
+	DefaultStrategy Strategy      // default FillFirst
+	MaxLeases       int           // leases per credential, default 1
+	LeaseTTL        time.Duration // default 10m
+	// PruneDeadAfter is how long a manual DEAD entry is kept; 0 = never prune.
+	PruneDeadAfter time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Rand drives the random strategy and new ids; default a random seed.
+	Rand *rand.Rand
+}
+
+// ChangeKind names a change of state; the values are the event types of the
+// API.
+type ChangeKind string
+
+const (
+	ChangeExhausted ChangeKind = "entry.exhausted"
+	ChangeDead      ChangeKind = "entry.dead"
+	ChangeRecovered ChangeKind = "entry.recovered"
+	ChangePruned    ChangeKind = "entry.pruned"
+	ChangeAdded     ChangeKind = "entry.added"
+	ChangeRemoved   ChangeKind = "entry.removed"
+)
+
+// Change describes one change of state for events, logs and metrics. It never
+// carries a secret.
+type Change struct {
+	Kind     ChangeKind
+	Provider string
+	ID       string
+	Label    string
+	At       float64 // epoch seconds
+	Code     int     // HTTP code for exhausted/dead
+	Reason   string  // provider reason for exhausted/dead; cause for recovered ("cooldown", "reauth", "reset", "file")
+	Until    float64 // cooldown end for exhausted, 0 otherwise
+	// Cause says who decided it: "report", "file" (another process wrote it),
+	// "ttl", "reauth", "admin", "prune".
+	Cause string
+}
+
+// SelectOptions are the knobs of one selection.
+type SelectOptions struct {
+	Strategy Strategy // "" = the pool's configured strategy
+	Lease    bool
+}
+
+// Lease is a claim on a credential that expires after the lease TTL.
+type Lease struct {
+	ID        string  `json:"id"`
+	Provider  string  `json:"-"`
+	EntryID   string  `json:"-"`
+	ExpiresAt float64 `json:"expires_at"`
+}
+
+// Selection is the answer to Select.
+type Selection struct {
+	Credential Credential
+	Lease      *Lease
+	Changes    []Change // e.g. recoveries noticed while selecting
+}
+
+// Report is an agent's account of how the provider answered.
+type Report struct {
+	CredentialID string
+	LeaseID      string
+	APIKeyHint   string // the token the agent used
+	StatusCode   int
+	Reason       string
+	Message      string
+	// ResetAt: epoch seconds, epoch milliseconds (> 1e12) or ISO-8601 text.
+	ResetAt string
+	// RetryAfter: delta-seconds or an HTTP-date.
+	RetryAfter    string
+	FailureReason string
+}
+
+// Marked is the entry a report marked.
+type Marked struct {
+	ID     string  `json:"id"`
+	Status Status  `json:"status"`
+	Until  float64 `json:"until"` // 0 for DEAD
+}
+
+// ReportResult is the answer to Report.
+type ReportResult struct {
+	Marked    *Marked     // nil when nothing matched (or the code marks nothing, e.g. 2xx)
+	Unmatched bool        // the identity matched no entry
+	Next      *Credential // the next credential, nil if none is available
+	Changes   []Change
+}
+
+// NewEntry is what an admin supplies to add a credential.
+type NewEntry struct {
+	Label        string
+	AuthType     string // default "api_key"
+	AccessToken  string
+	RefreshToken string
+	BaseURL      string
+	Priority     *int // nil = after the last
+}
+
+// EntryView is an entry for people and dashboards: no secrets.
+type EntryView struct {
+	ID               string  `json:"id"`
+	Label            string  `json:"label"`
+	AuthType         string  `json:"auth_type"`
+	Priority         int     `json:"priority"`
+	Source           string  `json:"source"`
+	TokenHint        string  `json:"token_hint"` // last 4 characters of the access token, "" if none
+	BaseURL          string  `json:"base_url"`
+	ExpiresAt        float64 `json:"expires_at"`
+	RequestCount     int     `json:"request_count"`
+	Status           Status  `json:"status"` // ok | exhausted | dead (an ended cooldown reads ok)
+	Available        bool    `json:"available"`
+	Until            float64 `json:"until"` // cooldown end, 0 if none
+	Leases           int     `json:"leases"`
+	LastStatusAt     float64 `json:"last_status_at"`
+	LastErrorCode    int     `json:"last_error_code"`
+	LastErrorReason  string  `json:"last_error_reason"`
+	LastErrorMessage string  `json:"last_error_message"`
+	LastErrorResetAt float64 `json:"last_error_reset_at"`
+	// PruneAt is when a manual DEAD entry will be pruned, 0 if never.
+	PruneAt float64 `json:"prune_at"`
+}
+
+// PoolView is one provider's pool for people and dashboards.
+type PoolView struct {
+	Provider        string      `json:"provider"`
+	Strategy        Strategy    `json:"strategy"`
+	Entries         []EntryView `json:"entries"`
+	Available       int         `json:"available"`
+	NextAvailableAt float64     `json:"next_available_at"` // 0 = none
+}
+
+// Patch is this process's change to one entry, to be applied to whatever is on
+// disk at write time (DESIGN §2: never write a snapshot over the file).
+type Patch struct {
+	Provider string
+	ID       string
+	// Urgent patches (status changes, add, remove, token adoption) are written
+	// at once; the others (request counts, round-robin order) are batched.
+	Urgent bool
+
+	Add    *Entry // add this entry if no entry with ID is on disk
+	Remove bool   // remove the entry with ID
+
+	// Status, when set, replaces the six status fields, unless the disk's
+	// tokens differ from BaseTokens (the mark was about older tokens) or the
+	// disk's last_status_at is later than At (another process marked it
+	// more recently).
+	Status     *StatusFields
+	At         float64
+	BaseTokens Tokens
+
+	Tokens     *Tokens // adopt these tokens (re-auth from a singleton)
+	CountDelta int     // add to request_count
+	Priority   *int    // new priority (round-robin order)
+}
