@@ -67,7 +67,7 @@ func (p *Pool) NextWake() float64 { panic("unimplemented") }
 
 // Pending reports whether patches wait to be written, and whether any of them
 // is urgent.
-func (p *Pool) Pending() (any, urgent bool) { panic("unimplemented") }
+func (p *Pool) Pending() (pending, urgent bool) { panic("unimplemented") }
 
 // TakePatches hands over the pending patches, merged per entry, and forgets
 // them. After a failed write, give them back with RestorePatches.
