@@ -1,0 +1,459 @@
+// Package authfile is auth.json on disk, in the format the Hermes agent uses:
+// parse it tolerantly, give pool its entries, write it back without losing a
+// byte of what credpool does not understand, and do all of that under the
+// same auth.lock flock that Hermes takes, with atomic writes.
+//
+// A File keeps the document as it was read (ordered raw members at every
+// level that credpool re-emits), so that a rewrite changes only the values
+// that changed: unknown keys, key order, and the original representation of
+// every unchanged value (an ISO last_status_at, a "402" error code, a null)
+// all survive.
+package authfile
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/credpool/credpool/pool"
+)
+
+// field names a known entry field; the order is the order Hermes'
+// PooledCredential.to_dict writes them in, used for new entries.
+type field uint8
+
+const (
+	fNone field = iota
+	fID
+	fLabel
+	fAuthType
+	fPriority
+	fSource
+	fAccessToken
+	fRefreshToken
+	fLastStatus
+	fLastStatusAt
+	fLastErrorCode
+	fLastErrorReason
+	fLastErrorMessage
+	fLastErrorResetAt
+	fBaseURL
+	fExpiresAt
+	fExpiresAtMS
+	fRequestCount
+	numFields
+)
+
+var fieldNames = [numFields]string{
+	fID: "id", fLabel: "label", fAuthType: "auth_type", fPriority: "priority",
+	fSource: "source", fAccessToken: "access_token", fRefreshToken: "refresh_token",
+	fLastStatus: "last_status", fLastStatusAt: "last_status_at",
+	fLastErrorCode: "last_error_code", fLastErrorReason: "last_error_reason",
+	fLastErrorMessage: "last_error_message", fLastErrorResetAt: "last_error_reset_at",
+	fBaseURL: "base_url", fExpiresAt: "expires_at", fExpiresAtMS: "expires_at_ms",
+	fRequestCount: "request_count",
+}
+
+var fieldOf = func() map[string]field {
+	m := make(map[string]field, numFields)
+	for f, n := range fieldNames {
+		if n != "" {
+			m[n] = field(f)
+		}
+	}
+	return m
+}()
+
+const keyCredentialPool = "credential_pool"
+
+var utf8BOM = []byte{0xef, 0xbb, 0xbf}
+
+// File is one auth.json document.
+type File struct {
+	// Pools is credential_pool: provider → entries in file order. Callers
+	// (pool.ApplyPatches) mutate it in place; Marshal writes what it holds.
+	Pools map[string][]pool.Entry
+
+	top        object                          // top-level members in file order
+	poolObj    object                          // credential_pool members in file order
+	records    map[string]map[string][]*record // provider → entry id → on-disk entries
+	singletons map[string]pool.Singleton
+	size       int // length of the parsed document, to size Marshal's buffer
+}
+
+// record is an entry as it was on disk: its members, and the values of its
+// known fields, so Marshal can tell which fields changed.
+type record struct {
+	obj         object
+	known       pool.Entry // ID is the on-disk id ("" when it was missing); Extra unused
+	expAt       bool       // expires_at held a non-null value
+	expMS       bool       // expires_at_ms held a non-null value
+	expAtMillis bool       // expires_at was a number in milliseconds
+}
+
+// New returns an empty document, as a fresh Hermes install would write it.
+func New() *File {
+	return &File{
+		Pools: map[string][]pool.Entry{},
+		top: object{
+			{key: "version", rawKey: []byte(`"version"`), val: []byte("1")},
+			{key: "providers", rawKey: []byte(`"providers"`), val: []byte("{}")},
+			{key: keyCredentialPool, rawKey: []byte(`"credential_pool"`), val: []byte("{}")},
+		},
+		records:    map[string]map[string][]*record{},
+		singletons: map[string]pool.Singleton{},
+	}
+}
+
+// Parse reads an auth.json document. It accepts what Hermes and other
+// writers produce (see the package tests for the tolerated forms) and
+// returns a *CorruptError for anything else, including empty data: a
+// zero-length auth.json is what a truncating writer leaves mid-write, not an
+// empty store. Parse keeps no reference to data.
+func Parse(data []byte) (*File, error) {
+	doc, base := data, 0
+	if bytes.HasPrefix(doc, utf8BOM) {
+		doc, base = doc[len(utf8BOM):], len(utf8BOM)
+	}
+	if !json.Valid(doc) {
+		return nil, syntaxError(data, doc, base)
+	}
+	doc = bytes.Clone(doc)
+	p := parser{data: data, doc: doc, base: base}
+	f, err := p.parse()
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func syntaxError(data, doc []byte, base int) error {
+	var v struct{}
+	err := json.Unmarshal(doc, &v)
+	off := len(doc)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		off = int(se.Offset)
+	}
+	// The scanner's message quotes the offending character; ours quotes
+	// nothing, since the file holds secrets.
+	if off >= len(doc) || err == nil {
+		return corruptAt(data, base+len(doc), errors.New("unexpected end of data (empty or truncated file)"))
+	}
+	return corruptAt(data, base+off-1, errors.New("invalid JSON syntax"))
+}
+
+type parser struct {
+	data []byte // as given, for error positions
+	doc  []byte // BOM stripped, our own copy
+	base int
+}
+
+func (p *parser) errAt(off int, format string, args ...any) error {
+	return corruptAt(p.data, p.base+off, fmt.Errorf(format, args...))
+}
+
+func (p *parser) parse() (*File, error) {
+	i := skipWS(p.doc, 0)
+	if p.doc[i] != '{' {
+		return nil, p.errAt(i, "top level is not an object")
+	}
+	f := &File{
+		Pools:      map[string][]pool.Entry{},
+		top:        splitObject(p.doc, i),
+		records:    map[string]map[string][]*record{},
+		singletons: map[string]pool.Singleton{},
+		size:       len(p.doc),
+	}
+	for _, m := range f.top {
+		switch m.key {
+		case keyCredentialPool:
+			if err := p.pools(f, m); err != nil {
+				return nil, err
+			}
+		case "providers":
+			f.singletons = readSingletons(p.doc, m)
+		}
+	}
+	return f, nil
+}
+
+func (p *parser) pools(f *File, m member) error {
+	switch m.val[0] {
+	case 'n':
+		return nil
+	case '{':
+	default:
+		return p.errAt(m.off, "credential_pool is not an object")
+	}
+	f.poolObj = splitObject(p.doc, m.off)
+	for _, pm := range f.poolObj {
+		switch pm.val[0] {
+		case 'n':
+			continue // kept as written; not a pool
+		case '[':
+		default:
+			return p.errAt(pm.off, "credential_pool[%q] is not an array", pm.key)
+		}
+		elems := splitArray(p.doc, pm.off)
+		entries := make([]pool.Entry, len(elems))
+		recs := make([]*record, len(elems))
+		for idx, el := range elems {
+			if el.val[0] != '{' {
+				return p.errAt(el.off, "credential_pool[%q][%d] is not an object", pm.key, idx)
+			}
+			rec := &record{obj: splitObject(p.doc, el.off)}
+			if m, err := decodeEntry(rec, &entries[idx]); err != nil {
+				return p.errAt(m.off, "credential_pool[%q][%d].%s: %w", pm.key, idx, m.key, err)
+			}
+			rec.known = entries[idx]
+			rec.known.Extra = nil
+			recs[idx] = rec
+		}
+		assignMissingIDs(pm.key, entries, elems)
+		byID := make(map[string][]*record, len(entries))
+		for idx := range entries {
+			byID[entries[idx].ID] = append(byID[entries[idx].ID], recs[idx])
+		}
+		f.Pools[pm.key] = entries
+		f.records[pm.key] = byID
+	}
+	return nil
+}
+
+// decodeEntry reads rec's members into e; on error it returns the member at
+// fault.
+func decodeEntry(rec *record, e *pool.Entry) (member, error) {
+	var expAt, expMS float64
+	for _, m := range rec.obj {
+		fld := fieldOf[m.key]
+		if fld == fNone {
+			if e.Extra == nil {
+				e.Extra = make(map[string]json.RawMessage, 4)
+			}
+			e.Extra[m.key] = m.val
+			continue
+		}
+		var err error
+		switch fld {
+		case fID:
+			e.ID, err = str(m.val)
+		case fLabel:
+			e.Label, err = str(m.val)
+		case fAuthType:
+			e.AuthType, err = str(m.val)
+		case fSource:
+			e.Source, err = str(m.val)
+		case fAccessToken:
+			e.AccessToken, err = str(m.val)
+		case fRefreshToken:
+			e.RefreshToken, err = str(m.val)
+		case fBaseURL:
+			e.BaseURL, err = str(m.val)
+		case fLastErrorReason:
+			e.LastErrorReason, err = str(m.val)
+		case fLastErrorMessage:
+			e.LastErrorMessage, err = str(m.val)
+		case fLastStatus:
+			var s string
+			s, err = str(m.val)
+			e.LastStatus = pool.Status(s)
+		case fPriority:
+			e.Priority, err = integer(m.val)
+		case fRequestCount:
+			e.RequestCount, err = integer(m.val)
+		case fLastErrorCode:
+			e.LastErrorCode, err = integer(m.val)
+		case fLastStatusAt:
+			e.LastStatusAt, err = epoch(m.val)
+		case fLastErrorResetAt:
+			e.LastErrorResetAt, err = epoch(m.val)
+		case fExpiresAt:
+			expAt, err = epoch(m.val)
+			if expAt > 1e12 && m.val[0] != '"' {
+				// Some writers put milliseconds here (JavaScript's Date.now()).
+				expAt /= 1000
+				rec.expAtMillis = true
+			}
+			rec.expAt = expAt != 0
+		case fExpiresAtMS:
+			expMS, err = epoch(m.val)
+			expMS /= 1000
+			rec.expMS = expMS != 0
+		}
+		if err != nil {
+			return m, err
+		}
+	}
+	e.ExpiresAt = expAt
+	if e.ExpiresAt == 0 {
+		e.ExpiresAt = expMS
+	}
+	return member{}, nil
+}
+
+// str reads a string or null.
+func str(raw []byte) (string, error) {
+	switch raw[0] {
+	case 'n':
+		return "", nil
+	case '"':
+		return decodeString(raw)
+	}
+	return "", errors.New("expected a string")
+}
+
+// integer reads an integral number, a numeric string, or null.
+func integer(raw []byte) (int, error) {
+	f, err := number(raw)
+	if err != nil {
+		return 0, err
+	}
+	if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, errors.New("expected an integer")
+	}
+	return int(f), nil
+}
+
+// number reads a number, a numeric string, or null (0).
+func number(raw []byte) (float64, error) {
+	s := string(raw)
+	switch raw[0] {
+	case 'n':
+		return 0, nil
+	case '"':
+		var err error
+		if s, err = decodeString(raw); err != nil {
+			return 0, err
+		}
+		if s = strings.TrimSpace(s); s == "" {
+			return 0, nil
+		}
+	case 't', 'f', '{', '[':
+		return 0, errors.New("expected a number")
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, errors.New("expected a number")
+	}
+	return f, nil
+}
+
+// epoch reads epoch seconds as a number, a numeric string, an ISO-8601
+// string, or null (0).
+func epoch(raw []byte) (float64, error) {
+	f, err := number(raw)
+	if err == nil || raw[0] != '"' {
+		return f, err
+	}
+	s, _ := decodeString(raw)
+	if t, ok := parseISO(strings.TrimSpace(s)); ok {
+		return t, nil
+	}
+	return 0, errors.New("expected epoch seconds or an ISO-8601 time")
+}
+
+// assignMissingIDs gives every entry without an id one that is unique in its
+// pool. The id is derived from the entry's content rather than drawn at
+// random, so that every reader of the same file (the daemon, then the
+// re-read inside Update) agrees on it until it is written.
+func assignMissingIDs(provider string, entries []pool.Entry, elems []element) {
+	taken := map[string]bool{}
+	missing := false
+	for _, e := range entries {
+		if e.ID == "" {
+			missing = true
+		} else {
+			taken[e.ID] = true
+		}
+	}
+	if !missing {
+		return
+	}
+	for i := range entries {
+		if entries[i].ID != "" {
+			continue
+		}
+		for n := uint32(0); ; n++ {
+			h := sha256.New()
+			h.Write([]byte(provider))
+			h.Write([]byte{0})
+			h.Write(elems[i].val)
+			h.Write(binary.BigEndian.AppendUint32(nil, n))
+			id := hex.EncodeToString(h.Sum(nil)[:3])
+			if !taken[id] {
+				taken[id] = true
+				entries[i].ID = id
+				break
+			}
+		}
+	}
+}
+
+func readSingletons(doc []byte, m member) map[string]pool.Singleton {
+	out := map[string]pool.Singleton{}
+	if m.val[0] != '{' {
+		return out
+	}
+	for _, pm := range splitObject(doc, m.off) {
+		if pm.val[0] != '{' {
+			continue
+		}
+		po := splitObject(doc, pm.off)
+		var t pool.Tokens
+		if tm, ok := po.get("tokens"); ok && tm.val[0] == '{' {
+			t = tokensOf(splitObject(doc, tm.off))
+		}
+		if t == (pool.Tokens{}) {
+			t = tokensOf(po)
+		}
+		if t != (pool.Tokens{}) {
+			out[pm.key] = pool.Singleton{Tokens: t}
+		}
+	}
+	return out
+}
+
+func tokensOf(o object) pool.Tokens {
+	var t pool.Tokens
+	if m, ok := o.get("access_token"); ok {
+		t.AccessToken, _ = str(m.val)
+	}
+	if m, ok := o.get("refresh_token"); ok {
+		t.RefreshToken, _ = str(m.val)
+	}
+	return t
+}
+
+// Snapshot returns the document for pool: Pools is f.Pools itself, so that
+// pool.ApplyPatches on the snapshot changes this File.
+func (f *File) Snapshot() pool.Snapshot {
+	if f.Pools == nil {
+		f.Pools = map[string][]pool.Entry{}
+	}
+	s := make(map[string]pool.Singleton, len(f.singletons))
+	for k, v := range f.singletons {
+		s[k] = v
+	}
+	return pool.Snapshot{Pools: f.Pools, Singletons: s}
+}
+
+// setUpdatedAt sets updated_at the way Hermes does on every save.
+func (f *File) setUpdatedAt(t time.Time) {
+	val := appendQuoted(nil, isoMicro(t.UnixMicro()))
+	for i := range f.top {
+		if f.top[i].key == "updated_at" {
+			f.top[i].val = val
+			return
+		}
+	}
+	f.top = append(f.top, member{key: "updated_at", rawKey: []byte(`"updated_at"`), val: val})
+}

@@ -1,0 +1,289 @@
+package authfile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// member is one key of a JSON object as it was on disk. Objects are kept as
+// ordered member lists, not maps, because Hermes writes keys in insertion
+// order and a rewrite that keeps that order gives readable diffs.
+type member struct {
+	key    string // decoded
+	rawKey []byte // as written, quotes included
+	val    []byte // raw value, no surrounding whitespace
+	off    int    // offset of val in the document, for error positions
+}
+
+type object []member
+
+func (o object) get(key string) (member, bool) {
+	for _, m := range o {
+		if m.key == key {
+			return m, true
+		}
+	}
+	return member{}, false
+}
+
+// internedKeys spares an allocation per known key of every entry.
+var internedKeys = map[string]string{}
+
+func init() {
+	for _, k := range fieldNames {
+		if k != "" {
+			internedKeys[k] = k
+		}
+	}
+}
+
+func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipWS(data []byte, i int) int {
+	for i < len(data) && isWS(data[i]) {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at data[i].
+func skipString(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(data)
+}
+
+// skipValue returns the index just past the value starting at data[i]. The
+// data has been validated, so only strings and nesting need care.
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return len(data)
+	default:
+		for i < len(data) {
+			switch data[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return len(data)
+	}
+}
+
+// splitObject splits the object at data[i:] (validated JSON, data[i] == '{')
+// into its members. A repeated key keeps its first position and takes the
+// last value, as Python's json.load and Go's encoding/json both let the last
+// one win.
+func splitObject(data []byte, i int) object {
+	var obj object
+	var index map[string]int // built once the object is too big for a linear scan
+	i = skipWS(data, i+1)
+	for i < len(data) && data[i] != '}' {
+		ks := i
+		i = skipString(data, i)
+		rawKey := data[ks:i]
+		key := decodeKey(rawKey)
+		i = skipWS(data, i)
+		i = skipWS(data, i+1) // ':'
+		vs := i
+		i = skipValue(data, i)
+		m := member{key: key, rawKey: rawKey, val: data[vs:i], off: vs}
+
+		dup := -1
+		if index != nil {
+			if j, ok := index[key]; ok {
+				dup = j
+			}
+		} else {
+			for j := range obj {
+				if obj[j].key == key {
+					dup = j
+					break
+				}
+			}
+		}
+		if dup >= 0 {
+			obj[dup].val, obj[dup].off = m.val, m.off
+		} else {
+			obj = append(obj, m)
+			if index != nil {
+				index[key] = len(obj) - 1
+			} else if len(obj) > 16 {
+				index = make(map[string]int, 2*len(obj))
+				for j, mm := range obj {
+					index[mm.key] = j
+				}
+			}
+		}
+		i = skipWS(data, i)
+		if i < len(data) && data[i] == ',' {
+			i = skipWS(data, i+1)
+		}
+	}
+	return obj
+}
+
+// element is one value of a JSON array.
+type element struct {
+	val []byte
+	off int
+}
+
+// splitArray splits the array at data[i:] (validated, data[i] == '[').
+func splitArray(data []byte, i int) []element {
+	var out []element
+	i = skipWS(data, i+1)
+	for i < len(data) && data[i] != ']' {
+		vs := i
+		i = skipValue(data, i)
+		out = append(out, element{val: data[vs:i], off: vs})
+		i = skipWS(data, i)
+		if i < len(data) && data[i] == ',' {
+			i = skipWS(data, i+1)
+		}
+	}
+	return out
+}
+
+func decodeKey(raw []byte) string {
+	inner := raw[1 : len(raw)-1]
+	if s, ok := internedKeys[string(inner)]; ok {
+		return s
+	}
+	s, _ := decodeString(raw)
+	return s
+}
+
+// decodeString decodes a raw JSON string; the common case, no escapes and
+// valid UTF-8, is a plain copy.
+func decodeString(raw []byte) (string, error) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", errors.New("not a string")
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
+const hexDigits = "0123456789abcdef"
+
+// shortEscapes are the two-character escapes Python writes.
+var shortEscapes = [utf8.RuneSelf]byte{'"': '"', '\\': '\\', '\n': 'n', '\r': 'r', '\t': 't', '\b': 'b', '\f': 'f'}
+
+// appendQuoted writes s as a JSON string the way Python's json.dump does by
+// default (ensure_ascii): every non-ASCII rune as \uXXXX, so that values we
+// write look like the ones Hermes writes.
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch esc := shortEscapes[c]; {
+			case esc != 0:
+				b = append(b, '\\', esc)
+			case c < 0x20 || c == 0x7f:
+				b = appendU(b, rune(c))
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r >= 0x10000 {
+			r -= 0x10000
+			b = appendU(b, 0xd800+(r>>10))
+			b = appendU(b, 0xdc00+(r&0x3ff))
+		} else {
+			b = appendU(b, r) // includes utf8.RuneError for invalid bytes
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+func appendU(b []byte, r rune) []byte {
+	return append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+}
+
+// appendFloat writes f the way Python's repr does (1748779200.0, not
+// 1.7487792e+09), since Hermes writes epoch times with time.time().
+func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	if a := math.Abs(f); a != 0 && (a < 1e-4 || a >= 1e16) {
+		return strconv.AppendFloat(b, f, 'e', -1, 64)
+	}
+	n := len(b)
+	b = strconv.AppendFloat(b, f, 'f', -1, 64)
+	if bytes.IndexByte(b[n:], '.') < 0 {
+		b = append(b, '.', '0')
+	}
+	return b
+}
+
+// isoTime formats epoch seconds like Python's datetime.isoformat() of an
+// aware UTC datetime, the form Hermes writes.
+func isoTime(sec float64) string { return isoMicro(int64(math.Round(sec * 1e6))) }
+
+func isoMicro(us int64) string {
+	t := time.UnixMicro(us).UTC()
+	if t.Nanosecond() == 0 {
+		return t.Format("2006-01-02T15:04:05+00:00")
+	}
+	return t.Format("2006-01-02T15:04:05.000000+00:00")
+}
+
+var isoLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02",
+}
+
+// parseISO reads the ISO-8601 forms Python and other tools write; a time
+// without a zone is UTC.
+func parseISO(s string) (float64, bool) {
+	for _, l := range isoLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return float64(t.UnixMicro()) / 1e6, true
+		}
+	}
+	return 0, false
+}

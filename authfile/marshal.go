@@ -1,0 +1,443 @@
+package authfile
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/credpool/credpool/pool"
+)
+
+// Marshal writes the document as Hermes' json.dump(indent=2) does, with a
+// trailing newline. Values credpool did not change are written as they were
+// read; an Extra value that is not valid JSON is an error.
+func (f *File) Marshal() ([]byte, error) {
+	w := &writer{}
+	w.buf.Grow(f.size + f.size/8 + 256)
+	w.buf.WriteByte('{')
+	n := 0
+	sawPools := false
+	for _, m := range f.top {
+		if m.key == keyCredentialPool {
+			sawPools = true
+			if len(f.Pools) == 0 && m.val[0] == 'n' {
+				w.member(&n, 1, m.rawKey)
+				w.buf.WriteString("null")
+				continue
+			}
+			w.member(&n, 1, m.rawKey)
+			if err := f.writePools(w); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		w.member(&n, 1, m.rawKey)
+		if err := w.raw(m.val, 1, false); err != nil {
+			return nil, fmt.Errorf("authfile: top-level %q: %w", m.key, err)
+		}
+	}
+	if !sawPools && len(f.Pools) > 0 {
+		w.member(&n, 1, []byte(`"credential_pool"`))
+		if err := f.writePools(w); err != nil {
+			return nil, err
+		}
+	}
+	w.close(n, 0, '}')
+	w.buf.WriteByte('\n')
+	return w.buf.Bytes(), nil
+}
+
+func (f *File) writePools(w *writer) error {
+	w.buf.WriteByte('{')
+	n := 0
+	onDisk := make(map[string]bool, len(f.poolObj))
+	for _, pm := range f.poolObj {
+		onDisk[pm.key] = true
+		entries, ok := f.Pools[pm.key]
+		if !ok {
+			if pm.val[0] == 'n' { // a null pool stays null; a removed pool goes
+				w.member(&n, 2, pm.rawKey)
+				w.buf.WriteString("null")
+			}
+			continue
+		}
+		w.member(&n, 2, pm.rawKey)
+		if err := f.writeEntries(w, pm.key, entries); err != nil {
+			return err
+		}
+	}
+	var added []string
+	for k := range f.Pools {
+		if !onDisk[k] {
+			added = append(added, k)
+		}
+	}
+	slices.Sort(added)
+	for _, k := range added {
+		w.member(&n, 2, appendQuoted(nil, k))
+		if err := f.writeEntries(w, k, f.Pools[k]); err != nil {
+			return err
+		}
+	}
+	w.close(n, 1, '}')
+	return nil
+}
+
+func (f *File) writeEntries(w *writer, provider string, entries []pool.Entry) error {
+	w.buf.WriteByte('[')
+	recs := f.records[provider]
+	var used map[string]int // records handed out per id, for duplicate ids
+	for i := range entries {
+		e := &entries[i]
+		var rec *record
+		if rs := recs[e.ID]; len(rs) > 0 {
+			k := 0
+			if len(rs) > 1 {
+				if used == nil {
+					used = map[string]int{}
+				}
+				k = used[e.ID]
+				used[e.ID]++
+			}
+			if k < len(rs) {
+				rec = rs[k]
+			}
+		}
+		if i > 0 {
+			w.buf.WriteByte(',')
+		}
+		w.newline(3)
+		var err error
+		if rec == nil {
+			err = w.newEntry(e)
+		} else {
+			err = w.entry(e, rec)
+		}
+		if err != nil {
+			return fmt.Errorf("authfile: credential_pool[%q] entry %q: %w", provider, e.ID, err)
+		}
+	}
+	w.close(len(entries), 2, ']')
+	return nil
+}
+
+// entry writes an entry that was on disk: its members in their order, each
+// unchanged value as it was, then fields that are new to it.
+func (w *writer) entry(e *pool.Entry, rec *record) error {
+	w.buf.WriteByte('{')
+	n := 0
+	var seen [numFields]bool
+	extraSeen := 0
+	for _, m := range rec.obj {
+		fld := fieldOf[m.key]
+		seen[fld] = true
+		switch {
+		case fld == fNone:
+			v, ok := e.Extra[m.key]
+			if !ok {
+				continue // the caller deleted it
+			}
+			extraSeen++
+			w.member(&n, 4, m.rawKey)
+			if err := w.raw(v, 4, true); err != nil {
+				return fmt.Errorf("field %q: %w", m.key, err)
+			}
+		case fld == fExpiresAt || fld == fExpiresAtMS:
+			w.member(&n, 4, m.rawKey)
+			if e.ExpiresAt == rec.known.ExpiresAt || !rec.carriesExpiry(fld) {
+				w.buf.Write(m.val)
+				continue
+			}
+			form := formISO
+			switch {
+			case fld == fExpiresAtMS || rec.expAtMillis:
+				form = formMillis
+			case m.val[0] != 'n' && m.val[0] != '"':
+				form = formSeconds
+			}
+			w.expiry(e.ExpiresAt, form)
+		default:
+			w.member(&n, 4, m.rawKey)
+			if same(fld, e, &rec.known) {
+				if err := w.raw(m.val, 4, false); err != nil {
+					return err
+				}
+				continue
+			}
+			w.value(fld, e)
+		}
+	}
+	for fld := fID; fld < numFields; fld++ {
+		if seen[fld] || fld == fExpiresAtMS || same(fld, e, &rec.known) {
+			continue
+		}
+		if fld == fExpiresAt {
+			if seen[fExpiresAtMS] {
+				continue
+			}
+			w.member(&n, 4, []byte(`"expires_at"`))
+			w.expiry(e.ExpiresAt, formISO)
+			continue
+		}
+		w.member(&n, 4, appendQuoted(nil, fieldNames[fld]))
+		w.value(fld, e)
+	}
+	if extraSeen < len(e.Extra) {
+		if err := w.newExtra(&n, e, rec.obj); err != nil {
+			return err
+		}
+	}
+	w.close(n, 3, '}')
+	return nil
+}
+
+// carriesExpiry says whether member fld of the on-disk entry is one to
+// update when the expiry changes: the members that held it, or, when none
+// did, expires_at (or expires_at_ms if that is the only one there).
+func (r *record) carriesExpiry(fld field) bool {
+	if r.expAt || r.expMS {
+		return (fld == fExpiresAt && r.expAt) || (fld == fExpiresAtMS && r.expMS)
+	}
+	if fld == fExpiresAt {
+		return true
+	}
+	_, hasAt := r.obj.get("expires_at")
+	return !hasAt
+}
+
+// newEntry writes an entry that was not on disk, with the fields Hermes
+// writes: the six status fields always (null when clear), the optional ones
+// only when set.
+func (w *writer) newEntry(e *pool.Entry) error {
+	w.buf.WriteByte('{')
+	n := 0
+	for fld := fID; fld < numFields; fld++ {
+		switch fld {
+		case fExpiresAtMS:
+			continue
+		case fRefreshToken, fBaseURL, fExpiresAt:
+			if same(fld, e, &pool.Entry{}) {
+				continue
+			}
+		}
+		w.member(&n, 4, appendQuoted(nil, fieldNames[fld]))
+		if fld == fExpiresAt {
+			w.expiry(e.ExpiresAt, formISO)
+		} else {
+			w.value(fld, e)
+		}
+	}
+	if err := w.newExtra(&n, e, nil); err != nil {
+		return err
+	}
+	w.close(n, 3, '}')
+	return nil
+}
+
+// newExtra writes the Extra fields that are not among the on-disk members,
+// sorted, since a map has no order of its own.
+func (w *writer) newExtra(n *int, e *pool.Entry, onDisk object) error {
+	var keys []string
+	for k := range e.Extra {
+		if fieldOf[k] != fNone {
+			continue
+		}
+		if _, ok := onDisk.get(k); ok {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		w.member(n, 4, appendQuoted(nil, k))
+		if err := w.raw(e.Extra[k], 4, true); err != nil {
+			return fmt.Errorf("field %q: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// same reports whether known field fld has the same value in a and b.
+func same(fld field, a, b *pool.Entry) bool {
+	switch fld {
+	case fID:
+		return a.ID == b.ID
+	case fLabel:
+		return a.Label == b.Label
+	case fAuthType:
+		return a.AuthType == b.AuthType
+	case fPriority:
+		return a.Priority == b.Priority
+	case fSource:
+		return a.Source == b.Source
+	case fAccessToken:
+		return a.AccessToken == b.AccessToken
+	case fRefreshToken:
+		return a.RefreshToken == b.RefreshToken
+	case fLastStatus:
+		return a.LastStatus == b.LastStatus
+	case fLastStatusAt:
+		return a.LastStatusAt == b.LastStatusAt
+	case fLastErrorCode:
+		return a.LastErrorCode == b.LastErrorCode
+	case fLastErrorReason:
+		return a.LastErrorReason == b.LastErrorReason
+	case fLastErrorMessage:
+		return a.LastErrorMessage == b.LastErrorMessage
+	case fLastErrorResetAt:
+		return a.LastErrorResetAt == b.LastErrorResetAt
+	case fBaseURL:
+		return a.BaseURL == b.BaseURL
+	case fExpiresAt, fExpiresAtMS:
+		return a.ExpiresAt == b.ExpiresAt
+	case fRequestCount:
+		return a.RequestCount == b.RequestCount
+	}
+	return true
+}
+
+// value writes the current value of a known field: numbers as JSON numbers,
+// and the zero value of a nullable field as null.
+func (w *writer) value(fld field, e *pool.Entry) {
+	b := w.buf.AvailableBuffer()
+	nullStr := func(s string) []byte {
+		if s == "" {
+			return append(b, "null"...)
+		}
+		return appendQuoted(b, s)
+	}
+	nullTime := func(t float64) []byte {
+		if t == 0 {
+			return append(b, "null"...)
+		}
+		return appendFloat(b, t)
+	}
+	switch fld {
+	case fID:
+		b = appendQuoted(b, e.ID)
+	case fLabel:
+		b = appendQuoted(b, e.Label)
+	case fAuthType:
+		b = appendQuoted(b, e.AuthType)
+	case fSource:
+		b = appendQuoted(b, e.Source)
+	case fAccessToken:
+		b = appendQuoted(b, e.AccessToken)
+	case fRefreshToken:
+		b = nullStr(e.RefreshToken)
+	case fBaseURL:
+		b = nullStr(e.BaseURL)
+	case fLastStatus:
+		b = nullStr(string(e.LastStatus))
+	case fLastErrorReason:
+		b = nullStr(e.LastErrorReason)
+	case fLastErrorMessage:
+		b = nullStr(e.LastErrorMessage)
+	case fPriority:
+		b = strconv.AppendInt(b, int64(e.Priority), 10)
+	case fRequestCount:
+		b = strconv.AppendInt(b, int64(e.RequestCount), 10)
+	case fLastErrorCode:
+		if e.LastErrorCode == 0 {
+			b = append(b, "null"...)
+		} else {
+			b = strconv.AppendInt(b, int64(e.LastErrorCode), 10)
+		}
+	case fLastStatusAt:
+		b = nullTime(e.LastStatusAt)
+	case fLastErrorResetAt:
+		b = nullTime(e.LastErrorResetAt)
+	}
+	w.buf.Write(b)
+}
+
+// expiryForm is how an expiry is written: as it was on disk, so that the
+// tool that wrote it can still read it; ISO text is Hermes' type for
+// expires_at, and the form for an expiry that had none.
+type expiryForm uint8
+
+const (
+	formISO expiryForm = iota
+	formSeconds
+	formMillis
+)
+
+func (w *writer) expiry(sec float64, form expiryForm) {
+	b := w.buf.AvailableBuffer()
+	switch {
+	case sec == 0 || math.IsNaN(sec) || math.IsInf(sec, 0):
+		b = append(b, "null"...)
+	case form == formMillis:
+		b = strconv.AppendInt(b, int64(math.Round(sec*1000)), 10)
+	case form == formSeconds:
+		b = strconv.AppendFloat(b, sec, 'f', -1, 64)
+	default:
+		b = appendQuoted(b, isoTime(sec))
+	}
+	w.buf.Write(b)
+}
+
+// writer emits JSON laid out as Python's json.dump(indent=2).
+type writer struct {
+	buf bytes.Buffer
+}
+
+// prefixes[d] is the indentation of depth d.
+var prefixes = func() [8]string {
+	var p [8]string
+	for d := range p {
+		p[d] = strings.Repeat("  ", d)
+	}
+	return p
+}()
+
+func (w *writer) newline(depth int) {
+	w.buf.WriteByte('\n')
+	w.buf.WriteString(prefixes[depth])
+}
+
+// member starts the next member of an object whose members sit at depth.
+func (w *writer) member(n *int, depth int, rawKey []byte) {
+	if *n > 0 {
+		w.buf.WriteByte(',')
+	}
+	*n++
+	w.newline(depth)
+	w.buf.Write(rawKey)
+	w.buf.WriteString(": ")
+}
+
+// close ends an object or array that had n members; its brackets sit at
+// depth. An empty one is written "{}" or "[]", as Python does.
+func (w *writer) close(n, depth int, c byte) {
+	if n > 0 {
+		w.newline(depth)
+	}
+	w.buf.WriteByte(c)
+}
+
+// raw writes a raw JSON value laid out for depth. Values from outside the
+// parser (check) are validated first, so Marshal never writes broken JSON.
+func (w *writer) raw(v []byte, depth int, check bool) error {
+	if check {
+		v = bytes.TrimSpace(v)
+		if len(v) == 0 {
+			return fmt.Errorf("not valid JSON")
+		}
+	}
+	if v[0] != '{' && v[0] != '[' {
+		if check && !json.Valid(v) {
+			return fmt.Errorf("not valid JSON")
+		}
+		w.buf.Write(v)
+		return nil
+	}
+	if err := json.Indent(&w.buf, v, prefixes[depth], "  "); err != nil {
+		return fmt.Errorf("not valid JSON")
+	}
+	return nil
+}

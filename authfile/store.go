@@ -1,0 +1,281 @@
+package authfile
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// Lock defaults (DESIGN §2).
+const (
+	DefaultLockTimeout = 15 * time.Second
+	lockPoll           = 50 * time.Millisecond
+	lockFileName       = "auth.lock"
+)
+
+// Store is auth.json at one path, with its auth.lock. It holds no state
+// between calls; every Update reads what is on disk at that moment.
+type Store struct {
+	path     string
+	lockPath string
+
+	// LockTimeout is how long Lock waits for auth.lock; 0 means
+	// DefaultLockTimeout.
+	LockTimeout time.Duration
+	// Now stamps updated_at; nil means time.Now.
+	Now func() time.Time
+}
+
+// NewStore returns the store for the auth.json at path. The lock is
+// auth.lock in the directory of path as given (not of a symlink's target):
+// that is the file Hermes locks.
+func NewStore(path string) *Store {
+	return &Store{path: path, lockPath: filepath.Join(filepath.Dir(path), lockFileName)}
+}
+
+// Path is the auth.json path as given.
+func (s *Store) Path() string { return s.path }
+
+// LockPath is the auth.lock path.
+func (s *Store) LockPath() string { return s.lockPath }
+
+// Read parses auth.json without taking the lock: writers replace the file
+// atomically, so a reader sees either the old or the new document. A missing
+// file is an empty document with nil data. The raw bytes are returned even
+// when they do not parse, so the caller can tell whether the file changed.
+func (s *Store) Read() (*File, []byte, error) {
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return New(), nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("authfile: read: %w", err)
+	}
+	f, err := s.parse(data)
+	return f, data, err
+}
+
+func (s *Store) parse(data []byte) (*File, error) {
+	f, err := Parse(data)
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		ce.Path = s.path
+	}
+	return f, err
+}
+
+// Update is the read-modify-write of DESIGN §2: lock, read what is on disk
+// now, let fn change it, write it if it changed (stamping updated_at), and
+// unlock. It returns the bytes on disk afterwards, written or not (nil when
+// there is still no file). A file that does not parse is never written over
+// and fn is not called; an error from fn writes nothing and is returned as
+// it is.
+func (s *Store) Update(ctx context.Context, fn func(*File) error) ([]byte, error) {
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	data, err := os.ReadFile(s.path)
+	var f *File
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		f, data = New(), nil
+	case err != nil:
+		return nil, fmt.Errorf("authfile: read: %w", err)
+	default:
+		if f, err = s.parse(data); err != nil {
+			return nil, err
+		}
+	}
+
+	// Stamp first, so that before and after differ only by fn's changes.
+	f.setUpdatedAt(s.now())
+	before, err := f.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(f); err != nil {
+		return nil, err
+	}
+	after, err := f.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if bytes.Equal(before, after) {
+		return data, nil
+	}
+	if err := s.write(after); err != nil {
+		return nil, err
+	}
+	if err := unlock(); err != nil {
+		return after, err
+	}
+	return after, nil
+}
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Lock takes auth.lock exclusively, polling every 50 ms until LockTimeout
+// (ErrLockTimeout) or ctx ends. The lock file is created if missing and never
+// removed: removing it would let two writers lock two different files. The
+// returned unlock may be called more than once.
+func (s *Store) Lock(ctx context.Context) (unlock func() error, err error) {
+	ensureDir(filepath.Dir(s.lockPath))
+	timeout := s.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	fl := flock.New(s.lockPath, flock.SetPermissions(0o600))
+	ok, err := fl.TryLockContext(tctx, lockPoll)
+	if ok {
+		done := false
+		return func() error {
+			if done {
+				return nil
+			}
+			done = true
+			if err := fl.Unlock(); err != nil {
+				return fmt.Errorf("authfile: unlock %s: %w", s.lockPath, err)
+			}
+			return nil
+		}, nil
+	}
+	_ = fl.Close()
+	switch {
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("authfile: lock %s: %w", s.lockPath, ctx.Err())
+	case tctx.Err() != nil:
+		return nil, fmt.Errorf("%w %s after %s", ErrLockTimeout, s.lockPath, timeout)
+	case err != nil:
+		return nil, fmt.Errorf("authfile: lock %s: %w", s.lockPath, err)
+	}
+	return nil, fmt.Errorf("authfile: lock %s: not acquired", s.lockPath)
+}
+
+// ensureDir creates dir 0700 if it is missing, and narrows it to 0700 if it
+// is ours (DESIGN §2). A refused chmod is not an error: the directory may be
+// shared on purpose, and the file itself is 0600 anyway. The home directory
+// itself is never narrowed.
+func ensureDir(dir string) {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		_ = os.MkdirAll(dir, 0o700)
+		return
+	}
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() == 0o700 {
+		return
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
+		return
+	}
+	if home, err := os.UserHomeDir(); err == nil && sameDir(home, dir) {
+		return
+	}
+	_ = os.Chmod(dir, 0o700)
+}
+
+func sameDir(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// write replaces auth.json atomically: temp file in the target's directory,
+// 0600, fsync, rename, fsync of the directory. A symlinked auth.json keeps
+// its link; the target is replaced.
+func (s *Store) write(data []byte) error {
+	target, err := resolve(s.path)
+	if err != nil {
+		return fmt.Errorf("authfile: write: %w", err)
+	}
+	dir := filepath.Dir(target)
+	ensureDir(dir)
+	tmp, err := os.CreateTemp(dir, ".auth.json.tmp-*")
+	if err != nil {
+		return fmt.Errorf("authfile: write: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("authfile: write: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("authfile: write: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("authfile: write: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("authfile: write: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return fmt.Errorf("authfile: write: %w", err)
+	}
+	committed = true
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("authfile: write: sync directory: %w", err)
+	}
+	return nil
+}
+
+// resolve follows symlinks from path to the file that holds the data, even
+// when that file does not exist yet (a dangling link is written through).
+func resolve(path string) (string, error) {
+	p := path
+	for range 40 {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return p, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return p, nil
+		}
+		link, err := os.Readlink(p)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(p), link)
+		}
+		p = link
+	}
+	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		return err
+	}
+	return nil
+}
