@@ -1,85 +1,134 @@
 package pool
 
+import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
 // Pool is the live state of every provider's pool. It is not safe for
 // concurrent use: the daemon serialises calls.
 type Pool struct {
 	cfg Config
+
+	pools map[string]*provPool
+	// singletons remembers the last non-empty singleton tokens seen per
+	// provider, for rule 3 (an alias of the previous singleton follows it).
+	singletons map[string]Tokens
+	leases     map[string]*Lease
+	patches    map[pkey]*pending
+	seq        int64 // order of new patches
+	lowSeq     int64 // order of restored patches, before every new one
+	loaded     bool
+}
+
+// pkey names one entry across providers.
+type pkey struct{ provider, id string }
+
+// entryState is an entry plus what this process knows about it beyond the
+// file.
+type entryState struct {
+	Entry
+	// seenTokens and seenStatus are what this process believes the file holds
+	// for the entry (the last Load, plus the patches handed over for writing
+	// since). A different token on disk means another process re-authenticated.
+	seenTokens Tokens
+	seenStatus Status
+	leases     int // live leases (expired ones are swept lazily)
+}
+
+// provPool is one provider's pool.
+type provPool struct {
+	name    string
+	entries []*entryState // file order
+	byPrio  []*entryState // selection order: priority, ties by file order
+	byID    map[string]*entryState
 }
 
 // New returns an empty pool.
-func New(cfg Config) *Pool { return &Pool{cfg: cfg} }
-
-// Load reconciles the pool with what is on disk now (the first call loads it).
-// Entries added or removed by others appear and disappear; statuses set by
-// others are taken unless this process holds a pending status patch for that
-// entry; fresh tokens end DEAD and EXHAUSTED by the re-auth rules of DESIGN §2
-// (and queue patches that write the cleared status back). The returned
-// changes have Cause "file" or "reauth".
-func (p *Pool) Load(s Snapshot) []Change { panic("unimplemented") }
-
-// Select picks a credential of provider by the strategy and counts it.
-// Errors: ErrUnknownPool, ErrUnknownStrategy, *NoneAvailableError.
-func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
-	panic("unimplemented")
+func New(cfg Config) *Pool {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if cfg.MaxLeases <= 0 {
+		cfg.MaxLeases = 1
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 10 * time.Minute
+	}
+	if cfg.DefaultStrategy == "" {
+		cfg.DefaultStrategy = FillFirst
+	}
+	if cfg.PruneDeadAfter < 0 {
+		cfg.PruneDeadAfter = 0
+	}
+	return &Pool{
+		cfg:        cfg,
+		pools:      map[string]*provPool{},
+		singletons: map[string]Tokens{},
+		leases:     map[string]*Lease{},
+		patches:    map[pkey]*pending{},
+	}
 }
-
-// Report marks the entry the report identifies (and every other entry holding
-// the same token) and selects the next credential. Errors: ErrUnknownPool.
-func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
-	panic("unimplemented")
-}
-
-// Release ends a lease. Errors: ErrUnknownLease.
-func (p *Pool) Release(leaseID string) error { panic("unimplemented") }
-
-// Tick does the periodic work: recover ended cooldowns, end expired leases,
-// prune manual DEAD entries past the prune TTL.
-func (p *Pool) Tick() []Change { panic("unimplemented") }
-
-// Add adds a manual entry (next priority, fresh 6-hex id).
-func (p *Pool) Add(provider string, in NewEntry) (EntryView, []Change, error) {
-	panic("unimplemented")
-}
-
-// Remove removes the entry that target names (id, exact label
-// case-insensitive, or 1-based index). Errors: ErrUnknownPool, ErrNoTarget,
-// ErrAmbiguousTarget.
-func (p *Pool) Remove(provider, target string) (EntryView, []Change, error) {
-	panic("unimplemented")
-}
-
-// Reset clears the status of the entry target names, or of every entry when
-// target is "". It returns how many entries it reset.
-func (p *Pool) Reset(provider, target string) (int, []Change, error) {
-	panic("unimplemented")
-}
-
-// Views returns every pool, sorted by provider.
-func (p *Pool) Views() []PoolView { panic("unimplemented") }
-
-// View returns one pool. Errors: ErrUnknownPool.
-func (p *Pool) View(provider string) (PoolView, error) { panic("unimplemented") }
-
-// NextWake is the earliest future moment at which an entry becomes available
-// by time (a cooldown end) or a lease expires, 0 if none. The daemon sleeps
-// until then to wake waiting selects without polling.
-func (p *Pool) NextWake() float64 { panic("unimplemented") }
-
-// Pending reports whether patches wait to be written, and whether any of them
-// is urgent.
-func (p *Pool) Pending() (pending, urgent bool) { panic("unimplemented") }
-
-// TakePatches hands over the pending patches, merged per entry, and forgets
-// them. After a failed write, give them back with RestorePatches.
-func (p *Pool) TakePatches() []Patch { panic("unimplemented") }
-
-// RestorePatches puts back patches that could not be written, merging them
-// with any taken since.
-func (p *Pool) RestorePatches(ps []Patch) { panic("unimplemented") }
-
-// ApplyPatches applies this process's patches to the snapshot read from disk
-// now, in place (s.Pools is modified).
-func ApplyPatches(s Snapshot, ps []Patch) { panic("unimplemented") }
 
 // Counts returns the number of pools and entries.
-func (p *Pool) Counts() (pools, entries int) { panic("unimplemented") }
+func (p *Pool) Counts() (pools, entries int) {
+	for _, pp := range p.pools {
+		entries += len(pp.entries)
+	}
+	return len(p.pools), entries
+}
+
+func newProvPool(name string) *provPool {
+	return &provPool{name: name, byID: map[string]*entryState{}}
+}
+
+// reindex rebuilds byID and byPrio after entries changed.
+func (pp *provPool) reindex() {
+	clear(pp.byID)
+	for _, e := range pp.entries {
+		pp.byID[e.ID] = e
+	}
+	pp.byPrio = append(pp.byPrio[:0], pp.entries...)
+	slices.SortStableFunc(pp.byPrio, func(a, b *entryState) int { return cmp.Compare(a.Priority, b.Priority) })
+}
+
+// drop removes e from the pool and ends its leases.
+func (p *Pool) drop(pp *provPool, e *entryState) {
+	pp.entries = slices.DeleteFunc(pp.entries, func(x *entryState) bool { return x == e })
+	pp.byPrio = slices.DeleteFunc(pp.byPrio, func(x *entryState) bool { return x == e })
+	delete(pp.byID, e.ID)
+	p.dropLeases(pp, e)
+}
+
+// dropLeases ends every lease of e.
+func (p *Pool) dropLeases(pp *provPool, e *entryState) {
+	if e.leases > 0 {
+		for id, l := range p.leases {
+			if l.Provider == pp.name && l.EntryID == e.ID {
+				delete(p.leases, id)
+			}
+		}
+		e.leases = 0
+	}
+}
+
+// sortedNames returns the providers in name order, so that changes come out
+// in a stable order.
+func (p *Pool) sortedNames() []string {
+	names := make([]string, 0, len(p.pools))
+	for n := range p.pools {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (p *Pool) now() (time.Time, float64) {
+	t := p.cfg.Now()
+	return t, epoch(t)
+}

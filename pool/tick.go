@@ -1,0 +1,37 @@
+package pool
+
+// Tick does the periodic work: recover ended cooldowns, end expired leases,
+// prune manual DEAD entries past the prune TTL.
+func (p *Pool) Tick() []Change {
+	_, now := p.now()
+	var changes []Change
+	for _, name := range p.sortedNames() {
+		pp := p.pools[name]
+		var pruned []*entryState
+		for _, e := range pp.entries {
+			switch {
+			case e.LastStatus == StatusExhausted && until(&e.StatusFields) <= now:
+				changes = append(changes, p.recoverEntry(pp, e, now, "ttl"))
+			case p.pruneAt(e) > 0 && p.pruneAt(e) <= now:
+				pruned = append(pruned, e)
+			}
+		}
+		for _, e := range pruned {
+			p.drop(pp, e)
+			p.queueRemove(pp.name, e.ID)
+			changes = append(changes, Change{Kind: ChangePruned, Provider: pp.name, ID: e.ID, Label: e.Label,
+				At: now, Code: e.LastErrorCode, Reason: e.LastErrorReason, Cause: "prune"})
+		}
+	}
+	p.sweepLeases(now)
+	return changes
+}
+
+// pruneAt is when a DEAD manual entry goes, 0 if never. An entry without a
+// status time is kept: its age is unknown.
+func (p *Pool) pruneAt(e *entryState) float64 {
+	if p.cfg.PruneDeadAfter <= 0 || e.LastStatus != StatusDead || e.LastStatusAt <= 0 || !prunable(e.Source) {
+		return 0
+	}
+	return e.LastStatusAt + p.cfg.PruneDeadAfter.Seconds()
+}

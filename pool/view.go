@@ -1,0 +1,91 @@
+package pool
+
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// Views returns every pool, sorted by provider.
+func (p *Pool) Views() []PoolView {
+	_, now := p.now()
+	leases := p.leaseCounts(now)
+	out := make([]PoolView, 0, len(p.pools))
+	for _, name := range p.sortedNames() {
+		out = append(out, p.poolView(p.pools[name], now, leases))
+	}
+	return out
+}
+
+// View returns one pool. Errors: ErrUnknownPool.
+func (p *Pool) View(provider string) (PoolView, error) {
+	pp := p.pools[provider]
+	if pp == nil {
+		return PoolView{}, fmt.Errorf("pool: view %q: %w", provider, ErrUnknownPool)
+	}
+	_, now := p.now()
+	return p.poolView(pp, now, p.leaseCounts(now)), nil
+}
+
+// poolView lists the entries in file order, the order 1-based targets use.
+func (p *Pool) poolView(pp *provPool, now float64, leases map[pkey]int) PoolView {
+	v := PoolView{
+		Provider:        pp.name,
+		Strategy:        p.strategyOf(pp.name),
+		Entries:         make([]EntryView, 0, len(pp.entries)),
+		NextAvailableAt: nextAvailable(pp, now),
+	}
+	for _, e := range pp.entries {
+		ev := p.entryView(pp, e, now, leases)
+		if ev.Available {
+			v.Available++
+		}
+		v.Entries = append(v.Entries, ev)
+	}
+	return v
+}
+
+func (p *Pool) entryView(pp *provPool, e *entryState, now float64, leases map[pkey]int) EntryView {
+	v := EntryView{
+		ID:               e.ID,
+		Label:            e.Label,
+		AuthType:         e.AuthType,
+		Priority:         e.Priority,
+		Source:           e.Source,
+		TokenHint:        tokenHint(e.AccessToken),
+		BaseURL:          e.BaseURL,
+		ExpiresAt:        e.ExpiresAt,
+		RequestCount:     e.RequestCount,
+		Status:           norm(e.LastStatus),
+		Available:        e.available(now),
+		Leases:           leases[pkey{pp.name, e.ID}],
+		LastStatusAt:     e.LastStatusAt,
+		LastErrorCode:    e.LastErrorCode,
+		LastErrorReason:  e.LastErrorReason,
+		LastErrorMessage: e.LastErrorMessage,
+		LastErrorResetAt: e.LastErrorResetAt,
+		PruneAt:          p.pruneAt(e),
+	}
+	if v.Status == StatusExhausted {
+		if cooling(&e.StatusFields, now) {
+			v.Until = until(&e.StatusFields)
+		} else {
+			v.Status = StatusOK // the cooldown ended; the next tick or select writes it
+		}
+	}
+	return v
+}
+
+// tokenHint is the last 4 characters of a token, or "" for a token shorter
+// than 8 characters, which the hint would give half away.
+func tokenHint(tok string) string {
+	n := utf8.RuneCountInString(tok)
+	if n < 8 {
+		return ""
+	}
+	i := len(tok)
+	for range 4 {
+		_, size := utf8.DecodeLastRuneInString(tok[:i])
+		i -= size
+	}
+	return tok[i:]
+}
