@@ -32,14 +32,14 @@ func (s Settings) Print(w io.Writer) error {
 	}
 	row("SETTING", "VALUE", "SOURCE")
 
-	cfg := s.ConfigFile
-	switch {
-	case cfg == "" && s.configLookedFor != "":
-		cfg = "(none: " + s.configLookedFor + " does not exist)"
-	case cfg == "":
+	cfg, cfgSource := s.ConfigFile, s.Sources[KeyConfig]
+	if cfg == "" {
 		cfg = "(none)"
+		if s.configLookedFor != "" {
+			cfgSource = SourceDefault + " (" + s.configLookedFor + " does not exist)"
+		}
 	}
-	row(KeyConfig, cfg, s.Sources[KeyConfig])
+	row(KeyConfig, cfg, cfgSource)
 	row(KeyAuthFile, s.AuthFile, s.Sources[KeyAuthFile])
 	row(KeySocket, s.Socket, s.Sources[KeySocket])
 	row(KeyTick, formatDuration(s.Tick), s.Sources[KeyTick])
