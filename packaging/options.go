@@ -115,15 +115,18 @@ func (o Options) withDefaults() (Options, error) {
 		}
 		*f.p = filepath.Clean(*f.p)
 	}
-	if o.System {
-		if o.User == "" {
-			return o, fmt.Errorf("packaging: a system service needs a user to run as (--user NAME): %w", ErrInvalidOption)
-		}
-		if strings.ContainsAny(o.User, " \t/%\"'\\$:") || checkPrintable(o.User) != nil {
-			return o, fmt.Errorf("packaging: user name %q: %w", o.User, ErrInvalidOption)
-		}
-	}
 	return o, nil
+}
+
+// requireUser checks the account a system service runs as.
+func (o Options) requireUser() error {
+	if o.User == "" {
+		return fmt.Errorf("packaging: a system service needs a user to run as (--user NAME): %w", ErrInvalidOption)
+	}
+	if strings.ContainsAny(o.User, " \t/%\"'\\$:") || checkPrintable(o.User) != nil {
+		return fmt.Errorf("packaging: user name %q: %w", o.User, ErrInvalidOption)
+	}
+	return nil
 }
 
 // checkPrintable refuses control characters: a newline in a path would end

@@ -53,11 +53,8 @@ func RenderSystemUnit(opts Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !opts.System {
-		opts.System = true
-		if opts, err = opts.withDefaults(); err != nil {
-			return nil, err
-		}
+	if err := opts.requireUser(); err != nil {
+		return nil, err
 	}
 	if opts.AuthFile == "" {
 		return nil, fmt.Errorf("packaging: a system unit needs the auth file path: %w", ErrInvalidOption)
@@ -154,6 +151,9 @@ func RenderLaunchdPlist(opts Options) ([]byte, error) {
 		}
 	}
 	if opts.System {
+		if err := opts.requireUser(); err != nil {
+			return nil, err
+		}
 		data.UserName = xmlEscape(opts.User)
 	}
 	return execute("launchd.plist.tmpl", data)
