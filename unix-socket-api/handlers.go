@@ -152,8 +152,9 @@ func (s *Server) writeNoneAvailable(w http.ResponseWriter, provider string, next
 		wait := math.Max(0, next-now)
 		wait = math.Ceil(wait*1000) / 1000
 		body.NextAvailableAt, body.RetryAfterS = &next, &wait
-		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Max(1, math.Ceil(wait))), 10))
-		body.Error.Message += fmt.Sprintf("; the next one is available in %.0f s", math.Ceil(wait))
+		secs := strconv.FormatInt(int64(math.Max(1, math.Ceil(wait))), 10)
+		w.Header().Set("Retry-After", secs)
+		body.Error.Message += "; retry in " + secs + " s"
 	} else {
 		body.Error.Message += " and none will recover by itself (only dead or tokenless entries remain)"
 	}

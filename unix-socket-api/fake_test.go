@@ -1,0 +1,233 @@
+package socketapi
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/credpool/credpool/pool"
+)
+
+// Distinctive secrets: no log line, error, event or metric may ever show them.
+const (
+	secretAccess  = "sk-ACCESS-zq7Xv9Kp3LmN8wR2"
+	secretRefresh = "rt-REFRESH-hY4tB6nQ1sD5fG0j"
+	secretAdded   = "sk-ADDED-Jm3Vc8Xq2Lp7Rt5w"
+)
+
+// fakeBackend is an in-memory Backend: the server's behaviour is what is under
+// test, pool's logic is tested in pool.
+type fakeBackend struct {
+	mu         sync.Mutex
+	pools      map[string]pool.PoolView
+	nextAt     float64 // NextAvailableAt of select's NoneAvailableError
+	none       bool    // select answers "none available"
+	selectWait chan struct{}
+	selects    []SelectRequest
+	reports    []ReportRequest
+	adds       []AddRequest
+	resets     [][2]string
+	subs       map[chan Event]struct{}
+	subscribed chan struct{} // gets a value per Subscribe
+	stats      Stats
+	panicMsg   string // Health panics with this when set
+}
+
+func newFake() *fakeBackend {
+	return &fakeBackend{
+		pools: map[string]pool.PoolView{
+			"openrouter": {
+				Provider: "openrouter", Strategy: pool.FillFirst, Available: 1, NextAvailableAt: 1700003600,
+				Entries: []pool.EntryView{
+					{ID: "a1b2c3", Label: "primary", AuthType: "api_key", Source: "manual", TokenHint: "wR2",
+						Status: pool.StatusOK, Available: true, RequestCount: 7},
+					{ID: "d4e5f6", Label: "backup", AuthType: "api_key", Priority: 1, Source: "manual",
+						TokenHint: "7Rt5", Status: pool.StatusExhausted, Until: 1700003600, LastStatusAt: 1700000000,
+						LastErrorCode: 429, LastErrorReason: "rate_limit_exceeded", LastErrorResetAt: 1700003600},
+					{ID: "0a0b0c", Label: "old", AuthType: "oauth", Priority: 2, Source: "device_code",
+						Status: pool.StatusDead, LastStatusAt: 1700000000, LastErrorCode: 401,
+						LastErrorReason: "token_invalidated", PruneAt: 0},
+				},
+			},
+		},
+		subs:       map[chan Event]struct{}{},
+		subscribed: make(chan struct{}, 16),
+		stats: Stats{Transitions: map[string]uint64{"ok": 2, "exhausted": 5, "dead": 1},
+			Reloads: 4, ReloadErrors: 1, Prunes: 3},
+	}
+}
+
+func (f *fakeBackend) Health() Health {
+	f.mu.Lock()
+	msg := f.panicMsg
+	f.mu.Unlock()
+	if msg != "" {
+		panic(msg)
+	}
+	return Health{Status: "ok", Version: "test", AuthFile: "/tmp/auth.json", Pools: 1, Entries: 3, LastReloadAt: 1700000000}
+}
+
+func (f *fakeBackend) Pools() []pool.PoolView {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return []pool.PoolView{f.pools["openrouter"]}
+}
+
+func (f *fakeBackend) Pool(provider string) (pool.PoolView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.pools[provider]
+	if !ok {
+		return pool.PoolView{}, fmt.Errorf("pool %q: %w", provider, pool.ErrUnknownPool)
+	}
+	return v, nil
+}
+
+func (f *fakeBackend) known(provider string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.pools[provider]; !ok {
+		return fmt.Errorf("pool %q: %w", provider, pool.ErrUnknownPool)
+	}
+	return nil
+}
+
+func (f *fakeBackend) Select(ctx context.Context, provider string, req SelectRequest) (SelectResponse, error) {
+	if err := f.known(provider); err != nil {
+		return SelectResponse{}, err
+	}
+	if req.Strategy != "" && req.Strategy != "fill_first" && req.Strategy != "round_robin" {
+		return SelectResponse{}, fmt.Errorf("strategy %q: %w", req.Strategy, pool.ErrUnknownStrategy)
+	}
+	f.mu.Lock()
+	f.selects = append(f.selects, req)
+	none, nextAt, wait := f.none, f.nextAt, f.selectWait
+	f.mu.Unlock()
+	if wait != nil && req.WaitMS > 0 {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return SelectResponse{}, ctx.Err()
+		}
+	}
+	if none {
+		return SelectResponse{}, &pool.NoneAvailableError{Provider: provider, NextAvailableAt: nextAt}
+	}
+	resp := SelectResponse{Credential: pool.Credential{ID: "a1b2c3", Provider: provider, Label: "primary",
+		AuthType: "api_key", Source: "manual", AccessToken: secretAccess, RequestCount: 8}}
+	if req.Lease {
+		resp.Lease = &pool.Lease{ID: "lease-1", ExpiresAt: 1700000600}
+	}
+	return resp, nil
+}
+
+func (f *fakeBackend) Report(provider string, req ReportRequest) (ReportResponse, error) {
+	if err := f.known(provider); err != nil {
+		return ReportResponse{}, err
+	}
+	f.mu.Lock()
+	f.reports = append(f.reports, req)
+	f.mu.Unlock()
+	if req.StatusCode < 400 {
+		return ReportResponse{}, nil
+	}
+	return ReportResponse{
+		Marked: &pool.Marked{ID: "a1b2c3", Status: pool.StatusExhausted, Until: 1700003600},
+		Next: &pool.Credential{ID: "d4e5f6", Provider: provider, Label: "backup", AuthType: "api_key",
+			Source: "manual", AccessToken: secretAdded, Priority: 1},
+	}, nil
+}
+
+func (f *fakeBackend) Release(leaseID string) error {
+	if leaseID != "lease-1" {
+		return fmt.Errorf("lease %q: %w", leaseID, pool.ErrUnknownLease)
+	}
+	return nil
+}
+
+func (f *fakeBackend) AddEntry(provider string, req AddRequest) (pool.EntryView, error) {
+	if err := f.known(provider); err != nil {
+		return pool.EntryView{}, err
+	}
+	if req.AuthType != "" && req.AuthType != "api_key" && req.AuthType != "oauth" {
+		return pool.EntryView{}, fmt.Errorf("auth_type %q: %w", req.AuthType, pool.ErrBadInput)
+	}
+	f.mu.Lock()
+	f.adds = append(f.adds, req)
+	f.mu.Unlock()
+	prio := 3
+	if req.Priority != nil {
+		prio = *req.Priority
+	}
+	return pool.EntryView{ID: "fff000", Label: req.Label, AuthType: "api_key", Priority: prio, Source: "manual",
+		TokenHint: req.AccessToken[max(0, len(req.AccessToken)-4):], Status: pool.StatusOK, Available: true}, nil
+}
+
+func (f *fakeBackend) RemoveEntry(provider, target string) (pool.EntryView, error) {
+	if err := f.known(provider); err != nil {
+		return pool.EntryView{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var found []pool.EntryView
+	for i, e := range f.pools[provider].Entries {
+		if e.ID == target || e.Label == target || strconv.Itoa(i+1) == target || (target == "dup" && i < 2) {
+			found = append(found, e)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return pool.EntryView{}, fmt.Errorf("target %q: %w", target, pool.ErrNoTarget)
+	case 1:
+		return found[0], nil
+	}
+	return pool.EntryView{}, fmt.Errorf("target %q: %w", target, pool.ErrAmbiguousTarget)
+}
+
+func (f *fakeBackend) Reset(provider, target string) (int, error) {
+	if err := f.known(provider); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	f.resets = append(f.resets, [2]string{provider, target})
+	f.mu.Unlock()
+	if target == "" {
+		return 2, nil
+	}
+	return 1, nil
+}
+
+func (f *fakeBackend) Subscribe(ctx context.Context) <-chan Event {
+	ch := make(chan Event, 16)
+	f.mu.Lock()
+	f.subs[ch] = struct{}{}
+	f.mu.Unlock()
+	f.subscribed <- struct{}{}
+	context.AfterFunc(ctx, func() {
+		f.mu.Lock()
+		delete(f.subs, ch)
+		f.mu.Unlock()
+		close(ch)
+	})
+	return ch
+}
+
+// publish sends ev to every follower, dropping it for one whose buffer is
+// full, as the daemon does.
+func (f *fakeBackend) publish(ev Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch := range f.subs {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+}
+
+func (f *fakeBackend) Stats() Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats
+}

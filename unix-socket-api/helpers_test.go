@@ -1,0 +1,132 @@
+package socketapi
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// shortDir is a temp dir short enough for a socket path (sun_path holds 107
+// bytes and t.TempDir() nests the test's name).
+func shortDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cp")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testServer is a Server on a real socket.
+type testServer struct {
+	path string
+	logs *syncBuffer
+	hc   *http.Client
+	tr   *http.Transport
+	stop func() // ends Serve and checks it returned nil
+}
+
+// fixedNow is the clock of every test server: 1700000000.5.
+func fixedNow() time.Time { return time.Unix(1700000000, 500_000_000) }
+
+func startServer(t testing.TB, b Backend, opts ServerOptions) *testServer {
+	t.Helper()
+	path := filepath.Join(shortDir(t), "run", "credpool.sock")
+	l, err := Listen(path)
+	require.NoError(t, err)
+	logs := &syncBuffer{}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if opts.Now == nil {
+		opts.Now = fixedNow
+	}
+	srv := NewServer(b, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	ts := &testServer{path: path, logs: logs, tr: tr, hc: &http.Client{Transport: tr}}
+	var once sync.Once
+	ts.stop = func() {
+		once.Do(func() {
+			tr.CloseIdleConnections()
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return after its context ended")
+			}
+		})
+	}
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+// do sends a raw request and returns status, headers and body.
+func (ts *testServer) do(t testing.TB, method, path string, body io.Reader, hdr map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://credpool"+path, body)
+	require.NoError(t, err)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := ts.hc.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, resp.Header, b
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, got, 0o644))
+		return
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "missing golden file; run go test -update")
+	require.Equal(t, string(want), string(got), "golden %s differs; run go test -update if the change is intended", name)
+}
