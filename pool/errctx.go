@@ -46,8 +46,9 @@ func badInput(what, text string) error {
 func ParseResetAt(text string, now time.Time) (time.Time, error) {
 	s := strings.TrimSpace(text)
 	if v, err := strconv.ParseFloat(s, 64); err == nil {
-		if v > epochMillisFrom {
-			v /= 1000
+		if v > epochMillisFrom && v <= maxEpochSeconds*1000 {
+			ms := math.Round(v)
+			return time.Unix(int64(ms)/1000, int64(ms)%1000*1e6), nil
 		}
 		if math.IsNaN(v) || v <= 0 || v > maxEpochSeconds {
 			return time.Time{}, badInput("reset_at", text)

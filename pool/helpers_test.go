@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -134,3 +135,5 @@ func snapshotOf(pools map[string][]Entry) Snapshot {
 var _ = fmt.Sprint
 
 func itoa(n int) string { return fmt.Sprint(n) }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -77,4 +77,3 @@ func (p *Pool) leaseCounts(now float64) map[pkey]int {
 	}
 	return m
 }
-

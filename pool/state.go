@@ -105,8 +105,9 @@ func epoch(t time.Time) float64 {
 }
 
 func fromEpoch(sec float64) time.Time {
+	// Epoch floats hold about microseconds; finer digits are noise.
 	whole, frac := math.Modf(sec)
-	return time.Unix(int64(whole), int64(frac*1e9))
+	return time.Unix(int64(whole), int64(math.Round(frac*1e6))*1e3)
 }
 
 // setStatus replaces the six status fields and queues the urgent patch that

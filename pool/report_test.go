@@ -1,0 +1,170 @@
+package pool
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestReportIdentity(t *testing.T) {
+	shared := "sk-shared-token-1234"
+	for _, tc := range []struct {
+		name      string
+		report    func(lease string) Report
+		marked    []string // ids that end EXHAUSTED
+		unmatched bool
+	}{
+		{"by credential id", func(string) Report { return Report{CredentialID: "b"} }, []string{"b"}, false},
+		{"by lease", func(l string) Report { return Report{LeaseID: l} }, []string{"a"}, false},
+		{"by api key hint", func(string) Report { return Report{APIKeyHint: tok("c")} }, []string{"c"}, false},
+		{"id wins over hint", func(string) Report { return Report{CredentialID: "b", APIKeyHint: tok("c")} }, []string{"b"}, false},
+		{"unknown id falls back to hint", func(string) Report { return Report{CredentialID: "zz", APIKeyHint: tok("c")} }, []string{"c"}, false},
+		{"same token marks every holder", func(string) Report { return Report{CredentialID: "s1"} }, []string{"s1", "s2"}, false},
+		{"hint of a shared token", func(string) Report { return Report{APIKeyHint: shared} }, []string{"s1", "s2"}, false},
+		{"nothing matches", func(string) Report { return Report{CredentialID: "zz", LeaseID: "nope", APIKeyHint: "sk-other"} }, nil, true},
+		{"empty identity", func(string) Report { return Report{} }, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := newTest(t, Config{}, map[string][]Entry{prov: {
+				ent("a", 0), ent("b", 1), ent("c", 2), ent("s1", 3, withToken(shared)), ent("s2", 4, withToken(shared)), ent("z", 5)}})
+			sel, err := p.Select(prov, SelectOptions{Lease: true})
+			require.NoError(t, err)
+			require.Equal(t, "a", sel.Credential.ID)
+			r := tc.report(sel.Lease.ID)
+			r.StatusCode = 429
+			res, err := p.Report(prov, r)
+			require.NoError(t, err)
+			assert.Equal(t, tc.unmatched, res.Unmatched)
+			require.NotNil(t, res.Next, "the next credential is computed in any case")
+			var got []string
+			for _, e := range p.pools[prov].entries {
+				if e.LastStatus == StatusExhausted {
+					got = append(got, e.ID)
+				}
+			}
+			assert.Equal(t, tc.marked, got)
+			if tc.unmatched {
+				assert.Nil(t, res.Marked)
+				assert.Empty(t, res.Changes)
+				return
+			}
+			require.NotNil(t, res.Marked)
+			assert.Equal(t, tc.marked[0], res.Marked.ID)
+			assert.Len(t, res.Changes, len(tc.marked))
+			assertNoSecrets(t, res.Changes, shared, tok("a"), tok("b"), tok("c"))
+		})
+	}
+}
+
+func TestReportReleasesItsLease(t *testing.T) {
+	for _, code := range []int{200, 429} {
+		t.Run(itoa(code), func(t *testing.T) {
+			p, _ := newTest(t, Config{}, map[string][]Entry{prov: {ent("a", 0), ent("b", 1)}})
+			sel, err := p.Select(prov, SelectOptions{Lease: true})
+			require.NoError(t, err)
+			_, err = p.Report(prov, Report{LeaseID: sel.Lease.ID, StatusCode: code})
+			require.NoError(t, err)
+			assert.ErrorIs(t, p.Release(sel.Lease.ID), ErrUnknownLease)
+			assert.Equal(t, 0, viewOf(t, p, prov, "a").Leases)
+		})
+	}
+}
+
+func TestReportCodesThatMarkNothing(t *testing.T) {
+	for _, code := range []int{0, 200, 204, 302, 399} {
+		t.Run(itoa(code), func(t *testing.T) {
+			p, _ := newTest(t, Config{}, map[string][]Entry{prov: {ent("a", 0), ent("b", 1)}})
+			res, err := p.Report(prov, Report{CredentialID: "a", StatusCode: code})
+			require.NoError(t, err)
+			assert.Nil(t, res.Marked)
+			assert.False(t, res.Unmatched)
+			require.NotNil(t, res.Next)
+			assert.Equal(t, "a", res.Next.ID)
+			assert.Equal(t, StatusOK, viewOf(t, p, prov, "a").Status)
+		})
+	}
+}
+
+func TestReportDeadlines(t *testing.T) {
+	now := epoch(t0)
+	for _, tc := range []struct {
+		name    string
+		before  []func(*Entry)
+		report  Report
+		until   float64 // 0 = DEAD
+		resetAt float64 // what last_error_reset_at must hold
+	}{
+		{"429 default", nil, Report{StatusCode: 429}, now + 3600, 0},
+		{"401 default", nil, Report{StatusCode: 401}, now + 300, 0},
+		{"503 default", nil, Report{StatusCode: 503}, now + 3600, 0},
+		{"reset_at epoch wins, even days away", nil, Report{StatusCode: 429, ResetAt: "1780920000"}, 1780920000, 1780920000},
+		{"reset_at ms", nil, Report{StatusCode: 429, ResetAt: "1780320000000"}, 1780320000, 1780320000},
+		{"reset_at ISO", nil, Report{StatusCode: 429, ResetAt: "2026-06-01T13:00:00Z"}, now + 3600, 0},
+		{"retry_after seconds", nil, Report{StatusCode: 429, RetryAfter: "120"}, now + 120, now + 120},
+		{"retry_after date", nil, Report{StatusCode: 429, RetryAfter: "Mon, 01 Jun 2026 12:10:00 GMT"}, now + 600, now + 600},
+		{"reset_at beats retry_after", nil, Report{StatusCode: 429, ResetAt: "1780316000", RetryAfter: "5"}, 1780316000, 1780316000},
+		{"bad reset_at falls back to retry_after", nil, Report{StatusCode: 429, ResetAt: "soon", RetryAfter: "5"}, now + 5, now + 5},
+		{"bad both fall back to message", nil, Report{StatusCode: 429, ResetAt: "x", RetryAfter: "y", Message: "try again in 20s"}, now + 20, now + 20},
+		{"bad everything falls back to TTL", nil, Report{StatusCode: 429, ResetAt: "x", Message: "slow down"}, now + 3600, 0},
+		{"past reset_at falls back to TTL", nil, Report{StatusCode: 429, ResetAt: "1000000000"}, now + 3600, 0},
+		{"message delay", nil, Report{StatusCode: 429, Message: "Please retry after 30 seconds"}, now + 30, now + 30},
+		{"re-report never shortens", []func(*Entry){exhaustedAgo(402, 10*time.Minute)}, Report{StatusCode: 429, RetryAfter: "10"}, now + 3000, now + 3000},
+		{"re-report may lengthen", []func(*Entry){exhaustedAgo(401, time.Minute)}, Report{StatusCode: 429}, now + 3600, 0},
+		{"ended cooldown starts over", []func(*Entry){exhaustedAgo(429, 2*time.Hour)}, Report{StatusCode: 429, RetryAfter: "10"}, now + 10, now + 10},
+		{"dead stays dead on a soft error", []func(*Entry){deadAgo(time.Hour)}, Report{StatusCode: 429}, 0, 0},
+		{"exhausted turns dead", []func(*Entry){exhaustedAgo(429, time.Minute)}, Report{StatusCode: 401, Reason: "invalid_token"}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := newTest(t, Config{}, map[string][]Entry{prov: {ent("a", 0, tc.before...), ent("b", 1), ent("c", 2)}})
+			tc.report.CredentialID = "a"
+			res, err := p.Report(prov, tc.report)
+			require.NoError(t, err)
+			require.NotNil(t, res.Marked)
+			e := entryOf(t, p, prov, "a")
+			if tc.until == 0 {
+				assert.Equal(t, StatusDead, res.Marked.Status)
+				assert.Equal(t, StatusDead, e.LastStatus)
+				return
+			}
+			assert.Equal(t, StatusExhausted, res.Marked.Status)
+			assert.InDelta(t, tc.until, res.Marked.Until, 1e-3)
+			assert.InDelta(t, tc.until, until(&e.StatusFields), 1e-3, "the file's fields give the same deadline")
+			assert.InDelta(t, tc.resetAt, e.LastErrorResetAt, 1e-3)
+		})
+	}
+}
+
+func TestReportDeadUnchangedQueuesNothing(t *testing.T) {
+	p, _ := newTest(t, Config{}, map[string][]Entry{prov: {ent("a", 0, deadAgo(time.Hour)), ent("b", 1)}})
+	before := entryOf(t, p, prov, "a").StatusFields
+	res, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 429})
+	require.NoError(t, err)
+	assert.Equal(t, Marked{ID: "a", Status: StatusDead}, *res.Marked)
+	assert.Empty(t, res.Changes)
+	assert.Equal(t, before, entryOf(t, p, prov, "a").StatusFields)
+	for _, pt := range p.TakePatches() {
+		assert.NotEqual(t, "a", pt.ID)
+	}
+}
+
+func TestReportErrorsAndNoNext(t *testing.T) {
+	p, _ := newTest(t, Config{}, map[string][]Entry{prov: {ent("a", 0)}})
+	_, err := p.Report("nope", Report{CredentialID: "a", StatusCode: 429})
+	assert.ErrorIs(t, err, ErrUnknownPool)
+	res, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 429})
+	require.NoError(t, err)
+	assert.Nil(t, res.Next, "the only entry is cooling")
+}
+
+func TestReportMessageIsBounded(t *testing.T) {
+	p, _ := newTest(t, Config{}, map[string][]Entry{prov: {ent("a", 0), ent("b", 1)}})
+	long := make([]rune, 5000)
+	for i := range long {
+		long[i] = 'é'
+	}
+	_, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 500, Message: string(long)})
+	require.NoError(t, err)
+	assert.Equal(t, maxMessageRunes, len([]rune(entryOf(t, p, prov, "a").LastErrorMessage)))
+}
