@@ -243,6 +243,21 @@ func RegisterFlags(fs *flag.FlagSet) *Loader {
 	return l
 }
 
+// RegisterClientFlags adds only the flags a client command needs (--config,
+// --auth-file, --socket), so that its help stays short and its own flags
+// (select --strategy NAME) do not clash with the daemon's. The other settings
+// still come from the environment, the config file and the defaults.
+func RegisterClientFlags(fs *flag.FlagSet) *Loader {
+	l := &Loader{fs: fs, values: make(map[string]*string, len(scalars))}
+	fs.StringVar(&l.configPath, "config", "", "read settings from this TOML `file` (default $XDG_CONFIG_HOME/credpool/config.toml)")
+	for _, sc := range scalars {
+		if sc.key == KeyAuthFile || sc.key == KeySocket {
+			l.values[sc.key] = fs.String(sc.flag, "", sc.usage)
+		}
+	}
+	return l
+}
+
 // Load resolves the settings. Only flags that were set on the command line
 // count; getenv (os.Getenv in production) supplies the environment. Empty
 // environment variables count as unset.

@@ -301,7 +301,9 @@ func TestFreshTokensRecoverDeadEntry(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := start(t, fixture(t), nil)
+			// The fixture's DEAD manual:device_code entry is a year old:
+			// keep it from being pruned before it can be re-authenticated.
+			h := start(t, fixture(t), func(c *Config) { c.Pool.PruneDeadAfter = 0 })
 			if tc.prepare != nil {
 				tc.prepare(t, h)
 			}

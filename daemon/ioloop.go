@@ -92,6 +92,9 @@ func (l *ioLoop) run(ctx context.Context) error {
 
 	parent := filepath.Dir(l.dir)
 	name := filepath.Base(l.path)
+	// Overdue prunes and ended cooldowns are settled at once, not a tick later.
+	l.tickPool()
+	l.d.kickIO()
 	for {
 		select {
 		case <-ctx.Done():

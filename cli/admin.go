@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/config"
+	"github.com/credpool/credpool/pool"
+)
+
+// The admin commands change auth.json under the lock, with or without a
+// running daemon: the daemon picks the change up from its file watch, and
+// Hermes sees it too. They run the same pool code the daemon runs.
+
+func runAdd(ctx context.Context, e Env, args []string) error {
+	fs, l := flags(e, "add")
+	label := fs.String("label", "", "label (default: generated)")
+	typ := fs.String("type", "api_key", "api_key or oauth")
+	baseURL := fs.String("base-url", "", "provider base URL")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("add needs exactly one PROVIDER (the secret is read from stdin, never from the command line)")
+	}
+	if *typ != "api_key" && *typ != "oauth" {
+		return usagef("--type must be api_key or oauth, got %q", *typ)
+	}
+	s, err := load(e, l)
+	if err != nil {
+		return err
+	}
+	secret, err := readSecret(e, pos[0])
+	if err != nil {
+		return err
+	}
+	var added pool.EntryView
+	err = adminUpdate(ctx, s, func(p *pool.Pool) error {
+		v, _, err := p.Add(pos[0], pool.NewEntry{Label: *label, AuthType: *typ, AccessToken: secret, BaseURL: *baseURL})
+		added = v
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "added %s %q to %s (priority %d, token …%s)\n", added.ID, added.Label, pos[0], added.Priority, added.TokenHint)
+	return nil
+}
+
+func runRemove(ctx context.Context, e Env, args []string) error {
+	fs, l := flags(e, "remove")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("remove needs PROVIDER and TARGET (id, label or 1-based index)")
+	}
+	s, err := load(e, l)
+	if err != nil {
+		return err
+	}
+	var removed pool.EntryView
+	err = adminUpdate(ctx, s, func(p *pool.Pool) error {
+		v, _, err := p.Remove(pos[0], pos[1])
+		removed = v
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "removed %s %q from %s\n", removed.ID, removed.Label, pos[0])
+	return nil
+}
+
+func runReset(ctx context.Context, e Env, args []string) error {
+	fs, l := flags(e, "reset")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usagef("reset needs PROVIDER and an optional TARGET")
+	}
+	s, err := load(e, l)
+	if err != nil {
+		return err
+	}
+	target := ""
+	if len(pos) == 2 {
+		target = pos[1]
+	}
+	var n int
+	err = adminUpdate(ctx, s, func(p *pool.Pool) error {
+		var err error
+		n, _, err = p.Reset(pos[0], target)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "reset %d entr%s of %s\n", n, plural(n, "y", "ies"), pos[0])
+	return nil
+}
+
+// adminUpdate runs op on a pool loaded from auth.json under the lock and
+// writes back only op's own changes.
+func adminUpdate(ctx context.Context, s config.Settings, op func(p *pool.Pool) error) error {
+	_, err := authfile.NewStore(s.AuthFile).Update(ctx, func(f *authfile.File) error {
+		snap := f.Snapshot()
+		p := pool.New(poolConfig(s))
+		p.Load(snap)
+		p.TakePatches() // what loading decided is the daemon's business
+		if err := op(p); err != nil {
+			return err
+		}
+		pool.ApplyPatches(snap, p.TakePatches())
+		return nil
+	})
+	return err
+}
+
+// readSecret reads the secret from a no-echo prompt on a terminal, else from
+// stdin. Never from argv: ps shows argv to every user.
+func readSecret(e Env, provider string) (string, error) {
+	if f, ok := e.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(e.Stderr, "Secret for %s (not echoed): ", provider)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("read secret: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nonEmpty(string(b))
+	}
+	line, err := bufio.NewReader(io.LimitReader(e.Stdin, 64<<10)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("read secret from stdin: %w", err)
+	}
+	return strings.TrimSpace(line), nonEmpty(line)
+}
+
+func nonEmpty(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return usagef("no secret given: pipe it on stdin (e.g. 'pass show key | credpool add openrouter') or type it at the prompt")
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

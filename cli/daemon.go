@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"time"
+
+	"github.com/credpool/credpool/config"
+	"github.com/credpool/credpool/daemon"
+	"github.com/credpool/credpool/packaging"
+	"github.com/credpool/credpool/pool"
+)
+
+func runDaemon(ctx context.Context, e Env, args []string) error {
+	fs, l := daemonFlags(e)
+	printConfig := fs.Bool("print-config", false, "print the settings in effect and where each came from, then exit")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("daemon takes no arguments, got %q", pos[0])
+	}
+	s, err := load(e, l)
+	if err != nil {
+		return err
+	}
+	if *printConfig {
+		return s.Print(e.Stdout)
+	}
+	logger, err := s.Logger(e.Stderr)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	return daemon.Run(ctx, daemon.Config{
+		AuthFile:   s.AuthFile,
+		Socket:     s.Socket,
+		Version:    Version,
+		Tick:       s.Tick,
+		Pool:       poolConfig(s),
+		Logger:     logger,
+		OnReady:    func() { _ = packaging.NotifyReady() },
+		OnStopping: func() { _ = packaging.NotifyStopping() },
+	})
+}
+
+// poolConfig is the pool's share of the settings; the admin commands use it
+// too, so that an offline add numbers and prunes exactly as the daemon does.
+func poolConfig(s config.Settings) pool.Config {
+	strategies := make(map[string]pool.Strategy, len(s.Strategies))
+	for p, name := range s.Strategies {
+		strategies[p] = pool.Strategy(name)
+	}
+	return pool.Config{
+		Strategies:     strategies,
+		MaxLeases:      s.MaxLeases,
+		LeaseTTL:       s.LeaseTTL,
+		PruneDeadAfter: s.PruneDeadAfter,
+		Now:            time.Now,
+	}
+}
