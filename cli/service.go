@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/credpool/credpool/packaging"
@@ -47,8 +46,7 @@ func runMan(_ context.Context, e Env, args []string) error {
 	if len(args) > 0 {
 		return usagef("man takes no arguments")
 	}
-	_ = time.Now
-	_, err := io.WriteString(e.Stdout, Usage()) // replaced by packaging.ManPage once it lands
+	_, err := e.Stdout.Write(packaging.ManPage(Usage(), Version, time.Now()))
 	if err != nil {
 		return fmt.Errorf("write man page: %w", err)
 	}

@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/pool"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// fixtureNow is ten minutes after the fixture's 402 on backup-key.
+var fixtureNow = time.Unix(1780317600, 0)
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, got, 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run with -update to create %s", path)
+	assert.Equal(t, string(want), string(got))
+}
+
+func fixtureViews(t *testing.T, now time.Time) []pool.PoolView {
+	raw, err := os.ReadFile("testdata/auth.json")
+	require.NoError(t, err)
+	f, err := authfile.Parse(raw)
+	require.NoError(t, err)
+	p := pool.New(pool.Config{Now: func() time.Time { return now }, PruneDeadAfter: 24 * time.Hour * 400})
+	p.Load(f.Snapshot())
+	return p.Views()
+}
+
+func TestRenderStatusGolden(t *testing.T) {
+	var b bytes.Buffer
+	renderStatus(&b, fixtureViews(t, fixtureNow), fixtureNow)
+	golden(t, "status.golden", b.Bytes())
+}
+
+func TestEntryState(t *testing.T) {
+	now := fixtureNow
+	at := func(d time.Duration) float64 { return float64(now.Add(d).Unix()) }
+	tests := []struct {
+		name string
+		in   pool.EntryView
+		want string
+	}{
+		{"ok", pool.EntryView{Status: pool.StatusOK, Available: true, TokenHint: "abcd"}, "ok"},
+		{"cooling", pool.EntryView{Status: pool.StatusExhausted, LastErrorCode: 429, LastErrorReason: "rate_limit_exceeded", Until: at(41*time.Minute + 30*time.Second), TokenHint: "abcd"},
+			"exhausted 429 rate_limit_exceeded, 41m left"},
+		{"dead with prune", pool.EntryView{Status: pool.StatusDead, LastErrorCode: 401, LastErrorReason: "token_invalidated", LastStatusAt: at(-3 * time.Hour), PruneAt: at(21 * time.Hour), TokenHint: "abcd"},
+			"dead token_invalidated, 3h ago, pruned in 21h"},
+		{"dead past prune", pool.EntryView{Status: pool.StatusDead, LastErrorReason: "invalid_grant", LastStatusAt: at(-30 * time.Hour), PruneAt: at(-6 * time.Hour), TokenHint: "abcd"},
+			"dead invalid_grant, 30h ago, pruned on the next tick"},
+		{"dead never pruned", pool.EntryView{Status: pool.StatusDead, LastErrorCode: 401, LastStatusAt: at(-72 * time.Hour), TokenHint: "abcd"},
+			"dead 401, 3d ago"},
+		{"tokenless", pool.EntryView{Status: pool.StatusOK}, "ok (no token on disk: not handed out)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, entryState(tc.in, now))
+		})
+	}
+}
+
+type run struct {
+	stdout, stderr bytes.Buffer
+	code           int
+}
+
+func runCLI(t *testing.T, stdin string, env map[string]string, args ...string) *run {
+	t.Helper()
+	r := &run{}
+	r.code = Main(args, Env{
+		Stdin: strings.NewReader(stdin), Stdout: &r.stdout, Stderr: &r.stderr,
+		Getenv: func(k string) string { return env[k] },
+	})
+	return r
+}
+
+func testEnv(t *testing.T) (map[string]string, string) {
+	dir, err := os.MkdirTemp("", "cpcli")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	auth := filepath.Join(dir, "auth.json")
+	return map[string]string{
+		"HOME": dir, "CREDPOOL_AUTH_FILE": auth,
+		"CREDPOOL_SOCKET": filepath.Join(dir, "none", "credpool.sock"),
+	}, auth
+}
+
+func TestExitCodes(t *testing.T) {
+	env, _ := testEnv(t)
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		msg   string
+	}{
+		{"no command", "", nil, ExitUsage, ""},
+		{"unknown command", "", []string{"frobnicate"}, ExitUsage, "unknown command"},
+		{"select without provider", "", []string{"select"}, ExitUsage, "exactly one PROVIDER"},
+		{"select without daemon", "", []string{"select", "openrouter"}, ExitUnreachable, "credpool daemon"},
+		{"report without status", "", []string{"report", "openrouter", "--id", "x"}, ExitUsage, "--status"},
+		{"add without secret", "", []string{"add", "openrouter"}, ExitUsage, "no secret given"},
+		{"add bad type", "sk-x\n", []string{"add", "openrouter", "--type", "magic"}, ExitUsage, "api_key or oauth"},
+		{"remove unknown pool", "", []string{"remove", "nope", "1"}, ExitError, "unknown pool"},
+		{"version", "", []string{"version"}, ExitOK, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, tc.stdin, env, tc.args...)
+			assert.Equal(t, tc.code, r.code, "stderr: %s", r.stderr.String())
+			assert.Contains(t, r.stderr.String(), tc.msg)
+		})
+	}
+}
+
+func TestAdminCommandsWithoutDaemon(t *testing.T) {
+	env, auth := testEnv(t)
+	const secret = "sk-or-v1-cli-test-secret-0001"
+
+	r := runCLI(t, secret+"\n", env, "add", "openrouter", "--label", "main", "--base-url", "https://openrouter.ai/api/v1")
+	require.Equal(t, ExitOK, r.code, r.stderr.String())
+	assert.Contains(t, r.stdout.String(), `"main"`)
+	assert.NotContains(t, r.stdout.String()+r.stderr.String(), secret, "the secret is never echoed")
+
+	r = runCLI(t, "sk-or-v1-cli-test-secret-0002\n", env, "add", "openrouter", "--label", "spare")
+	require.Equal(t, ExitOK, r.code, r.stderr.String())
+
+	f, _, err := authfile.NewStore(auth).Read()
+	require.NoError(t, err)
+	require.Len(t, f.Pools["openrouter"], 2)
+	assert.Equal(t, secret, f.Pools["openrouter"][0].AccessToken)
+	assert.Equal(t, "manual", f.Pools["openrouter"][0].Source)
+	assert.Equal(t, 1, f.Pools["openrouter"][1].Priority)
+	fi, err := os.Stat(auth)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	// Mark one DEAD on disk as another process would, then reset it.
+	_, err = authfile.NewStore(auth).Update(t.Context(), func(f *authfile.File) error {
+		e := &f.Pools["openrouter"][1]
+		e.LastStatus, e.LastStatusAt, e.LastErrorCode, e.LastErrorReason = pool.StatusDead, 1780317000, 401, "token_revoked"
+		return nil
+	})
+	require.NoError(t, err)
+	r = runCLI(t, "", env, "reset", "openrouter", "spare")
+	require.Equal(t, ExitOK, r.code, r.stderr.String())
+	assert.Contains(t, r.stdout.String(), "reset 1 entry")
+
+	r = runCLI(t, "", env, "status", "openrouter")
+	require.Equal(t, ExitOK, r.code, r.stderr.String())
+	assert.Contains(t, r.stderr.String(), "daemon is not running")
+	assert.NotContains(t, r.stdout.String(), "dead")
+	assert.Contains(t, r.stdout.String(), "2 of 2 available")
+
+	r = runCLI(t, "", env, "remove", "openrouter", "1")
+	require.Equal(t, ExitOK, r.code, r.stderr.String())
+	f, _, err = authfile.NewStore(auth).Read()
+	require.NoError(t, err)
+	require.Len(t, f.Pools["openrouter"], 1)
+	assert.Equal(t, "spare", f.Pools["openrouter"][0].Label)
+}
+
+func TestHumanDuration(t *testing.T) {
+	tests := map[time.Duration]string{
+		-time.Second: "0s", 45 * time.Second: "45s", 41*time.Minute + 59*time.Second: "41m",
+		3 * time.Hour: "3h", 47 * time.Hour: "47h", 72 * time.Hour: "3d",
+	}
+	for d, want := range tests {
+		assert.Equal(t, want, humanDuration(d), d.String())
+	}
+}
