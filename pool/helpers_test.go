@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -137,3 +138,14 @@ var _ = fmt.Sprint
 func itoa(n int) string { return fmt.Sprint(n) }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+
+type rawMap map[string][]byte
+
+func (m rawMap) raw() map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
