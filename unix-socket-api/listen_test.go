@@ -1,0 +1,86 @@
+package socketapi
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+func TestListenModes(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, dir string)
+	}{
+		{"new directory", func(*testing.T, string) {}},
+		{"existing wide directory is tightened", func(t *testing.T, dir string) {
+			require.NoError(t, os.Mkdir(dir, 0o755))
+			require.NoError(t, os.Chmod(dir, 0o755))
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(shortDir(t), "run")
+			tc.prepare(t, dir)
+			path := filepath.Join(dir, "credpool.sock")
+			before := unix.Umask(0o022)
+			unix.Umask(before)
+
+			l, err := Listen(path)
+			require.NoError(t, err)
+			defer l.Close()
+
+			fi, err := os.Stat(path)
+			require.NoError(t, err)
+			assert.Equal(t, os.ModeSocket, fi.Mode().Type())
+			assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+			di, err := os.Stat(dir)
+			require.NoError(t, err)
+			assert.Equal(t, os.FileMode(0o700), di.Mode().Perm())
+
+			after := unix.Umask(before)
+			assert.Equal(t, before, after, "Listen must restore the umask")
+		})
+	}
+}
+
+func TestListenRefuses(t *testing.T) {
+	t.Run("path too long", func(t *testing.T) {
+		path := filepath.Join(shortDir(t), strings.Repeat("x", 120)+".sock")
+		_, err := Listen(path)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "longer than")
+	})
+	t.Run("socket already there", func(t *testing.T) {
+		path := filepath.Join(shortDir(t), "credpool.sock")
+		l, err := Listen(path)
+		require.NoError(t, err)
+		defer l.Close()
+		_, err = Listen(path)
+		assert.ErrorIs(t, err, syscall.EADDRINUSE)
+	})
+	t.Run("directory of another user", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("needs root to chown a directory to another user")
+		}
+		dir := filepath.Join(shortDir(t), "run")
+		require.NoError(t, os.Mkdir(dir, 0o700))
+		require.NoError(t, os.Chown(dir, 65534, 65534))
+		_, err := Listen(filepath.Join(dir, "credpool.sock"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "belongs to uid 65534")
+	})
+}
+
+func TestDefaultSocketPath(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+	assert.Equal(t, "/run/user/1000/credpool/credpool.sock", DefaultSocketPath())
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	t.Setenv("HOME", "/home/ann")
+	assert.Equal(t, "/home/ann/.cache/credpool/credpool.sock", DefaultSocketPath())
+}
