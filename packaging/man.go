@@ -135,7 +135,7 @@ func splitBlocks(lines []string) [][]string {
 
 // roffEscape makes text safe in roff: backslashes, hyphens (so that options
 // render as minus signs and can be searched for), and a leading control
-// character ('.' or '\'') that would start a request.
+// character ('.' or '\”) that would start a request.
 func roffEscape(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\e`)
 	s = strings.ReplaceAll(s, "-", `\-`)
