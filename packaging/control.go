@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -258,6 +259,18 @@ func writeIfChanged(path string, data []byte, perm os.FileMode) (bool, error) {
 		return false, fmt.Errorf("packaging: %w", err)
 	}
 	return true, nil
+}
+
+// printInstallResult says what install did to the unit file or plist.
+func printInstallResult(out io.Writer, describe string, existed, changed bool, onChange string) {
+	switch {
+	case !existed:
+		fmt.Fprintf(out, "Installed %s.\n", describe)
+	case changed:
+		fmt.Fprintf(out, "Updated %s (%s).\n", describe, onChange)
+	default:
+		fmt.Fprintf(out, "%s is up to date.\n", describe)
+	}
 }
 
 func notInstalled(describe string, system bool) error {

@@ -79,14 +79,7 @@ func (l *launchd) install(ctx context.Context) error {
 		}
 	}
 	out := l.opts.out()
-	switch {
-	case !existed:
-		fmt.Fprintf(out, "Installed %s.\n", l.describe())
-	case changed:
-		fmt.Fprintf(out, "Updated %s and reloaded it.\n", l.describe())
-	default:
-		fmt.Fprintf(out, "%s is up to date.\n", l.describe())
-	}
+	printInstallResult(out, l.describe(), existed, changed, "reloaded")
 	when := "every login"
 	if l.opts.System {
 		when = "boot"

@@ -52,8 +52,8 @@ func TestDebPackage(t *testing.T) {
 	out, err = asRoot("dpkg", "-i", debs[0]).CombinedOutput()
 	require.NoError(t, err, "dpkg -i:\n%s", out)
 	t.Cleanup(func() {
-		out, err := asRoot("dpkg", "-r", "credpool").CombinedOutput()
-		assert.NoError(t, err, "dpkg -r:\n%s", out)
+		out, err := asRoot("dpkg", "--purge", "credpool").CombinedOutput()
+		assert.NoError(t, err, "dpkg --purge:\n%s", out)
 	})
 
 	version, err := exec.Command("/usr/bin/credpool", "version").CombinedOutput()

@@ -113,14 +113,7 @@ func (s *systemd) prepareAuthDir() error {
 
 func (s *systemd) printInstalled(existed, changed bool) {
 	out := s.opts.out()
-	switch {
-	case !existed:
-		fmt.Fprintf(out, "Installed %s.\n", s.describe())
-	case changed:
-		fmt.Fprintf(out, "Updated %s (restarted if it was running).\n", s.describe())
-	default:
-		fmt.Fprintf(out, "%s is up to date.\n", s.describe())
-	}
+	printInstallResult(out, s.describe(), existed, changed, "restarted if it was running")
 	if s.opts.System {
 		fmt.Fprintf(out, "credpool is enabled and started; it runs as %s from boot.\n\nNext steps:\n", s.opts.User)
 		fmt.Fprintln(out, "  credpool service status             is it running, does the socket answer?")
