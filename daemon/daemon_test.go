@@ -387,10 +387,21 @@ func TestPruneOnTick(t *testing.T) {
 func TestCorruptFileIsNeverWrittenOver(t *testing.T) {
 	h := start(t, fixture(t), nil)
 	ctx := context.Background()
+	// The start-up write (prune, ended cooldown) must land first: a writer
+	// that writes in place without the lock loses to a rename that follows.
+	eventually(t, "start-up write", func() bool {
+		_, ok := diskEntry(t, h.auth, "openai-codex", "d4e5f6")
+		return !ok
+	})
 	good, err := os.ReadFile(h.auth)
 	require.NoError(t, err)
 	half := good[:len(good)/2]
 	require.NoError(t, os.WriteFile(h.auth, half, 0o600))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(h.logs.String())
+		}
+	})
 	eventually(t, "degraded", func() bool {
 		hl, err := h.client.Health(ctx)
 		return err == nil && hl.Status == "degraded" && hl.LastError != ""
