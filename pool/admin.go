@@ -52,7 +52,7 @@ func (p *Pool) Add(provider string, in NewEntry) (EntryView, []Change, error) {
 	if e.Label == "" {
 		e.Label = p.defaultLabel(pp)
 	}
-	e.seenTokens, e.seenStatus = e.tokens(), StatusOK
+	e.seenTokens, e.seenStatus, e.seenPriority = e.tokens(), StatusOK, prio
 	pp.entries = append(pp.entries, e)
 	pp.reindex()
 	row := e.Entry

@@ -139,7 +139,6 @@ func itoa(n int) string { return fmt.Sprint(n) }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
-
 type rawMap map[string][]byte
 
 func (m rawMap) raw() map[string]json.RawMessage {

@@ -71,7 +71,7 @@ func (p *Pool) reconcile(pp *provPool, disk []Entry, first bool, now float64, ch
 			if pt := p.pendingPatch(pp.name, d.ID); pt != nil && pt.Remove {
 				continue // we removed it; the write is on its way
 			}
-			e = &entryState{Entry: *d, seenTokens: tokensOf(d), seenStatus: norm(d.LastStatus)}
+			e = &entryState{Entry: *d, seenTokens: tokensOf(d), seenStatus: norm(d.LastStatus), seenPriority: d.Priority}
 			e.Extra = maps.Clone(d.Extra)
 			if !first {
 				changes = append(changes, Change{Kind: ChangeAdded, Provider: pp.name, ID: e.ID,
@@ -108,6 +108,8 @@ func tokensOf(e *Entry) Tokens {
 func (p *Pool) mergeRow(pp *provPool, e *entryState, d *Entry, now float64, changes []Change) []Change {
 	pt := p.pendingPatch(pp.name, e.ID)
 	had := e.LastStatus
+	ourPrio, keepPrio := p.pendingPriority(pp, e)
+	e.seenPriority = d.Priority
 	diskTokens := tokensOf(d)
 	if diskTokens != e.seenTokens {
 		// Rule 1: another process rewrote the row with new tokens. Take it;
@@ -115,13 +117,13 @@ func (p *Pool) mergeRow(pp *provPool, e *entryState, d *Entry, now float64, chan
 		seen := e.seenStatus
 		e.Entry = *d
 		e.Extra = maps.Clone(d.Extra)
-		e.seenTokens, e.seenStatus = diskTokens, norm(d.LastStatus)
+		e.seenTokens, e.seenStatus, e.seenPriority = diskTokens, norm(d.LastStatus), d.Priority
 		if pt != nil {
 			pt.Status, pt.Tokens = nil, nil
 			e.RequestCount += pt.CountDelta
-			if pt.Priority != nil {
-				e.Priority = *pt.Priority
-			}
+		}
+		if keepPrio {
+			e.Priority = ourPrio
 		}
 		if st := norm(d.LastStatus); st != StatusOK && st == seen {
 			// The writer left the old status: the new tokens end it.
@@ -141,9 +143,9 @@ func (p *Pool) mergeRow(pp *provPool, e *entryState, d *Entry, now float64, chan
 	}
 	if pt != nil {
 		e.RequestCount += pt.CountDelta
-		if pt.Priority != nil {
-			e.Priority = *pt.Priority
-		}
+	}
+	if keepPrio {
+		e.Priority = ourPrio
 	}
 	if pt == nil || pt.Status == nil {
 		e.StatusFields = d.StatusFields
@@ -162,6 +164,12 @@ func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, chan
 	if cur.AccessToken == "" {
 		return changes
 	}
+	adopted := false
+	defer func() {
+		if adopted {
+			pp.reindexTokens()
+		}
+	}()
 	for _, e := range pp.entries {
 		if e.AccessToken == cur.AccessToken {
 			continue
@@ -173,6 +181,7 @@ func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, chan
 			continue
 		}
 		e.AccessToken, e.RefreshToken = cur.AccessToken, cur.RefreshToken
+		adopted = true
 		pt := p.patch(pp.name, e.ID)
 		tk := cur
 		pt.Tokens, pt.Urgent = &tk, true

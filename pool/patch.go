@@ -77,12 +77,37 @@ func (p *Pool) Pending() (pending, urgent bool) {
 			return true, true
 		}
 	}
-	return len(p.patches) > 0, false
+	if len(p.patches) > 0 {
+		return true, false
+	}
+	for _, pp := range p.pools {
+		if pp.prioDirty {
+			return true, false
+		}
+	}
+	return false, false
+}
+
+// flushPriorities queues a patch for every priority that round_robin changed.
+func (p *Pool) flushPriorities() {
+	for _, pp := range p.pools {
+		if !pp.prioDirty {
+			continue
+		}
+		pp.prioDirty = false
+		for _, e := range pp.byPrio {
+			if e.Priority != e.seenPriority {
+				pr := e.Priority
+				p.patch(pp.name, e.ID).Priority = &pr
+			}
+		}
+	}
 }
 
 // TakePatches hands over the pending patches, merged per entry, and forgets
 // them. After a failed write, give them back with RestorePatches.
 func (p *Pool) TakePatches() []Patch {
+	p.flushPriorities()
 	if len(p.patches) == 0 {
 		return nil
 	}
@@ -111,6 +136,9 @@ func (p *Pool) TakePatches() []Patch {
 				}
 				if pt.Status != nil {
 					e.seenStatus = norm(pt.Status.LastStatus)
+				}
+				if pt.Priority != nil {
+					e.seenPriority = *pt.Priority
 				}
 			}
 		}

@@ -33,9 +33,10 @@ type entryState struct {
 	// seenTokens and seenStatus are what this process believes the file holds
 	// for the entry (the last Load, plus the patches handed over for writing
 	// since). A different token on disk means another process re-authenticated.
-	seenTokens Tokens
-	seenStatus Status
-	leases     int // live leases (expired ones are swept lazily)
+	seenTokens   Tokens
+	seenStatus   Status
+	seenPriority int
+	leases       int // live leases (expired ones are swept lazily)
 }
 
 // provPool is one provider's pool.
@@ -44,6 +45,13 @@ type provPool struct {
 	entries []*entryState // file order
 	byPrio  []*entryState // selection order: priority, ties by file order
 	byID    map[string]*entryState
+	// byToken lists the holders of each access token in file order: a
+	// report marks them all, and a hint finds them.
+	byToken map[string][]*entryState
+	// prioDirty: round_robin renumbered priorities in memory; TakePatches
+	// turns the ones that differ from the file into patches. Renumbering
+	// touches every entry, so queueing a patch each time would not be cheap.
+	prioDirty bool
 }
 
 // New returns an empty pool.
@@ -84,7 +92,7 @@ func (p *Pool) Counts() (pools, entries int) {
 }
 
 func newProvPool(name string) *provPool {
-	return &provPool{name: name, byID: map[string]*entryState{}}
+	return &provPool{name: name, byID: map[string]*entryState{}, byToken: map[string][]*entryState{}}
 }
 
 // reindex rebuilds byID and byPrio after entries changed.
@@ -93,8 +101,38 @@ func (pp *provPool) reindex() {
 	for _, e := range pp.entries {
 		pp.byID[e.ID] = e
 	}
+	pp.reindexTokens()
 	pp.byPrio = append(pp.byPrio[:0], pp.entries...)
 	slices.SortStableFunc(pp.byPrio, func(a, b *entryState) int { return cmp.Compare(a.Priority, b.Priority) })
+}
+
+func (pp *provPool) reindexTokens() {
+	clear(pp.byToken)
+	for _, e := range pp.entries {
+		if e.AccessToken != "" {
+			pp.byToken[e.AccessToken] = append(pp.byToken[e.AccessToken], e)
+		}
+	}
+}
+
+// holders are the entries that hold e's token (e itself when it has none).
+func (pp *provPool) holders(e *entryState) []*entryState {
+	if h := pp.byToken[e.AccessToken]; e.AccessToken != "" && len(h) > 0 {
+		return h
+	}
+	return []*entryState{e}
+}
+
+// pendingPriority reports whether this process holds an unwritten priority
+// for e.
+func (p *Pool) pendingPriority(pp *provPool, e *entryState) (int, bool) {
+	if pt := p.pendingPatch(pp.name, e.ID); pt != nil && pt.Priority != nil {
+		return *pt.Priority, true
+	}
+	if pp.prioDirty && e.Priority != e.seenPriority {
+		return e.Priority, true
+	}
+	return 0, false
 }
 
 // drop removes e from the pool and ends its leases.
@@ -102,6 +140,13 @@ func (p *Pool) drop(pp *provPool, e *entryState) {
 	pp.entries = slices.DeleteFunc(pp.entries, func(x *entryState) bool { return x == e })
 	pp.byPrio = slices.DeleteFunc(pp.byPrio, func(x *entryState) bool { return x == e })
 	delete(pp.byID, e.ID)
+	if h := pp.byToken[e.AccessToken]; len(h) > 0 {
+		if h = slices.DeleteFunc(slices.Clone(h), func(x *entryState) bool { return x == e }); len(h) > 0 {
+			pp.byToken[e.AccessToken] = h
+		} else {
+			delete(pp.byToken, e.AccessToken)
+		}
+	}
 	p.dropLeases(pp, e)
 }
 

@@ -51,10 +51,8 @@ func (p *Pool) identify(pp *provPool, r Report, now float64) *entryState {
 		}
 	}
 	if e == nil && r.APIKeyHint != "" {
-		for _, x := range pp.entries {
-			if x.AccessToken == r.APIKeyHint {
-				return x
-			}
+		if h := pp.byToken[r.APIKeyHint]; len(h) > 0 {
+			return h[0]
 		}
 	}
 	return e
@@ -77,10 +75,7 @@ func (p *Pool) mark(pp *provPool, target *entryState, r Report, nowT time.Time, 
 		deadline = p.deadline(pp, r, nowT, now)
 	}
 	var marked Marked
-	for _, e := range pp.entries {
-		if e != target && (target.AccessToken == "" || e.AccessToken != target.AccessToken) {
-			continue
-		}
+	for _, e := range pp.holders(target) {
 		m := Marked{ID: e.ID, Status: StatusDead}
 		switch {
 		case dead:

@@ -56,6 +56,9 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 // wins, ties again by strategy order. Ended cooldowns met on the way are
 // recovered (and reported in changes).
 func (p *Pool) pick(pp *provPool, strat Strategy, lease bool, now float64, changes *[]Change) *entryState {
+	if strat == Random && !lease {
+		return p.pickRandom(pp, now, changes)
+	}
 	ordered := strat == FillFirst || strat == RoundRobin
 	var best *entryState
 	bestTier, ties := 0, 0
@@ -86,6 +89,30 @@ func (p *Pool) pick(pp *provPool, strat Strategy, lease bool, now float64, chang
 		}
 	}
 	return best
+}
+
+// pickRandom draws uniformly among the usable entries: one pass to count
+// them, one draw, one pass to find the drawn one.
+func (p *Pool) pickRandom(pp *provPool, now float64, changes *[]Change) *entryState {
+	n := 0
+	for _, e := range pp.byPrio {
+		if p.usable(pp, e, now, changes) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	k := p.cfg.Rand.IntN(n)
+	for _, e := range pp.byPrio {
+		if e.available(now) {
+			if k == 0 {
+				return e
+			}
+			k--
+		}
+	}
+	return nil
 }
 
 // usable reports whether e can be handed out now, and turns an ended
@@ -120,12 +147,9 @@ func (p *Pool) rotate(pp *provPool, e *entryState) {
 		}
 	}
 	for i, x := range pp.byPrio {
-		if x.Priority != i {
-			x.Priority = i
-			pr := i
-			p.patch(pp.name, x.ID).Priority = &pr
-		}
+		x.Priority = i
 	}
+	pp.prioDirty = true
 }
 
 // nextAvailable is the earliest future cooldown end of an entry that could be
