@@ -235,11 +235,16 @@ func (c *Client) do(ctx context.Context, method, path string, body any, want int
 	if resp.StatusCode != want {
 		return readAPIError(resp)
 	}
+	// Read the whole answer, trailing newline included: a body not read to
+	// EOF makes the transport drop the connection instead of reusing it.
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("socketapi: %s %s: reading the answer: %w", method, path, err)
+	}
 	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("socketapi: %s %s: decoding the answer: %w", method, path, err)
 	}
 	return nil

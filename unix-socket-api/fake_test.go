@@ -24,14 +24,19 @@ type fakeBackend struct {
 	nextAt     float64 // NextAvailableAt of select's NoneAvailableError
 	none       bool    // select answers "none available"
 	selectWait chan struct{}
-	selects    []SelectRequest
-	reports    []ReportRequest
-	adds       []AddRequest
-	resets     [][2]string
-	subs       map[chan Event]struct{}
-	subscribed chan struct{} // gets a value per Subscribe
-	stats      Stats
-	panicMsg   string // Health panics with this when set
+	// reportGate, when set, holds every report until it is closed; the
+	// report's start is signalled on reportStarted. Report takes no ctx, so
+	// this is a handler that ignores shutdown.
+	reportGate    chan struct{}
+	reportStarted chan struct{}
+	selects       []SelectRequest
+	reports       []ReportRequest
+	adds          []AddRequest
+	resets        [][2]string
+	subs          map[chan Event]struct{}
+	subscribed    chan struct{} // gets a value per Subscribe
+	stats         Stats
+	panicMsg      string // Health panics with this when set
 }
 
 func newFake() *fakeBackend {
@@ -128,7 +133,12 @@ func (f *fakeBackend) Report(provider string, req ReportRequest) (ReportResponse
 	}
 	f.mu.Lock()
 	f.reports = append(f.reports, req)
+	gate := f.reportGate
 	f.mu.Unlock()
+	if gate != nil {
+		f.reportStarted <- struct{}{}
+		<-gate
+	}
 	if req.StatusCode < 400 {
 		return ReportResponse{}, nil
 	}

@@ -103,10 +103,8 @@ func (s *Server) handleSelect(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if req.WaitMS > 0 {
-		// The request is read: lift ReadTimeout so that it does not end the
-		// wait (the server's connection reader would cancel ctx), and let a
-		// shutdown end the wait at once.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		// Let a shutdown end the wait at once. (ReadTimeout does not end it:
+		// net/http lifts the read deadline once the body is read.)
 		var stop func() bool
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
@@ -290,9 +288,6 @@ const eventWriteTimeout = 10 * time.Second
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
-	// A stream outlives any read timeout; the connection reader still sees
-	// the client hang up.
-	_ = rc.SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(s.stop, cancel)()

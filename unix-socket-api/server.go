@@ -27,8 +27,8 @@ type ServerOptions struct {
 	Logger *slog.Logger
 	// ReadHeaderTimeout cuts off a client that is slow to send its headers
 	// (default 5s). ReadTimeout covers reading the whole request (default
-	// 30s); a select that waits and the event stream clear it once the body is
-	// read, so neither is cut short. IdleTimeout closes idle keep-alive
+	// 30s); net/http lifts it once the request is read, so a select that
+	// waits and the event stream are not cut short. IdleTimeout closes idle keep-alive
 	// connections (default 60s). There is no write timeout: a select may wait
 	// 30 s and events stream for as long as the follower stays.
 	ReadHeaderTimeout time.Duration
@@ -220,12 +220,15 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-func (w *statusWriter) Flush() {
+// FlushError lets http.ResponseController report a client that is gone.
+func (w *statusWriter) FlushError() error {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	http.NewResponseController(w.ResponseWriter).Flush() //nolint:errcheck // a gone client shows on the next write
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
+
+func (w *statusWriter) Flush() { _ = w.FlushError() }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
