@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var errUsage = errors.New("bad usage")
+
+// Operation names, in the order they are printed.
+const (
+	opSelect  = "select"
+	opReport  = "report"
+	opRelease = "release"
+	opReset   = "reset"
+)
+
+var mixOps = []string{opSelect, opReport, opRelease}
+
+// config is what the flags ask for. Its JSON form is the "config" member of
+// the --json output.
+type config struct {
+	Socket      string        `json:"socket,omitempty"`
+	CredpoolBin string        `json:"credpool_bin,omitempty"`
+	Providers   int           `json:"providers"`
+	Entries     int           `json:"entries"`
+	Clients     int           `json:"clients"`
+	Duration    time.Duration `json:"-"`
+	Warmup      time.Duration `json:"-"`
+	Rate        float64       `json:"rate,omitempty"`
+	Mix         mix           `json:"mix"`
+	Recovery    int           `json:"recovery,omitempty"`
+	Baseline    bool          `json:"baseline,omitempty"`
+	Idle        time.Duration `json:"-"`
+	Tick        time.Duration `json:"-"`
+	JSON        bool          `json:"-"`
+
+	DurationS float64 `json:"duration_s"`
+	WarmupS   float64 `json:"warmup_s"`
+	IdleS     float64 `json:"idle_s,omitempty"`
+	TickS     float64 `json:"tick_s,omitempty"`
+	Mode      string  `json:"mode"` // closed | open
+}
+
+// mix is the weight of each operation; only positive weights are run.
+type mix map[string]int
+
+func (m mix) String() string {
+	var parts []string
+	for _, op := range mixOps {
+		if m[op] > 0 {
+			parts = append(parts, op+"="+strconv.Itoa(m[op]))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (m mix) total() int {
+	n := 0
+	for _, w := range m {
+		n += w
+	}
+	return n
+}
+
+func parseMix(s string) (mix, error) {
+	m := mix{}
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, w, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, fmt.Errorf("mix %q: want op=weight", part)
+		}
+		name = strings.TrimSpace(name)
+		if !slices.Contains(mixOps, name) {
+			return nil, fmt.Errorf("mix %q: unknown operation (want select, report or release)", name)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("mix %q: weight must be a whole number ≥ 0", part)
+		}
+		m[name] = n
+	}
+	if m.total() == 0 {
+		return nil, errors.New("mix: no operation has a weight")
+	}
+	if m[opSelect] == 0 {
+		return nil, errors.New("mix: select needs a weight (reports and releases act on selected credentials)")
+	}
+	return m, nil
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("credpool-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: credpool-bench [flags]
+
+Starts a credpool daemon on a generated auth.json (or uses --socket), drives it
+with --clients for --duration (closed loop) or at --rate ops/s (open loop), and
+prints latency percentiles per operation, throughput, the daemon's RSS and CPU
+time, and auth.json writes/s.
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.Socket, "socket", "", "use the daemon already listening on this socket instead of starting one")
+	fs.StringVar(&cfg.CredpoolBin, "credpool-bin", "", "credpool binary to start (default: go build ./cmd/credpool into a temp dir)")
+	fs.IntVar(&cfg.Providers, "providers", 1, "providers in the generated auth.json")
+	fs.IntVar(&cfg.Entries, "entries", 10, "api_key entries per provider in the generated auth.json")
+	fs.IntVar(&cfg.Clients, "clients", 1, "concurrent clients, each with its own connection")
+	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "measured time of the load phase (0 skips it)")
+	fs.DurationVar(&cfg.Warmup, "warmup", 500*time.Millisecond, "unmeasured load before the measured time")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: total ops/s spread over the clients, latency from the intended start (0 = closed loop)")
+	mixStr := fs.String("mix", "select=90,report=5,release=5", "operation weights: select, report (429/402/401 token_invalidated in turn), release")
+	fs.IntVar(&cfg.Recovery, "recovery", 0, "measure re-auth recovery this many times (time from another process's rename of auth.json to the DEAD entry being selected)")
+	fs.BoolVar(&cfg.Baseline, "baseline", false, "also run the same selects as per-process file locking and a bare Unix-socket echo, and print ratios")
+	fs.DurationVar(&cfg.Idle, "idle", 0, "before the load, count the idle daemon's wake-ups (context switches) over this long")
+	fs.DurationVar(&cfg.Tick, "tick", 60*time.Second, "--tick of the daemon the bench starts")
+	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of tables")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "credpool-bench: unexpected argument %q\n", fs.Arg(0))
+		return cfg, errUsage
+	}
+	m, err := parseMix(*mixStr)
+	if err != nil {
+		fmt.Fprintln(stderr, "credpool-bench:", err)
+		return cfg, errUsage
+	}
+	cfg.Mix = m
+	switch {
+	case cfg.Clients < 1, cfg.Providers < 1, cfg.Entries < 1:
+		fmt.Fprintln(stderr, "credpool-bench: --clients, --providers and --entries must be ≥ 1")
+		return cfg, errUsage
+	case cfg.Duration < 0, cfg.Warmup < 0, cfg.Rate < 0, cfg.Recovery < 0, cfg.Idle < 0:
+		fmt.Fprintln(stderr, "credpool-bench: durations, --rate and --recovery must not be negative")
+		return cfg, errUsage
+	}
+	cfg.DurationS, cfg.WarmupS, cfg.IdleS = cfg.Duration.Seconds(), cfg.Warmup.Seconds(), cfg.Idle.Seconds()
+	cfg.Mode = "closed"
+	if cfg.Rate > 0 {
+		cfg.Mode = "open"
+	}
+	if cfg.Socket == "" {
+		cfg.TickS = cfg.Tick.Seconds()
+	}
+	return cfg, nil
+}

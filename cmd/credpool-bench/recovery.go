@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/pool"
+	socketapi "github.com/credpool/credpool/unix-socket-api"
+)
+
+// recoveryResult is the --recovery summary, in milliseconds.
+type recoveryResult struct {
+	N int `json:"n"`
+	// Select: from the rename to a select that returns the entry.
+	P50MS float64 `json:"p50_ms"`
+	P99MS float64 `json:"p99_ms"`
+	MaxMS float64 `json:"max_ms"`
+	// Event: from the rename to the entry.recovered event.
+	EventP50MS float64 `json:"event_p50_ms"`
+	EventMaxMS float64 `json:"event_max_ms"`
+}
+
+// measureRecovery marks the fill_first entry of provider DEAD, rewrites its
+// access_token the way Hermes does, and times how long it takes from the
+// rename until a select returns that entry again; n times.
+func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provider string, n int) (recoveryResult, error) {
+	res := recoveryResult{N: n}
+	pv, err := c.Pool(ctx, provider)
+	if err != nil {
+		return res, fmt.Errorf("recovery: %w", err)
+	}
+	if len(pv.Entries) < 2 {
+		return res, errors.New("recovery: the pool needs at least 2 entries")
+	}
+	if _, err := c.Reset(ctx, provider, ""); err != nil {
+		return res, fmt.Errorf("recovery: reset: %w", err)
+	}
+	first, err := c.Select(ctx, provider, socketapi.SelectRequest{Strategy: string(pool.FillFirst)})
+	if err != nil {
+		return res, fmt.Errorf("recovery: %w", err)
+	}
+	id := first.Credential.ID
+
+	ectx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ec := socketapi.NewClient(c.SocketPath())
+	defer ec.Close()
+	events, _ := ec.Events(ectx)
+	recovered := make(chan time.Time, 16)
+	go func() {
+		for ev := range events {
+			if ev.Type == string(pool.ChangeRecovered) && ev.ID == id && ev.Provider == provider {
+				recovered <- time.Now()
+			}
+		}
+	}()
+	// Let the event stream connect before the first change.
+	time.Sleep(50 * time.Millisecond)
+
+	store := authfile.NewStore(authFile)
+	var sel, evt []int64
+	for i := range n {
+		rep, err := c.Report(ctx, provider, socketapi.ReportRequest{
+			CredentialID: id, StatusCode: 401, Reason: "token_invalidated", Message: "credpool-bench recovery",
+		})
+		if err != nil {
+			return res, fmt.Errorf("recovery %d: report: %w", i, err)
+		}
+		if rep.Marked == nil || rep.Marked.Status != pool.StatusDead {
+			return res, fmt.Errorf("recovery %d: report did not mark %s DEAD", i, id)
+		}
+		// Hermes re-logs in long after the 401: wait until the DEAD mark is
+		// on disk and the daemon's write has settled.
+		if err := waitDeadOnDisk(ctx, store, provider, id); err != nil {
+			return res, fmt.Errorf("recovery %d: %w", i, err)
+		}
+		time.Sleep(30 * time.Millisecond)
+		for len(recovered) > 0 {
+			<-recovered
+		}
+		if s, err := c.Select(ctx, provider, socketapi.SelectRequest{Strategy: string(pool.FillFirst)}); err == nil && s.Credential.ID == id {
+			return res, fmt.Errorf("recovery %d: DEAD entry %s still selected", i, id)
+		}
+
+		renamed, err := hermesRetoken(store, provider, id)
+		if err != nil {
+			return res, fmt.Errorf("recovery %d: %w", i, err)
+		}
+		select {
+		case t := <-recovered:
+			evt = append(evt, int64(t.Sub(renamed)))
+		case <-time.After(5 * time.Second):
+			// No event: fall through to polling select.
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+		for deadline := renamed.Add(10 * time.Second); ; {
+			s, err := c.Select(ctx, provider, socketapi.SelectRequest{Strategy: string(pool.FillFirst)})
+			if err == nil && s.Credential.ID == id {
+				sel = append(sel, int64(time.Since(renamed)))
+				break
+			}
+			if err != nil && !errors.Is(err, pool.ErrNoneAvailable) {
+				return res, fmt.Errorf("recovery %d: select: %w", i, err)
+			}
+			if time.Now().After(deadline) {
+				return res, fmt.Errorf("recovery %d: entry %s not selectable 10 s after the rename", i, id)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	slices.Sort(sel)
+	slices.Sort(evt)
+	ms := func(ns int64) float64 { return round1(float64(ns)/1e5) / 10 }
+	res.P50MS, res.P99MS, res.MaxMS = ms(quantile(sel, 0.5)), ms(quantile(sel, 0.99)), ms(sel[len(sel)-1])
+	if len(evt) > 0 {
+		res.EventP50MS, res.EventMaxMS = ms(quantile(evt, 0.5)), ms(evt[len(evt)-1])
+	}
+	return res, nil
+}
+
+func waitDeadOnDisk(ctx context.Context, store *authfile.Store, provider, id string) error {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if f, _, err := store.Read(); err == nil {
+			for _, e := range f.Pools[provider] {
+				if e.ID == id && e.LastStatus == pool.StatusDead {
+					return nil
+				}
+			}
+		}
+		sleepCtx(ctx, 2*time.Millisecond)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("DEAD mark of %s not on disk after 5 s", id)
+}
+
+// hermesRetoken is another process re-authenticating: flock auth.lock, read,
+// give entry id a fresh access_token (leaving its status as it was), write a
+// temp file, rename it over auth.json. It returns when the rename was done.
+func hermesRetoken(store *authfile.Store, provider, id string) (time.Time, error) {
+	lk := flock.New(store.LockPath(), flock.SetPermissions(0o600))
+	if err := lk.Lock(); err != nil {
+		return time.Time{}, fmt.Errorf("hermes write: lock: %w", err)
+	}
+	defer func() { _ = lk.Unlock() }()
+	data, err := os.ReadFile(store.Path())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("hermes write: %w", err)
+	}
+	f, err := authfile.Parse(data)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("hermes write: %w", err)
+	}
+	found := false
+	for i := range f.Pools[provider] {
+		if e := &f.Pools[provider][i]; e.ID == id {
+			tok := make([]byte, 24)
+			_, _ = rand.Read(tok)
+			e.AccessToken = "sk-bench-" + hex.EncodeToString(tok)
+			found = true
+		}
+	}
+	if !found {
+		return time.Time{}, fmt.Errorf("hermes write: entry %s not in the file", id)
+	}
+	out, err := f.Marshal()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("hermes write: %w", err)
+	}
+	renamed, err := atomicWrite(store.Path(), out)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("hermes write: %w", err)
+	}
+	return renamed, nil
+}
