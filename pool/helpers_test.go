@@ -133,7 +133,6 @@ func snapshotOf(pools map[string][]Entry) Snapshot {
 	return Snapshot{Pools: pools, Singletons: map[string]Singleton{}}
 }
 
-var _ = fmt.Sprint
 
 func itoa(n int) string { return fmt.Sprint(n) }
 
