@@ -133,7 +133,6 @@ func snapshotOf(pools map[string][]Entry) Snapshot {
 	return Snapshot{Pools: pools, Singletons: map[string]Singleton{}}
 }
 
-
 func itoa(n int) string { return fmt.Sprint(n) }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
