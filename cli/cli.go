@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/credpool/credpool/config"
+	"github.com/credpool/credpool/packaging"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -146,7 +147,7 @@ func report(e Env, name string, err error) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(e.Stderr, "credpool %s: %v\nRun 'credpool help' for usage.\n", name, err)
 		return ExitUsage
-	case errors.Is(err, socketapi.ErrDaemonNotRunning):
+	case errors.Is(err, socketapi.ErrDaemonNotRunning), errors.Is(err, packaging.ErrNotRunning), errors.Is(err, packaging.ErrNotInstalled):
 		fmt.Fprintf(e.Stderr, "credpool %s: %v\nStart it with 'credpool daemon' (or 'credpool service install'), or pass --socket if it listens elsewhere.\n", name, err)
 		return ExitUnreachable
 	case errors.Is(err, pool.ErrNoneAvailable):

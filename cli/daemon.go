@@ -31,16 +31,21 @@ func runDaemon(ctx context.Context, e Env, args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	return daemon.Run(ctx, daemon.Config{
-		AuthFile:   s.AuthFile,
-		Socket:     s.Socket,
-		Version:    Version,
-		Tick:       s.Tick,
-		Pool:       poolConfig(s),
-		Logger:     logger,
-		OnReady:    func() { _ = packaging.NotifyReady() },
-		OnStopping: func() { _ = packaging.NotifyStopping() },
-	})
+	cfg := daemon.Config{
+		AuthFile: s.AuthFile,
+		Socket:   s.Socket,
+		Version:  Version,
+		Tick:     s.Tick,
+		Pool:     poolConfig(s),
+		Logger:   logger,
+	}
+	// packaging.Run is the service process: it sends READY=1 to systemd once
+	// the socket answers and STOPPING=1 on the way out.
+	return packaging.Run(ctx, func(ctx context.Context) error { return daemon.Run(ctx, cfg) },
+		packaging.Options{Probe: func(ctx context.Context) error {
+			_, err := quickClient(s).Health(ctx)
+			return err
+		}})
 }
 
 // poolConfig is the pool's share of the settings; the admin commands use it

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/credpool/credpool/packaging"
@@ -46,7 +47,12 @@ func runMan(_ context.Context, e Env, args []string) error {
 	if len(args) > 0 {
 		return usagef("man takes no arguments")
 	}
-	_, err := e.Stdout.Write(packaging.ManPage(Usage(), Version, time.Now()))
+	// SOURCE_DATE_EPOCH keeps package builds reproducible.
+	date := time.Now()
+	if sec, err := strconv.ParseInt(e.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
+		date = time.Unix(sec, 0).UTC()
+	}
+	_, err := e.Stdout.Write(packaging.ManPage(Usage(), Version, date))
 	if err != nil {
 		return fmt.Errorf("write man page: %w", err)
 	}

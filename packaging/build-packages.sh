@@ -24,9 +24,8 @@ rm -rf "$dist"
 mkdir -p "$dist"
 
 echo "build-packages: credpool $version for linux/$arch"
-# -X main.version is ignored if cmd/credpool has no such variable.
 CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -trimpath \
-	-ldflags "-s -w -X main.version=$version" -o "$dist/credpool" ./cmd/credpool
+	-ldflags "-s -w -X github.com/credpool/credpool/cli.Version=$version" -o "$dist/credpool" ./cmd/credpool
 
 go run ./packaging/internal/render -out "$dist" -binary /usr/bin/credpool
 
