@@ -82,9 +82,10 @@ type File struct {
 	// (pool.ApplyPatches) mutate it in place; Marshal writes what it holds.
 	Pools map[string][]pool.Entry
 
-	top        object                          // top-level members in file order
-	poolObj    object                          // credential_pool members in file order
-	records    map[string]map[string][]*record // provider → entry id → on-disk entries
+	doc        []byte                        // the parsed document, shared by every raw value and string
+	top        object                        // top-level members in file order
+	poolObj    object                        // credential_pool members in file order
+	records    map[string]map[string]*record // provider → entry id → on-disk entry (chained by next when ids repeat)
 	singletons map[string]pool.Singleton
 	size       int // length of the parsed document, to size Marshal's buffer
 }
@@ -92,11 +93,12 @@ type File struct {
 // record is an entry as it was on disk: its members, and the values of its
 // known fields, so Marshal can tell which fields changed.
 type record struct {
-	obj         object
+	obj         []span
 	known       pool.Entry // ID is the on-disk id ("" when it was missing); Extra unused
 	expAt       bool       // expires_at held a non-null value
 	expMS       bool       // expires_at_ms held a non-null value
 	expAtMillis bool       // expires_at was a number in milliseconds
+	next        *record    // the next on-disk entry with the same id, if any
 }
 
 // New returns an empty document, as a fresh Hermes install would write it.
@@ -108,7 +110,7 @@ func New() *File {
 			{key: "providers", rawKey: []byte(`"providers"`), val: []byte("{}")},
 			{key: keyCredentialPool, rawKey: []byte(`"credential_pool"`), val: []byte("{}")},
 		},
-		records:    map[string]map[string][]*record{},
+		records:    map[string]map[string]*record{},
 		singletons: map[string]pool.Singleton{},
 	}
 }
@@ -123,11 +125,20 @@ func Parse(data []byte) (*File, error) {
 	if bytes.HasPrefix(doc, utf8BOM) {
 		doc, base = doc[len(utf8BOM):], len(utf8BOM)
 	}
-	if !json.Valid(doc) {
-		return nil, syntaxError(data, doc, base)
+	if len(doc) > maxDoc {
+		return nil, corruptAt(data, 0, errors.New("file too large"))
+	}
+	if off, ok := validate(doc); !ok {
+		msg := "invalid JSON syntax"
+		if off >= len(doc) {
+			msg = "unexpected end of data (empty or truncated file)"
+		}
+		// The message quotes nothing of the file: it holds secrets.
+		return nil, corruptAt(data, base+off, errors.New(msg))
 	}
 	doc = bytes.Clone(doc)
-	p := parser{data: data, doc: doc, base: base}
+	// About one entry member per 40 bytes of an indented file.
+	p := parser{data: data, doc: doc, base: base, arena: arena{chunk: min(len(doc)/40+8, 1<<16)}}
 	f, err := p.parse()
 	if err != nil {
 		return nil, err
@@ -135,26 +146,11 @@ func Parse(data []byte) (*File, error) {
 	return f, nil
 }
 
-func syntaxError(data, doc []byte, base int) error {
-	var v struct{}
-	err := json.Unmarshal(doc, &v)
-	off := len(doc)
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		off = int(se.Offset)
-	}
-	// The scanner's message quotes the offending character; ours quotes
-	// nothing, since the file holds secrets.
-	if off >= len(doc) || err == nil {
-		return corruptAt(data, base+len(doc), errors.New("unexpected end of data (empty or truncated file)"))
-	}
-	return corruptAt(data, base+off-1, errors.New("invalid JSON syntax"))
-}
-
 type parser struct {
-	data []byte // as given, for error positions
-	doc  []byte // BOM stripped, our own copy
-	base int
+	data  []byte // as given, for error positions
+	doc   []byte // BOM stripped, our own copy
+	base  int
+	arena arena // members of entries
 }
 
 func (p *parser) errAt(off int, format string, args ...any) error {
@@ -169,9 +165,10 @@ func (p *parser) parse() (*File, error) {
 	f := &File{
 		Pools:      map[string][]pool.Entry{},
 		top:        splitObject(p.doc, i),
-		records:    map[string]map[string][]*record{},
+		records:    map[string]map[string]*record{},
 		singletons: map[string]pool.Singleton{},
 		size:       len(p.doc),
+		doc:        p.doc,
 	}
 	for _, m := range f.top {
 		switch m.key {
@@ -205,23 +202,24 @@ func (p *parser) pools(f *File, m member) error {
 		}
 		elems := splitArray(p.doc, pm.off)
 		entries := make([]pool.Entry, len(elems))
-		recs := make([]*record, len(elems))
+		recs := make([]record, len(elems))
 		for idx, el := range elems {
 			if el.val[0] != '{' {
 				return p.errAt(el.off, "credential_pool[%q][%d] is not an object", pm.key, idx)
 			}
-			rec := &record{obj: splitObject(p.doc, el.off)}
-			if m, err := decodeEntry(rec, &entries[idx]); err != nil {
-				return p.errAt(m.off, "credential_pool[%q][%d].%s: %w", pm.key, idx, m.key, err)
+			rec := &recs[idx]
+			rec.obj = p.arena.object(p.doc, el.off)
+			if sp, err := decodeEntry(p.doc, rec, &entries[idx]); err != nil {
+				return p.errAt(int(sp.v0), "credential_pool[%q][%d].%s: %w", pm.key, idx, sp.key(p.doc), err)
 			}
 			rec.known = entries[idx]
 			rec.known.Extra = nil
-			recs[idx] = rec
 		}
 		assignMissingIDs(pm.key, entries, elems)
-		byID := make(map[string][]*record, len(entries))
-		for idx := range entries {
-			byID[entries[idx].ID] = append(byID[entries[idx].ID], recs[idx])
+		byID := make(map[string]*record, len(entries))
+		for idx := len(entries) - 1; idx >= 0; idx-- {
+			recs[idx].next = byID[entries[idx].ID]
+			byID[entries[idx].ID] = &recs[idx]
 		}
 		f.Pools[pm.key] = entries
 		f.records[pm.key] = byID
@@ -231,73 +229,73 @@ func (p *parser) pools(f *File, m member) error {
 
 // decodeEntry reads rec's members into e; on error it returns the member at
 // fault.
-func decodeEntry(rec *record, e *pool.Entry) (member, error) {
+func decodeEntry(doc []byte, rec *record, e *pool.Entry) (span, error) {
 	var expAt, expMS float64
-	for _, m := range rec.obj {
-		fld := fieldOf[m.key]
-		if fld == fNone {
+	for _, sp := range rec.obj {
+		val := sp.val(doc)
+		if sp.fld == fNone {
 			if e.Extra == nil {
 				e.Extra = make(map[string]json.RawMessage, 4)
 			}
-			e.Extra[m.key] = m.val
+			e.Extra[sp.key(doc)] = val
 			continue
 		}
 		var err error
-		switch fld {
+		switch sp.fld {
 		case fID:
-			e.ID, err = str(m.val)
+			e.ID, err = str(val)
 		case fLabel:
-			e.Label, err = str(m.val)
+			e.Label, err = str(val)
 		case fAuthType:
-			e.AuthType, err = str(m.val)
+			e.AuthType, err = str(val)
 		case fSource:
-			e.Source, err = str(m.val)
+			e.Source, err = str(val)
 		case fAccessToken:
-			e.AccessToken, err = str(m.val)
+			e.AccessToken, err = str(val)
 		case fRefreshToken:
-			e.RefreshToken, err = str(m.val)
+			e.RefreshToken, err = str(val)
 		case fBaseURL:
-			e.BaseURL, err = str(m.val)
+			e.BaseURL, err = str(val)
 		case fLastErrorReason:
-			e.LastErrorReason, err = str(m.val)
+			e.LastErrorReason, err = str(val)
 		case fLastErrorMessage:
-			e.LastErrorMessage, err = str(m.val)
+			e.LastErrorMessage, err = str(val)
 		case fLastStatus:
 			var s string
-			s, err = str(m.val)
+			s, err = str(val)
 			e.LastStatus = pool.Status(s)
 		case fPriority:
-			e.Priority, err = integer(m.val)
+			e.Priority, err = integer(val)
 		case fRequestCount:
-			e.RequestCount, err = integer(m.val)
+			e.RequestCount, err = integer(val)
 		case fLastErrorCode:
-			e.LastErrorCode, err = integer(m.val)
+			e.LastErrorCode, err = integer(val)
 		case fLastStatusAt:
-			e.LastStatusAt, err = epoch(m.val)
+			e.LastStatusAt, err = epoch(val)
 		case fLastErrorResetAt:
-			e.LastErrorResetAt, err = epoch(m.val)
+			e.LastErrorResetAt, err = epoch(val)
 		case fExpiresAt:
-			expAt, err = epoch(m.val)
-			if expAt > 1e12 && m.val[0] != '"' {
+			expAt, err = epoch(val)
+			if expAt > 1e12 { // no ISO time is this far out
 				// Some writers put milliseconds here (JavaScript's Date.now()).
 				expAt /= 1000
 				rec.expAtMillis = true
 			}
 			rec.expAt = expAt != 0
 		case fExpiresAtMS:
-			expMS, err = epoch(m.val)
+			expMS, err = number(val)
 			expMS /= 1000
 			rec.expMS = expMS != 0
 		}
 		if err != nil {
-			return m, err
+			return sp, err
 		}
 	}
 	e.ExpiresAt = expAt
 	if e.ExpiresAt == 0 {
 		e.ExpiresAt = expMS
 	}
-	return member{}, nil
+	return span{}, nil
 }
 
 // str reads a string or null.
@@ -325,7 +323,7 @@ func integer(raw []byte) (int, error) {
 
 // number reads a number, a numeric string, or null (0).
 func number(raw []byte) (float64, error) {
-	s := string(raw)
+	s := view(raw)
 	switch raw[0] {
 	case 'n':
 		return 0, nil
@@ -347,18 +345,28 @@ func number(raw []byte) (float64, error) {
 	return f, nil
 }
 
+var errTime = errors.New("expected epoch seconds or an ISO-8601 time")
+
 // epoch reads epoch seconds as a number, a numeric string, an ISO-8601
 // string, or null (0).
 func epoch(raw []byte) (float64, error) {
+	if raw[0] == '"' {
+		s, err := decodeString(raw)
+		if err != nil {
+			return 0, err
+		}
+		if s = strings.TrimSpace(s); len(s) >= 10 && s[4] == '-' {
+			if t, ok := parseISO(s); ok {
+				return t, nil
+			}
+			return 0, errTime
+		}
+	}
 	f, err := number(raw)
-	if err == nil || raw[0] != '"' {
-		return f, err
+	if err != nil && raw[0] == '"' {
+		return 0, errTime
 	}
-	s, _ := decodeString(raw)
-	if t, ok := parseISO(strings.TrimSpace(s)); ok {
-		return t, nil
-	}
-	return 0, errors.New("expected epoch seconds or an ISO-8601 time")
+	return f, err
 }
 
 // assignMissingIDs gives every entry without an id one that is unique in its

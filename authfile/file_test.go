@@ -56,10 +56,10 @@ func keysOf(t testing.TB, data []byte, provider, id string) []string {
 	t.Helper()
 	f, err := Parse(data)
 	require.NoError(t, err)
-	for _, r := range f.records[provider][id] {
+	if r := f.records[provider][id]; r != nil {
 		var keys []string
-		for _, m := range r.obj {
-			keys = append(keys, m.key)
+		for _, sp := range r.obj {
+			keys = append(keys, sp.key(f.doc))
 		}
 		return keys
 	}

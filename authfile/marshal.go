@@ -93,19 +93,17 @@ func (f *File) writeEntries(w *writer, provider string, entries []pool.Entry) er
 	var used map[string]int // records handed out per id, for duplicate ids
 	for i := range entries {
 		e := &entries[i]
-		var rec *record
-		if rs := recs[e.ID]; len(rs) > 0 {
-			k := 0
-			if len(rs) > 1 {
-				if used == nil {
-					used = map[string]int{}
+		rec := recs[e.ID]
+		if rec != nil && rec.next != nil {
+			if used == nil {
+				used = map[string]int{}
+			}
+			for range used[e.ID] {
+				if rec = rec.next; rec == nil {
+					break
 				}
-				k = used[e.ID]
-				used[e.ID]++
 			}
-			if k < len(rs) {
-				rec = rs[k]
-			}
+			used[e.ID]++
 		}
 		if i > 0 {
 			w.buf.WriteByte(',')
@@ -115,7 +113,7 @@ func (f *File) writeEntries(w *writer, provider string, entries []pool.Entry) er
 		if rec == nil {
 			err = w.newEntry(e)
 		} else {
-			err = w.entry(e, rec)
+			err = w.entry(f.doc, e, rec)
 		}
 		if err != nil {
 			return fmt.Errorf("authfile: credential_pool[%q] entry %q: %w", provider, e.ID, err)
@@ -127,43 +125,45 @@ func (f *File) writeEntries(w *writer, provider string, entries []pool.Entry) er
 
 // entry writes an entry that was on disk: its members in their order, each
 // unchanged value as it was, then fields that are new to it.
-func (w *writer) entry(e *pool.Entry, rec *record) error {
+func (w *writer) entry(doc []byte, e *pool.Entry, rec *record) error {
 	w.buf.WriteByte('{')
 	n := 0
 	var seen [numFields]bool
 	extraSeen := 0
-	for _, m := range rec.obj {
-		fld := fieldOf[m.key]
+	for _, sp := range rec.obj {
+		fld := sp.fld
 		seen[fld] = true
+		val := sp.val(doc)
 		switch {
 		case fld == fNone:
-			v, ok := e.Extra[m.key]
+			key := sp.key(doc)
+			v, ok := e.Extra[key]
 			if !ok {
 				continue // the caller deleted it
 			}
 			extraSeen++
-			w.member(&n, 4, m.rawKey)
+			w.member(&n, 4, sp.rawKey(doc))
 			if err := w.raw(v, 4, true); err != nil {
-				return fmt.Errorf("field %q: %w", m.key, err)
+				return fmt.Errorf("field %q: %w", key, err)
 			}
 		case fld == fExpiresAt || fld == fExpiresAtMS:
-			w.member(&n, 4, m.rawKey)
+			w.member(&n, 4, sp.rawKey(doc))
 			if e.ExpiresAt == rec.known.ExpiresAt || !rec.carriesExpiry(fld) {
-				w.buf.Write(m.val)
+				w.buf.Write(val)
 				continue
 			}
 			form := formISO
 			switch {
 			case fld == fExpiresAtMS || rec.expAtMillis:
 				form = formMillis
-			case m.val[0] != 'n' && m.val[0] != '"':
+			case val[0] != 'n' && val[0] != '"':
 				form = formSeconds
 			}
 			w.expiry(e.ExpiresAt, form)
 		default:
-			w.member(&n, 4, m.rawKey)
+			w.member(&n, 4, sp.rawKey(doc))
 			if same(fld, e, &rec.known) {
-				if err := w.raw(m.val, 4, false); err != nil {
+				if err := w.raw(val, 4, false); err != nil {
 					return err
 				}
 				continue
@@ -187,7 +187,14 @@ func (w *writer) entry(e *pool.Entry, rec *record) error {
 		w.value(fld, e)
 	}
 	if extraSeen < len(e.Extra) {
-		if err := w.newExtra(&n, e, rec.obj); err != nil {
+		if err := w.newExtra(&n, e, func(k string) bool {
+			for _, sp := range rec.obj {
+				if sp.key(doc) == k {
+					return true
+				}
+			}
+			return false
+		}); err != nil {
 			return err
 		}
 	}
@@ -205,8 +212,12 @@ func (r *record) carriesExpiry(fld field) bool {
 	if fld == fExpiresAt {
 		return true
 	}
-	_, hasAt := r.obj.get("expires_at")
-	return !hasAt
+	for _, sp := range r.obj {
+		if sp.fld == fExpiresAt {
+			return false
+		}
+	}
+	return true
 }
 
 // newEntry writes an entry that was not on disk, with the fields Hermes
@@ -231,7 +242,7 @@ func (w *writer) newEntry(e *pool.Entry) error {
 			w.value(fld, e)
 		}
 	}
-	if err := w.newExtra(&n, e, nil); err != nil {
+	if err := w.newExtra(&n, e, func(string) bool { return false }); err != nil {
 		return err
 	}
 	w.close(n, 3, '}')
@@ -240,13 +251,10 @@ func (w *writer) newEntry(e *pool.Entry) error {
 
 // newExtra writes the Extra fields that are not among the on-disk members,
 // sorted, since a map has no order of its own.
-func (w *writer) newExtra(n *int, e *pool.Entry, onDisk object) error {
+func (w *writer) newExtra(n *int, e *pool.Entry, onDisk func(key string) bool) error {
 	var keys []string
 	for k := range e.Extra {
-		if fieldOf[k] != fNone {
-			continue
-		}
-		if _, ok := onDisk.get(k); ok {
+		if fieldOf[k] != fNone || onDisk(k) {
 			continue
 		}
 		keys = append(keys, k)

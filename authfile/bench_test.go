@@ -1,0 +1,148 @@
+package authfile
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// syntheticAuthJSON builds an auth.json of about size bytes: the sample's
+// top level with pools of Hermes-like entries (known fields, unknown ones,
+// mixed representations).
+func syntheticAuthJSON(size int) []byte {
+	var b strings.Builder
+	b.WriteString(`{
+  "version": 1,
+  "updated_at": "2026-06-01T12:34:56.789012+00:00",
+  "providers": {"nous": {"access_token": "nous-access", "tls": {"insecure": false, "ca_bundle": null}}},
+  "credential_pool": {`)
+	for p := 0; b.Len() < size; p++ {
+		if p > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, "\n    \"provider-%d\": [", p)
+		for i := 0; i < 500 && b.Len() < size; i++ {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `
+      {
+        "id": "%06x",
+        "label": "key-%d@example.com",
+        "auth_type": "oauth",
+        "priority": %d,
+        "source": "manual:device_code",
+        "access_token": "eyJhbGciOiJSUzI1NiJ9.cGVyc29uYWw.sig-%d-%d",
+        "refresh_token": "rt_refresh_%d_%d",
+        "last_status": "exhausted",
+        "last_status_at": "2026-06-01T12:30:00+00:00",
+        "last_error_code": 429,
+        "last_error_reason": "usage_limit_reached",
+        "last_error_message": "The usage limit has been reached",
+        "last_error_reset_at": 1749384000.0,
+        "base_url": "https://chatgpt.com/backend-api/codex",
+        "last_refresh": "2026-06-01T12:00:00Z",
+        "request_count": %d,
+        "failure_reason": "billing",
+        "tls": {"insecure": false}
+      }`, p*1000+i, i, i, p, i, p, i, i*7)
+		}
+		b.WriteString("\n    ]")
+	}
+	b.WriteString("\n  },\n  \"x_unknown_top_level\": {\"kept\": true}\n}\n")
+	return []byte(b.String())
+}
+
+var benchSizes = []struct {
+	name string
+	size int
+}{{"1MB", 1 << 20}, {"10MB", 10 << 20}}
+
+func BenchmarkParse(b *testing.B) {
+	for _, s := range benchSizes {
+		data := syntheticAuthJSON(s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	for _, s := range benchSizes {
+		data := syntheticAuthJSON(s.size)
+		f, err := Parse(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// One changed entry per pool, as after a round of status reports.
+		for k := range f.Pools {
+			f.Pools[k][0].RequestCount++
+		}
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.Marshal(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkParseMarshal(b *testing.B) {
+	for _, s := range benchSizes {
+		data := syntheticAuthJSON(s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				f, err := Parse(data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f.Pools["provider-0"][0].RequestCount++
+				if _, err := f.Marshal(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkUpdate is the whole read-modify-write on disk: lock, read,
+// parse, two marshals, atomic write with fsyncs, unlock.
+func BenchmarkUpdate(b *testing.B) {
+	for _, s := range benchSizes {
+		data := syntheticAuthJSON(s.size)
+		b.Run(s.name, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "auth.json")
+			st := NewStore(path)
+			if _, err := st.Update(context.Background(), func(f *File) error {
+				g, err := Parse(data)
+				*f = *g
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := st.Update(context.Background(), func(f *File) error {
+					f.Pools["provider-0"][0].RequestCount++
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
