@@ -147,6 +147,7 @@ func Parse(data []byte) (*File, error) {
 }
 
 type parser struct {
+	err   error  // the first error; parsing stops there
 	data  []byte // as given, for error positions
 	doc   []byte // BOM stripped, our own copy
 	base  int
@@ -164,67 +165,104 @@ func (p *parser) parse() (*File, error) {
 	}
 	f := &File{
 		Pools:      map[string][]pool.Entry{},
-		top:        splitObject(p.doc, i),
 		records:    map[string]map[string]*record{},
 		singletons: map[string]pool.Singleton{},
 		size:       len(p.doc),
 		doc:        p.doc,
 	}
-	for _, m := range f.top {
-		switch m.key {
-		case keyCredentialPool:
-			if err := p.pools(f, m); err != nil {
-				return nil, err
-			}
-		case "providers":
-			f.singletons = readSingletons(p.doc, m)
+	// credential_pool is parsed where it stands rather than skipped and
+	// split again: skipping nested values was most of the work.
+	var a arena
+	spans, _ := a.object(p.doc, i, func(key string, vs int) int {
+		if key == keyCredentialPool && p.err == nil {
+			return p.pools(f, vs)
 		}
+		return -1
+	})
+	if p.err != nil {
+		return nil, p.err
+	}
+	f.top = members(p.doc, spans)
+	if m, ok := f.top.get("providers"); ok {
+		f.singletons = readSingletons(p.doc, m)
 	}
 	return f, nil
 }
 
-func (p *parser) pools(f *File, m member) error {
-	switch m.val[0] {
+// pools parses credential_pool at doc[i] into f and returns the index past
+// it, or -1 (with p.err set, or for null) to have it skipped.
+func (p *parser) pools(f *File, i int) int {
+	// A repeated credential_pool key: the last one wins.
+	clear(f.Pools)
+	clear(f.records)
+	f.poolObj = nil
+	switch p.doc[i] {
 	case 'n':
-		return nil
+		return -1
 	case '{':
 	default:
-		return p.errAt(m.off, "credential_pool is not an object")
+		p.err = p.errAt(i, "credential_pool is not an object")
+		return -1
 	}
-	f.poolObj = splitObject(p.doc, m.off)
-	for _, pm := range f.poolObj {
-		switch pm.val[0] {
+	var a arena
+	spans, end := a.object(p.doc, i, func(provider string, vs int) int {
+		if p.err != nil {
+			return -1
+		}
+		switch p.doc[vs] {
 		case 'n':
-			continue // kept as written; not a pool
+			return -1 // kept as written; not a pool
 		case '[':
-		default:
-			return p.errAt(pm.off, "credential_pool[%q] is not an array", pm.key)
+			return p.pool(f, provider, vs)
 		}
-		elems := splitArray(p.doc, pm.off)
-		entries := make([]pool.Entry, len(elems))
-		recs := make([]record, len(elems))
-		for idx, el := range elems {
-			if el.val[0] != '{' {
-				return p.errAt(el.off, "credential_pool[%q][%d] is not an object", pm.key, idx)
-			}
-			rec := &recs[idx]
-			rec.obj = p.arena.object(p.doc, el.off)
-			if sp, err := decodeEntry(p.doc, rec, &entries[idx]); err != nil {
-				return p.errAt(int(sp.v0), "credential_pool[%q][%d].%s: %w", pm.key, idx, sp.key(p.doc), err)
-			}
-			rec.known = entries[idx]
-			rec.known.Extra = nil
+		p.err = p.errAt(vs, "credential_pool[%q] is not an array", provider)
+		return -1
+	})
+	f.poolObj = members(p.doc, spans)
+	return end
+}
+
+// pool parses one provider's array of entries at doc[i] and returns the
+// index past it, or -1 with p.err set.
+func (p *parser) pool(f *File, provider string, i int) int {
+	doc := p.doc
+	var entries []pool.Entry
+	var recs []record
+	var raws [][]byte
+	for i = skipWS(doc, i+1); doc[i] != ']'; {
+		idx := len(entries)
+		if doc[i] != '{' {
+			p.err = p.errAt(i, "credential_pool[%q][%d] is not an object", provider, idx)
+			return -1
 		}
-		assignMissingIDs(pm.key, entries, elems)
-		byID := make(map[string]*record, len(entries))
-		for idx := len(entries) - 1; idx >= 0; idx-- {
-			recs[idx].next = byID[entries[idx].ID]
-			byID[entries[idx].ID] = &recs[idx]
+		entries = append(entries, pool.Entry{})
+		recs = append(recs, record{})
+		rec := &recs[idx]
+		var end int
+		rec.obj, end = p.arena.object(doc, i, nil)
+		raws = append(raws, doc[i:end])
+		if sp, err := decodeEntry(doc, rec, &entries[idx]); err != nil {
+			p.err = p.errAt(int(sp.v0), "credential_pool[%q][%d].%s: %w", provider, idx, sp.key(doc), err)
+			return -1
 		}
-		f.Pools[pm.key] = entries
-		f.records[pm.key] = byID
+		rec.known = entries[idx]
+		rec.known.Extra = nil
+		if i = skipWS(doc, end); doc[i] == ',' {
+			i = skipWS(doc, i+1)
+		}
 	}
-	return nil
+	assignMissingIDs(provider, entries, raws)
+	byID := make(map[string]*record, len(entries))
+	for idx := len(entries) - 1; idx >= 0; idx-- {
+		recs[idx].next = byID[entries[idx].ID]
+		byID[entries[idx].ID] = &recs[idx]
+	}
+	if entries == nil {
+		entries = []pool.Entry{}
+	}
+	f.Pools[provider] = entries
+	f.records[provider] = byID
+	return i + 1
 }
 
 // decodeEntry reads rec's members into e; on error it returns the member at
@@ -373,7 +411,7 @@ func epoch(raw []byte) (float64, error) {
 // pool. The id is derived from the entry's content rather than drawn at
 // random, so that every reader of the same file (the daemon, then the
 // re-read inside Update) agrees on it until it is written.
-func assignMissingIDs(provider string, entries []pool.Entry, elems []element) {
+func assignMissingIDs(provider string, entries []pool.Entry, raws [][]byte) {
 	taken := map[string]bool{}
 	missing := false
 	for _, e := range entries {
@@ -394,7 +432,7 @@ func assignMissingIDs(provider string, entries []pool.Entry, elems []element) {
 			h := sha256.New()
 			h.Write([]byte(provider))
 			h.Write([]byte{0})
-			h.Write(elems[i].val)
+			h.Write(raws[i])
 			h.Write(binary.BigEndian.AppendUint32(nil, n))
 			id := hex.EncodeToString(h.Sum(nil)[:3])
 			if !taken[id] {

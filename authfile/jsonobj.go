@@ -125,7 +125,11 @@ type arena struct {
 // into its members.
 func splitObject(data []byte, i int) object {
 	var a arena
-	spans := a.object(data, i)
+	spans, _ := a.object(data, i, nil)
+	return members(data, spans)
+}
+
+func members(data []byte, spans []span) object {
 	o := make(object, len(spans))
 	for j, s := range spans {
 		o[j] = member{key: s.key(data), rawKey: s.rawKey(data), val: s.val(data), off: int(s.v0)}
@@ -134,14 +138,17 @@ func splitObject(data []byte, i int) object {
 }
 
 // object splits the object at data[i:] (validated JSON, data[i] == '{') into
-// spans. A repeated key keeps its first position and takes the last value,
-// as Python's json.load and Go's encoding/json both let the last one win.
-func (a *arena) object(data []byte, i int) []span {
+// spans and returns them with the index past the object. A repeated key
+// keeps its first position and takes the last value, as Python's json.load
+// and Go's encoding/json both let the last one win. When sub is not nil it
+// is offered each value first; it parses the value itself and returns the
+// index past it, or returns -1 to have it skipped.
+func (a *arena) object(data []byte, i int, sub func(key string, at int) int) ([]span, int) {
 	start := len(a.buf)
 	a.keys = a.keys[:0]
 	var index map[string]int // built once the object is too big for a linear scan
 	i = skipWS(data, i+1)
-	for i < len(data) && data[i] != '}' {
+	for data[i] != '}' {
 		ks := i
 		i = skipString(data, i)
 		ke := i
@@ -149,7 +156,13 @@ func (a *arena) object(data []byte, i int) []span {
 		i = skipWS(data, i)
 		i = skipWS(data, i+1) // ':'
 		vs := i
-		i = skipValue(data, i)
+		i = -1
+		if sub != nil {
+			i = sub(key, vs)
+		}
+		if i < 0 {
+			i = skipValue(data, vs)
+		}
 		s := span{k0: int32(ks), k1: int32(ke), v0: int32(vs), v1: int32(i), fld: fieldOf[key]}
 
 		dup := -1
@@ -186,35 +199,12 @@ func (a *arena) object(data []byte, i int) []span {
 				}
 			}
 		}
-		i = skipWS(data, i)
-		if i < len(data) && data[i] == ',' {
+		if i = skipWS(data, i); data[i] == ',' {
 			i = skipWS(data, i+1)
 		}
 	}
 	end := len(a.buf)
-	return a.buf[start:end:end]
-}
-
-// element is one value of a JSON array.
-type element struct {
-	val []byte
-	off int
-}
-
-// splitArray splits the array at data[i:] (validated, data[i] == '[').
-func splitArray(data []byte, i int) []element {
-	var out []element
-	i = skipWS(data, i+1)
-	for i < len(data) && data[i] != ']' {
-		vs := i
-		i = skipValue(data, i)
-		out = append(out, element{val: data[vs:i], off: vs})
-		i = skipWS(data, i)
-		if i < len(data) && data[i] == ',' {
-			i = skipWS(data, i+1)
-		}
-	}
-	return out
+	return a.buf[start:end:end], i + 1
 }
 
 func decodeKey(raw []byte) string {
