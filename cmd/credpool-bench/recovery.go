@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -56,11 +58,19 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 	defer ec.Close()
 	events, _ := ec.Events(ectx)
 	recovered := make(chan time.Time, 16)
+	var logMu sync.Mutex
+	var evLog []string // the last events, to explain a recovery that never came
 	go func() {
 		for ev := range events {
 			if ev.Type == string(pool.ChangeRecovered) && ev.ID == id && ev.Provider == provider {
 				recovered <- time.Now()
 			}
+			logMu.Lock()
+			evLog = append(evLog, fmt.Sprintf("%s %s cause=%s reason=%s", ev.Type, ev.ID, ev.Cause, ev.Reason))
+			if len(evLog) > 12 {
+				evLog = evLog[1:]
+			}
+			logMu.Unlock()
 		}
 	}()
 	// Let the event stream connect before the first change.
@@ -69,6 +79,12 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 	store := authfile.NewStore(authFile)
 	var sel, evt []int64
 	for i := range n {
+		// The previous round's recovery is written back at once; report the
+		// next DEAD only once it is on disk, or the DEAD seen on disk below
+		// could be the previous round's.
+		if err := waitStatusOnDisk(ctx, store, provider, id, pool.StatusOK); err != nil {
+			return res, fmt.Errorf("recovery %d: %w", i, err)
+		}
 		rep, err := c.Report(ctx, provider, socketapi.ReportRequest{
 			CredentialID: id, StatusCode: 401, Reason: "token_invalidated", Message: "credpool-bench recovery",
 		})
@@ -80,7 +96,7 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 		}
 		// Hermes re-logs in long after the 401: wait until the DEAD mark is
 		// on disk and the daemon's write has settled.
-		if err := waitDeadOnDisk(ctx, store, provider, id); err != nil {
+		if err := waitStatusOnDisk(ctx, store, provider, id, pool.StatusDead); err != nil {
 			return res, fmt.Errorf("recovery %d: %w", i, err)
 		}
 		time.Sleep(30 * time.Millisecond)
@@ -91,7 +107,7 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 			return res, fmt.Errorf("recovery %d: DEAD entry %s still selected", i, id)
 		}
 
-		renamed, err := hermesRetoken(store, provider, id)
+		renamed, hint, err := hermesRetoken(store, provider, id)
 		if err != nil {
 			return res, fmt.Errorf("recovery %d: %w", i, err)
 		}
@@ -113,7 +129,9 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 				return res, fmt.Errorf("recovery %d: select: %w", i, err)
 			}
 			if time.Now().After(deadline) {
-				return res, fmt.Errorf("recovery %d: entry %s not selectable 10 s after the rename", i, id)
+				logMu.Lock()
+				defer logMu.Unlock()
+				return res, fmt.Errorf("recovery %d: entry %s not selectable 10 s after the rename (new token …%s; %s; last events: %s)", i, id, hint, stuckState(ctx, c, store, provider, id), strings.Join(evLog, " | "))
 			}
 			time.Sleep(200 * time.Microsecond)
 		}
@@ -128,11 +146,17 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 	return res, nil
 }
 
-func waitDeadOnDisk(ctx context.Context, store *authfile.Store, provider, id string) error {
+// waitStatusOnDisk waits until auth.json shows entry id with status want
+// (null counts as ok).
+func waitStatusOnDisk(ctx context.Context, store *authfile.Store, provider, id string, want pool.Status) error {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
 		if f, _, err := store.Read(); err == nil {
 			for _, e := range f.Pools[provider] {
-				if e.ID == id && e.LastStatus == pool.StatusDead {
+				st := e.LastStatus
+				if st == "" {
+					st = pool.StatusOK
+				}
+				if e.ID == id && st == want {
 					return nil
 				}
 			}
@@ -142,25 +166,25 @@ func waitDeadOnDisk(ctx context.Context, store *authfile.Store, provider, id str
 			return ctx.Err()
 		}
 	}
-	return fmt.Errorf("DEAD mark of %s not on disk after 5 s", id)
+	return fmt.Errorf("status %s of %s not on disk after 5 s", want, id)
 }
 
 // hermesRetoken is another process re-authenticating: flock auth.lock, read,
 // give entry id a fresh access_token (leaving its status as it was), write a
 // temp file, rename it over auth.json. It returns when the rename was done.
-func hermesRetoken(store *authfile.Store, provider, id string) (time.Time, error) {
+func hermesRetoken(store *authfile.Store, provider, id string) (renamed time.Time, hint string, err error) {
 	lk := flock.New(store.LockPath(), flock.SetPermissions(0o600))
 	if err := lk.Lock(); err != nil {
-		return time.Time{}, fmt.Errorf("hermes write: lock: %w", err)
+		return renamed, "", fmt.Errorf("hermes write: lock: %w", err)
 	}
 	defer func() { _ = lk.Unlock() }()
 	data, err := os.ReadFile(store.Path())
 	if err != nil {
-		return time.Time{}, fmt.Errorf("hermes write: %w", err)
+		return renamed, "", fmt.Errorf("hermes write: %w", err)
 	}
 	f, err := authfile.Parse(data)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("hermes write: %w", err)
+		return renamed, "", fmt.Errorf("hermes write: %w", err)
 	}
 	found := false
 	for i := range f.Pools[provider] {
@@ -168,19 +192,41 @@ func hermesRetoken(store *authfile.Store, provider, id string) (time.Time, error
 			tok := make([]byte, 24)
 			_, _ = rand.Read(tok)
 			e.AccessToken = "sk-bench-" + hex.EncodeToString(tok)
+			hint = e.AccessToken[len(e.AccessToken)-4:]
 			found = true
 		}
 	}
 	if !found {
-		return time.Time{}, fmt.Errorf("hermes write: entry %s not in the file", id)
+		return renamed, "", fmt.Errorf("hermes write: entry %s not in the file", id)
 	}
 	out, err := f.Marshal()
 	if err != nil {
-		return time.Time{}, fmt.Errorf("hermes write: %w", err)
+		return renamed, "", fmt.Errorf("hermes write: %w", err)
 	}
-	renamed, err := atomicWrite(store.Path(), out)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("hermes write: %w", err)
+	if renamed, err = atomicWrite(store.Path(), out); err != nil {
+		return renamed, "", fmt.Errorf("hermes write: %w", err)
 	}
-	return renamed, nil
+	return renamed, hint, nil
+}
+
+// stuckState says what the daemon and the file hold for an entry that did
+// not recover, by token hint (the last 4 characters, as the API shows them)
+// and status.
+func stuckState(ctx context.Context, c *socketapi.Client, store *authfile.Store, provider, id string) string {
+	daemon, disk := "?", "?"
+	if pv, err := c.Pool(ctx, provider); err == nil {
+		for _, e := range pv.Entries {
+			if e.ID == id {
+				daemon = fmt.Sprintf("token …%s %s", e.TokenHint, e.Status)
+			}
+		}
+	}
+	if f, _, err := store.Read(); err == nil {
+		for _, e := range f.Pools[provider] {
+			if e.ID == id {
+				disk = fmt.Sprintf("token …%s %s", e.AccessToken[max(0, len(e.AccessToken)-4):], e.LastStatus)
+			}
+		}
+	}
+	return "daemon: " + daemon + "; auth.json: " + disk
 }
