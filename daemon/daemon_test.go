@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -13,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofrs/flock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/internal/daemontest"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -131,20 +130,6 @@ func fixture(t *testing.T) []byte {
 	return b
 }
 
-// eventually polls cond: the daemon persists and reloads asynchronously.
-// This waits for an effect; it never sleeps for a TTL.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 // diskEntry reads auth.json as any other process would and returns one entry.
 func diskEntry(t *testing.T, path, provider, id string) (pool.Entry, bool) {
 	f, _, err := authfile.NewStore(path).Read()
@@ -155,40 +140,6 @@ func diskEntry(t *testing.T, path, provider, id string) (pool.Entry, bool) {
 		}
 	}
 	return pool.Entry{}, false
-}
-
-// hermesWrite changes auth.json the way Hermes does: flock on auth.lock, read,
-// modify the decoded JSON, write a temp file, rename it over auth.json.
-func hermesWrite(t *testing.T, path string, change func(doc map[string]any)) {
-	t.Helper()
-	lk := flock.New(filepath.Join(filepath.Dir(path), "auth.lock"))
-	require.NoError(t, lk.Lock())
-	defer lk.Unlock()
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var doc map[string]any
-	require.NoError(t, dec.Decode(&doc))
-	change(doc)
-	out, err := json.MarshalIndent(doc, "", "  ")
-	require.NoError(t, err)
-	tmp := path + ".tmp-hermes"
-	require.NoError(t, os.WriteFile(tmp, out, 0o600))
-	require.NoError(t, os.Rename(tmp, path))
-}
-
-func poolEntries(doc map[string]any, provider string) []any {
-	return doc["credential_pool"].(map[string]any)[provider].([]any)
-}
-
-func entryByID(doc map[string]any, provider, id string) map[string]any {
-	for _, e := range poolEntries(doc, provider) {
-		if m := e.(map[string]any); m["id"] == id {
-			return m
-		}
-	}
-	return nil
 }
 
 // follow collects events from the daemon's stream.
@@ -239,7 +190,7 @@ func TestSelectAndReportArePersisted(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, res.Marked)
 	assert.Equal(t, pool.StatusExhausted, res.Marked.Status)
-	eventually(t, "429 on disk", func() bool {
+	daemontest.Eventually(t, "429 on disk", func() bool {
 		e, _ := diskEntry(t, h.auth, "openrouter", "77aa11")
 		return e.LastStatus == pool.StatusExhausted && e.LastErrorCode == 429
 	})
@@ -248,7 +199,7 @@ func TestSelectAndReportArePersisted(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, res.Marked)
 	assert.Equal(t, pool.StatusDead, res.Marked.Status)
-	eventually(t, "DEAD on disk", func() bool {
+	daemontest.Eventually(t, "DEAD on disk", func() bool {
 		e, _ := diskEntry(t, h.auth, "openrouter", "77aa11")
 		return e.LastStatus == pool.StatusDead && e.LastErrorCode == 401
 	})
@@ -275,7 +226,7 @@ func TestFreshTokensRecoverDeadEntry(t *testing.T) {
 		{
 			name: "own row rewritten", provider: "openai-codex", id: "d4e5f6",
 			relogin: func(doc map[string]any) {
-				e := entryByID(doc, "openai-codex", "d4e5f6")
+				e := daemontest.Entry(doc, "openai-codex", "d4e5f6")
 				e["access_token"] = "fresh-access-d4"
 				e["refresh_token"] = "fresh-refresh-d4"
 			},
@@ -286,7 +237,7 @@ func TestFreshTokensRecoverDeadEntry(t *testing.T) {
 			prepare: func(t *testing.T, h *harness) {
 				_, err := h.client.Report(context.Background(), "openai-codex", socketapi.ReportRequest{CredentialID: "a1b2c3", StatusCode: 401, Reason: "token_revoked"})
 				require.NoError(t, err)
-				eventually(t, "DEAD on disk", func() bool {
+				daemontest.Eventually(t, "DEAD on disk", func() bool {
 					e, _ := diskEntry(t, h.auth, "openai-codex", "a1b2c3")
 					return e.LastStatus == pool.StatusDead
 				})
@@ -308,9 +259,9 @@ func TestFreshTokensRecoverDeadEntry(t *testing.T) {
 				tc.prepare(t, h)
 			}
 			ev := h.follow(t)
-			hermesWrite(t, h.auth, tc.relogin)
+			daemontest.HermesWrite(t, h.auth, tc.relogin)
 			// No select in between: the file watch alone brings it back.
-			eventually(t, "entry.recovered", func() bool { return ev.has("entry.recovered", tc.id) })
+			daemontest.Eventually(t, "entry.recovered", func() bool { return ev.has("entry.recovered", tc.id) })
 			v, err := h.client.Pool(context.Background(), tc.provider)
 			require.NoError(t, err)
 			found := false
@@ -322,7 +273,7 @@ func TestFreshTokensRecoverDeadEntry(t *testing.T) {
 				}
 			}
 			require.True(t, found)
-			eventually(t, "cleared status on disk", func() bool {
+			daemontest.Eventually(t, "cleared status on disk", func() bool {
 				e, _ := diskEntry(t, h.auth, tc.provider, tc.id)
 				return e.LastStatus != pool.StatusDead && e.AccessToken == tc.newToken
 			})
@@ -334,27 +285,27 @@ func TestFreshTokensRecoverDeadEntry(t *testing.T) {
 func TestOthersAddAndRemoveWhileWeMark(t *testing.T) {
 	h := start(t, fixture(t), nil)
 	ctx := context.Background()
-	hermesWrite(t, h.auth, func(doc map[string]any) {
+	daemontest.HermesWrite(t, h.auth, func(doc map[string]any) {
 		pools := doc["credential_pool"].(map[string]any)
-		pools["openrouter"] = append(poolEntries(doc, "openrouter"), map[string]any{
+		pools["openrouter"] = append(daemontest.Entries(doc, "openrouter"), map[string]any{
 			"id": "new001", "label": "added-by-hermes", "auth_type": "api_key", "priority": 3,
 			"source": "manual", "access_token": "sk-new-001", "request_count": 0,
 		})
 		var kept []any
-		for _, e := range poolEntries(doc, "openrouter") {
+		for _, e := range daemontest.Entries(doc, "openrouter") {
 			if e.(map[string]any)["id"] != "9f8e7d" {
 				kept = append(kept, e)
 			}
 		}
 		pools["openrouter"] = kept
 	})
-	eventually(t, "the added entry is served", func() bool {
+	daemontest.Eventually(t, "the added entry is served", func() bool {
 		v, err := h.client.Pool(ctx, "openrouter")
 		return err == nil && len(v.Entries) == 3 && v.Entries[2].ID == "new001"
 	})
 	_, err := h.client.Report(ctx, "openrouter", socketapi.ReportRequest{CredentialID: "new001", StatusCode: 401, Reason: "invalid_grant"})
 	require.NoError(t, err)
-	eventually(t, "DEAD on disk", func() bool {
+	daemontest.Eventually(t, "DEAD on disk", func() bool {
 		e, ok := diskEntry(t, h.auth, "openrouter", "new001")
 		return ok && e.LastStatus == pool.StatusDead
 	})
@@ -367,13 +318,13 @@ func TestPruneOnTick(t *testing.T) {
 	ctx := context.Background()
 	_, err := h.client.Report(ctx, "openrouter", socketapi.ReportRequest{CredentialID: "77aa11", StatusCode: 401, Reason: "token_invalidated"})
 	require.NoError(t, err)
-	eventually(t, "DEAD on disk", func() bool {
+	daemontest.Eventually(t, "DEAD on disk", func() bool {
 		e, _ := diskEntry(t, h.auth, "openrouter", "77aa11")
 		return e.LastStatus == pool.StatusDead
 	})
 	h.clock.Add(25 * time.Hour)
 	// No request: the ticker alone prunes it.
-	eventually(t, "pruned from disk", func() bool {
+	daemontest.Eventually(t, "pruned from disk", func() bool {
 		_, ok := diskEntry(t, h.auth, "openrouter", "77aa11")
 		return !ok
 	})
@@ -389,7 +340,7 @@ func TestCorruptFileIsNeverWrittenOver(t *testing.T) {
 	ctx := context.Background()
 	// The start-up write (prune, ended cooldown) must land first: a writer
 	// that writes in place without the lock loses to a rename that follows.
-	eventually(t, "start-up write", func() bool {
+	daemontest.Eventually(t, "start-up write", func() bool {
 		_, ok := diskEntry(t, h.auth, "openai-codex", "d4e5f6")
 		return !ok
 	})
@@ -402,7 +353,7 @@ func TestCorruptFileIsNeverWrittenOver(t *testing.T) {
 			t.Log(h.logs.String())
 		}
 	})
-	eventually(t, "degraded", func() bool {
+	daemontest.Eventually(t, "degraded", func() bool {
 		hl, err := h.client.Health(ctx)
 		return err == nil && hl.Status == "degraded" && hl.LastError != ""
 	})
@@ -417,11 +368,11 @@ func TestCorruptFileIsNeverWrittenOver(t *testing.T) {
 	assert.Equal(t, half, now, "a corrupt file must never be written over")
 
 	require.NoError(t, os.WriteFile(h.auth, good, 0o600))
-	eventually(t, "healthy again", func() bool {
+	daemontest.Eventually(t, "healthy again", func() bool {
 		hl, err := h.client.Health(ctx)
 		return err == nil && hl.Status == "ok"
 	})
-	eventually(t, "the waiting mark is written", func() bool {
+	daemontest.Eventually(t, "the waiting mark is written", func() bool {
 		e, _ := diskEntry(t, h.auth, "openrouter", sel.Credential.ID)
 		return e.LastStatus == pool.StatusDead
 	})
@@ -493,7 +444,7 @@ func TestUnknownFieldsSurviveDaemonWrites(t *testing.T) {
 	}
 	_, err := h.client.Report(ctx, "openrouter", socketapi.ReportRequest{CredentialID: "77aa11", StatusCode: 402, FailureReason: "billing"})
 	require.NoError(t, err)
-	eventually(t, "402 on disk", func() bool {
+	daemontest.Eventually(t, "402 on disk", func() bool {
 		e, _ := diskEntry(t, h.auth, "openrouter", "77aa11")
 		return e.LastErrorCode == 402
 	})
