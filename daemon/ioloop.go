@@ -179,6 +179,17 @@ func (l *ioLoop) run(ctx context.Context) error {
 	}
 }
 
+var errVanished = errors.New("auth file vanished")
+
+func (l *ioLoop) missingErr() error {
+	return fmt.Errorf("auth file %s is missing; serving the last good state until it is back", l.path)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 func (l *ioLoop) health() healthState { return *l.d.health.Load() }
 
 // watch watches the auth directory (editors and atomic writers replace the
@@ -216,7 +227,7 @@ func (l *ioLoop) reload() {
 		if l.existed {
 			// Someone may be replacing the file; recreating it from memory
 			// could undo their change, so wait for it to reappear.
-			l.setDegraded(fmt.Errorf("auth file %s is missing; serving the last good state until it is back", l.path))
+			l.setDegraded(l.missingErr())
 		}
 		return
 	}
@@ -277,6 +288,12 @@ func (l *ioLoop) flush(ctx context.Context) error {
 
 	var snap pool.Snapshot
 	data, err := l.d.store.Update(ctx, func(f *authfile.File) error {
+		// A file that vanished since we last read it is not an empty pool:
+		// writing our patches onto nothing would recreate it without
+		// everyone else's entries, and loading that would drop them here.
+		if l.existed && !fileExists(l.path) {
+			return errVanished
+		}
 		snap = f.Snapshot()
 		pool.ApplyPatches(snap, patches)
 		return nil
@@ -286,8 +303,12 @@ func (l *ioLoop) flush(ctx context.Context) error {
 		l.d.mu.Lock()
 		l.d.pool.RestorePatches(patches)
 		l.d.mu.Unlock()
-		if errors.Is(err, authfile.ErrCorrupt) {
+		switch {
+		case errors.Is(err, authfile.ErrCorrupt):
 			l.setDegraded(err)
+		case errors.Is(err, errVanished):
+			l.setDegraded(l.missingErr())
+			return nil
 		}
 		return fmt.Errorf("daemon: write: %w", err)
 	}
