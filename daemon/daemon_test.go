@@ -40,25 +40,12 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// syncBuffer collects the daemon's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type harness struct {
 	t      *testing.T
 	auth   string
 	sock   string
 	clock  *fakeClock
-	logs   *syncBuffer
+	logs   *daemontest.SyncBuffer
 	client *socketapi.Client
 	d      *Daemon
 	cancel context.CancelFunc
@@ -82,7 +69,7 @@ func start(t *testing.T, fixture []byte, mutate func(*Config)) *harness {
 		require.NoError(t, os.WriteFile(auth, fixture, 0o600))
 	}
 	h := &harness{t: t, auth: auth, sock: filepath.Join(dir, "run", "credpool.sock"),
-		clock: &fakeClock{t: fixtureNow}, logs: &syncBuffer{}}
+		clock: &fakeClock{t: fixtureNow}, logs: &daemontest.SyncBuffer{}}
 	cfg := Config{
 		AuthFile: auth, Socket: h.sock, Version: "test",
 		Pool:   pool.Config{Now: h.clock.Now, PruneDeadAfter: 24 * time.Hour},
@@ -405,7 +392,7 @@ func TestWaitingSelectWakesOnRecovery(t *testing.T) {
 
 func TestSecondDaemonIsRefused(t *testing.T) {
 	h := start(t, fixture(t), nil)
-	d2 := New(Config{AuthFile: h.auth, Socket: h.sock, Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil))})
+	d2 := New(Config{AuthFile: h.auth, Socket: h.sock, Logger: slog.New(slog.NewTextHandler(&daemontest.SyncBuffer{}, nil))})
 	err := d2.Run(context.Background())
 	require.ErrorIs(t, err, ErrAlreadyRunning)
 	assert.Contains(t, err.Error(), "pid ")
@@ -423,7 +410,7 @@ func TestStaleSocketIsRemovedAndShutdownCleansUp(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{AuthFile: auth, Socket: sock, OnReady: func() { close(ready) },
-			Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil))})
+			Logger: slog.New(slog.NewTextHandler(&daemontest.SyncBuffer{}, nil))})
 	}()
 	<-ready
 	hl, err := socketapi.NewClient(sock).Health(context.Background())

@@ -260,16 +260,7 @@ func HermesWrite(t testing.TB, path string, change func(doc map[string]any)) {
 		t.Fatal(err)
 	}
 	defer func() { _ = lk.Unlock() }()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var doc map[string]any
-	if err := dec.Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := ReadDoc(t, path)
 	change(doc)
 	out, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
