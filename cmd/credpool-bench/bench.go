@@ -46,6 +46,9 @@ type baselineResult struct {
 	File       opStats        `json:"file"`
 	FileErrors map[string]int `json:"file_errors,omitempty"`
 	Echo       opStats        `json:"echo"`
+	// EchoCPUS is the echo server's CPU time over its measured window, to
+	// set against the daemon's load_cpu_s.
+	EchoCPUS float64 `json:"echo_cpu_s"`
 	// Ratios of p50 and p99: select/echo (how far above the floor the
 	// daemon is) and file/select (how much faster than the file model).
 	SelectVsEchoP50 float64 `json:"select_vs_echo_p50"`
@@ -368,7 +371,18 @@ func runBaseline(ctx context.Context, cfg config, dir string, genData []byte) (*
 	for i := range workers {
 		workers[i] = newEchoWorker(sock)
 	}
+	var cpu0 float64
+	at := time.AfterFunc(cfg.Warmup, func() {
+		if ps, err := readProc(ep.cmd.Process.Pid); err == nil {
+			cpu0 = ps.CPU
+		}
+	})
 	el := drive(ctx, workers, cfg.Rate, cfg.Warmup, cfg.Duration)
+	if !at.Stop() {
+		if ps, err := readProc(ep.cmd.Process.Pid); err == nil {
+			b.EchoCPUS = round1((ps.CPU-cpu0)*100) / 100
+		}
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

@@ -60,6 +60,8 @@ func writeText(w io.Writer, res *result) {
 	if b := res.Baseline; b != nil {
 		fmt.Fprintf(w, "\nselect vs bare echo: p50 %.2f×, p99 %.2f×\n", b.SelectVsEchoP50, b.SelectVsEchoP99)
 		fmt.Fprintf(w, "file model vs select: p50 %.1f×, p99 %.1f×\n", b.FileVsSelectP50, b.FileVsSelectP99)
+		fmt.Fprintf(w, "CPU per op: daemon select %.0f µs, bare echo %.0f µs\n",
+			perOpUS(res.Daemon.LoadCPUS, res.Ops[opSelect].Count), perOpUS(b.EchoCPUS, b.Echo.Count))
 	}
 
 	d := res.Daemon
@@ -85,3 +87,10 @@ func writeText(w io.Writer, res *result) {
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
 func fmtSec(s float64) string { return fmt.Sprintf("%gs", s) }
+
+func perOpUS(cpuS float64, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return cpuS / float64(n) * 1e6
+}
