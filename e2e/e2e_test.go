@@ -208,8 +208,16 @@ func TestConcurrentWriterLosesNothing(t *testing.T) {
 	h := start(t, secretFixture(t, nil), daemontest.Options{})
 
 	const n = 40
-	churned := make(chan string, 1)
-	go func() { churned <- hermes(t, "churn", h.AuthFile, "openrouter", strconv.Itoa(n)) }()
+	type result struct {
+		out string
+		err error
+	}
+	churned := make(chan result, 1)
+	py := hermesCommand(t)
+	go func() {
+		out, err := runHermes(py, "churn", h.AuthFile, "openrouter", strconv.Itoa(n))
+		churned <- result{out, err}
+	}()
 
 	// Meanwhile: mark and reset the fixture's keyed entries over and over.
 	var out string
@@ -222,7 +230,9 @@ loop:
 		_, err = h.Client.Reset(bg, "openrouter", id)
 		require.NoError(t, err)
 		select {
-		case out = <-churned:
+		case r := <-churned:
+			require.NoError(t, r.err)
+			out = r.out
 			break loop
 		default:
 		}

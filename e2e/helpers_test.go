@@ -214,10 +214,20 @@ type cliResult struct {
 // environment with no user config and no CREDPOOL_* variables.
 func credpool(t testing.TB, p paths, stdin string, args ...string) cliResult {
 	t.Helper()
+	res, err := runCredpool(daemontest.Binary(t), p, true, stdin, args...)
+	require.NoError(t, err)
+	return res
+}
+
+// runCredpool is credpool for goroutines other than the test's (no t); the
+// settings flags are added when withFlags.
+func runCredpool(bin string, p paths, withFlags bool, stdin string, args ...string) (cliResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	args = append(args, "--auth-file", p.auth, "--socket", p.socket, "--config", p.config)
-	cmd := exec.CommandContext(ctx, daemontest.Binary(t), args...)
+	if withFlags {
+		args = append(args, "--auth-file", p.auth, "--socket", p.socket, "--config", p.config)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = cliEnv(p.home)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
@@ -230,9 +240,9 @@ func credpool(t testing.TB, p paths, stdin string, args ...string) cliResult {
 	case errors.As(err, &exitErr):
 		res.code = exitErr.ExitCode()
 	default:
-		t.Fatalf("credpool %v: %v", args, err)
+		return res, fmt.Errorf("credpool %v: %w", args, err)
 	}
-	return res
+	return res, nil
 }
 
 func (h *harness) credpool(stdin string, args ...string) cliResult {
@@ -256,19 +266,32 @@ func cliEnv(home string) []string {
 // (fcntl.flock on auth.lock, temp file, os.replace), and returns its stdout.
 func hermes(t testing.TB, args ...string) string {
 	t.Helper()
+	out, err := runHermes(hermesCommand(t), args...)
+	require.NoError(t, err)
+	return out
+}
+
+// hermesCommand is the interpreter and script of hermes; it skips the test
+// where there is no python3.
+func hermesCommand(t testing.TB) []string {
+	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 is not installed: the Hermes-like writer needs it")
 	}
 	script, err := filepath.Abs(filepath.Join("testdata", "hermes.py"))
 	require.NoError(t, err)
-	out, err := exec.Command(py, append([]string{script}, args...)...).Output()
+	return []string{py, script}
+}
+
+// runHermes is hermes for goroutines other than the test's.
+func runHermes(command []string, args ...string) (string, error) {
+	out, err := exec.Command(command[0], append(command[1:], args...)...).Output()
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
-		t.Fatalf("hermes.py %v: %v\n%s", args, err, exitErr.Stderr)
+		return "", fmt.Errorf("hermes.py %v: %w\n%s", args, err, exitErr.Stderr)
 	}
-	require.NoError(t, err)
-	return string(out)
+	return string(out), err
 }
 
 // follower reads /v1/events from the moment follow returns (the daemon sends
