@@ -130,7 +130,8 @@ func waitHealth(c *socketapi.Client, status string, limit time.Duration) (socket
 }
 
 // TestCodexInPlaceWriter writes auth.json the way the Codex CLI does:
-// truncate, write, no lock, and here with a pause after the first half.
+// truncate, write, no lock, and here with a pause after the first half (or
+// right after the truncation).
 // During the pause the daemon is degraded, keeps every pool and entry (it
 // never adopts the partial file), and answers a report (a 429 that it must
 // write) without writing over the half file: the writer checks that the
@@ -168,8 +169,14 @@ func TestCodexInPlaceWriter(t *testing.T) {
 		src := filepath.Join(t.TempDir(), "content.json")
 		require.NoError(t, os.WriteFile(src, content, 0o600))
 
-		codex.send(src)
-		require.Equal(t, "half", codex.expect(5*time.Second))
+		// Every third round leaves the file empty (truncated, nothing
+		// written yet) during the pause.
+		fraction := "0.5"
+		if i%3 == 2 {
+			fraction = "0"
+		}
+		codex.send(src + " " + fraction)
+		require.Equal(t, "half", codex.expect(pyTimeout))
 		pauseEnd := time.Now().Add(time.Duration(100+rng.IntN(200)) * time.Millisecond)
 		// Odd rounds report before the daemon may have seen the truncation
 		// (its write must then fail on the re-read under the lock); even
@@ -179,7 +186,7 @@ func TestCodexInPlaceWriter(t *testing.T) {
 			rep, err = d.Client.Report(ctx, churnPool, socketapi.ReportRequest{
 				CredentialID: victim, StatusCode: 429, Reason: "rate_limit_exceeded"})
 		}
-		h, ok := waitHealth(d.Client, "degraded", 2*time.Second)
+		h, ok := waitHealth(d.Client, "degraded", 5*time.Second)
 		assert.True(t, ok, "round %d: health is %q during the half write, want degraded", i, h.Status)
 		if i%2 == 0 {
 			rep, err = d.Client.Report(ctx, churnPool, socketapi.ReportRequest{
@@ -192,7 +199,7 @@ func TestCodexInPlaceWriter(t *testing.T) {
 		require.NoError(t, err, "round %d: select while the file is half-written", i)
 		time.Sleep(time.Until(pauseEnd))
 		codex.send("rest")
-		require.Equal(t, "done ok", codex.expect(5*time.Second), "round %d: the daemon wrote over a half-written file", i)
+		require.Equal(t, "done ok", codex.expect(pyTimeout), "round %d: the daemon wrote over a half-written file", i)
 
 		daemontest.Eventually(t, "the finished content adopted", func() bool {
 			v, err := d.Client.Pool(ctx, countPool)

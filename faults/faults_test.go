@@ -170,9 +170,13 @@ func TestAuthFileReplacedBySymlink(t *testing.T) {
 	target := filepath.Join(elsewhere, "real-auth.json")
 	require.NoError(t, os.WriteFile(target, otherContent(t, "via-symlink"), 0o600))
 
-	link := filepath.Join(filepath.Dir(d.AuthFile), ".auth.json.link-tmp")
-	require.NoError(t, os.Symlink(target, link))
-	require.NoError(t, os.Rename(link, d.AuthFile))
+	// Under the lock: a daemon write in flight would otherwise rename its
+	// temp file over the fresh link, as any unlocked writer's change can be.
+	withAuthLock(t, d.AuthFile, func() {
+		link := filepath.Join(filepath.Dir(d.AuthFile), ".auth.json.link-tmp")
+		require.NoError(t, os.Symlink(target, link))
+		require.NoError(t, os.Rename(link, d.AuthFile))
+	})
 	daemontest.Eventually(t, "the symlink target's content", func() bool {
 		return mapsEqual(currentIDs(t, d.Client), otherIDs) && label(t, d.Client, countPool, "77aa11") == "via-symlink"
 	})
@@ -218,7 +222,7 @@ func TestLockHeldLong(t *testing.T) {
 	counts0 := requestCounts(t, daemontest.ReadDoc(t, d.AuthFile), countPool)
 
 	holder, holderLog := hermesWriter(t, d.AuthFile, 8, "--hold", "--ops", "1", "--only", "add")
-	require.Equal(t, "locked", holder.expect(5*time.Second))
+	require.Equal(t, "locked", holder.expect(pyTimeout))
 	held := time.Now()
 	before, err := os.ReadFile(d.AuthFile)
 	require.NoError(t, err)
@@ -230,7 +234,7 @@ func TestLockHeldLong(t *testing.T) {
 	var slowest time.Duration
 	n := 0
 	for time.Since(held) < hold {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		t0 := time.Now()
 		sel, err := d.Client.Select(ctx, countPool, socketapi.SelectRequest{})
 		cancel()

@@ -65,6 +65,10 @@ func needPython(t testing.TB) {
 	}
 }
 
+// pyTimeout bounds a wait for a line from a Python helper. It is generous:
+// CI machines may be loaded, and a timeout here only ends a stuck test.
+const pyTimeout = 20 * time.Second
+
 // pyProc is a Python helper process with line-based stdin and stdout.
 type pyProc struct {
 	t      testing.TB

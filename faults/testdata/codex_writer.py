@@ -6,8 +6,11 @@ lock. This script does that with a pause in the middle, so that the file is
 empty and then half-written for as long as the test wants.
 
 Protocol on stdin/stdout, one line each, repeated until stdin ends:
-  stdin  "<content-path>"  the exact bytes to write this round
-  stdout "half"            the file now holds the first half, truncated
+  stdin  "<content-path> [<fraction>]"
+                           the exact bytes to write this round, and how much of
+                           them to write before the pause (default 0.5; 0
+                           leaves the file empty during the pause)
+  stdout "half"            the file now holds that first part, truncated
   stdin  "rest"            the test has looked; finish the write
   stdout "done ok" | "done clobbered: <why>"
 
@@ -23,12 +26,13 @@ import sys
 def main():
     path = sys.argv[1]
     for line in sys.stdin:
-        src = line.strip()
-        if not src:
+        fields = line.split()
+        if not fields:
             continue
-        with open(src, "rb") as f:
+        fraction = float(fields[1]) if len(fields) > 1 else 0.5
+        with open(fields[0], "rb") as f:
             content = f.read()
-        half = len(content) // 2
+        half = int(len(content) * fraction)
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
         try:
             os.write(fd, content[:half])
