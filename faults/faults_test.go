@@ -193,13 +193,16 @@ func TestAuthFileReplacedBySymlink(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "target mode")
 
-	// Hermes, pointed at the target, replaces it: only the target's
-	// directory sees an event, so the daemon must notice by re-stat.
-	doc := daemontest.ReadDoc(t, target)
-	daemontest.Entry(doc, countPool, "77aa11")["label"] = "target-changed"
-	tmp := filepath.Join(elsewhere, ".tmp")
-	require.NoError(t, os.WriteFile(tmp, encode(t, doc), 0o600))
-	require.NoError(t, os.Rename(tmp, target))
+	// Hermes replaces the target (under the lock beside the link, the one
+	// both take): only the target's directory sees an event, so the daemon
+	// must notice by re-stat.
+	withAuthLock(t, d.AuthFile, func() {
+		doc := daemontest.ReadDoc(t, target)
+		daemontest.Entry(doc, countPool, "77aa11")["label"] = "target-changed"
+		tmp := filepath.Join(elsewhere, ".tmp")
+		require.NoError(t, os.WriteFile(tmp, encode(t, doc), 0o600))
+		require.NoError(t, os.Rename(tmp, target))
+	})
 	daemontest.Eventually(t, "a change of the target", func() bool {
 		return label(t, d.Client, countPool, "77aa11") == "target-changed"
 	})
