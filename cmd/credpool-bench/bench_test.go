@@ -90,7 +90,7 @@ func TestBenchAgainstRealDaemon(t *testing.T) {
 		t.Skip("starts real daemons")
 	}
 	t.Run("closed loop with mix, baseline and recovery", func(t *testing.T) {
-		res := runJSON(t, "--clients", "2", "--duration", "300ms", "--warmup", "50ms",
+		res := runJSON(t, "--clients", "2", "--duration", "200ms", "--warmup", "20ms",
 			"--mix", "select=60,report=20,release=20", "--baseline", "--recovery", "3")
 		assert.Equal(t, "closed", res.Config.Mode)
 		for _, op := range []string{opSelect, opReport, opRelease} {

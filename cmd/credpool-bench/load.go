@@ -88,6 +88,11 @@ func drive(ctx context.Context, workers []worker, rate float64, warmup, duration
 				for ; due.Before(end) && ctx.Err() == nil; due = due.Add(interval) {
 					if d := time.Until(due); d > 0 {
 						sleepCtx(ctx, d)
+					} else if !time.Now().Before(end) {
+						// Past the end and still behind: what is left was
+						// never sent, which says the rate was not kept.
+						errs["unsent"] += int(end.Sub(due)/interval) + 1
+						break
 					}
 					op, err := w.step(ctx)
 					record(op, err, due)
