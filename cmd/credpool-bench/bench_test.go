@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 // wireOp and wireResult spell out the --json field names that scripts
@@ -64,12 +69,34 @@ type wireResult struct {
 	} `json:"config"`
 }
 
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+// credpoolBin builds cmd/credpool once for every run of the test process,
+// as the bench itself would do per run.
+func credpoolBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "cpb-bin")
+		if buildErr == nil {
+			binPath, buildErr = credpoolBinary(context.Background(), "", binDir)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
 func runJSON(t *testing.T, args ...string) wireResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out, errb bytes.Buffer
-	require.NoError(t, run(ctx, append([]string{"--json"}, args...), &out, &errb), "stderr: %s", errb.String())
+	args = append([]string{"--json", "--credpool-bin", credpoolBin(t)}, args...)
+	require.NoError(t, run(ctx, args, &out, &errb), "stderr: %s", errb.String())
 	var res wireResult
 	require.NoError(t, json.Unmarshal(out.Bytes(), &res), out.String())
 	return res
