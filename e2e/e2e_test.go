@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -327,14 +328,18 @@ func TestCorruptFileDegradedThenRepaired(t *testing.T) {
 	h := start(t, fx, daemontest.Options{})
 	good, err := os.ReadFile(h.AuthFile)
 	require.NoError(t, err)
+	f := h.follow()
 
-	corrupt := good[:len(good)/2]
+	// Cut inside a token, so a parser error quoting the text would leak.
+	cut := strings.Index(string(good), "sk-SECRET-") + len("sk-SECRET-e2e-12")
+	corrupt := good[:cut]
 	writeAtomically(t, h.AuthFile, corrupt)
 	daemontest.Eventually(t, "health degraded", func() bool {
 		hl := h.health()
 		return hl.Status == "degraded" && hl.LastError != ""
 	})
 	noSecret(t, "health", h.health().LastError)
+	f.wait(t, "file.error", "")
 
 	// Still serving the last good state; the mark must wait.
 	sel, err := h.Client.Select(bg, "openrouter", socketapi.SelectRequest{})
@@ -355,9 +360,14 @@ func TestCorruptFileDegradedThenRepaired(t *testing.T) {
 	})
 }
 
-// writeAtomically replaces path with b by a rename, as an editor would.
+// writeAtomically replaces path with b by a rename under auth.lock, as a
+// careful writer would (without the lock, a daemon write that read the file
+// before our rename would replace our bytes with its own).
 func writeAtomically(t testing.TB, path string, b []byte) {
 	t.Helper()
+	lk := flock.New(filepath.Join(filepath.Dir(path), "auth.lock"))
+	require.NoError(t, lk.Lock())
+	defer func() { require.NoError(t, lk.Unlock()) }()
 	tmp := filepath.Join(filepath.Dir(path), ".e2e-tmp")
 	require.NoError(t, os.WriteFile(tmp, b, 0o600))
 	require.NoError(t, os.Rename(tmp, path))

@@ -137,6 +137,9 @@ func start(t testing.TB, fixture []byte, opts daemontest.Options) *harness {
 		}
 		h.http.CloseIdleConnections()
 		noSecret(t, "daemon stderr", d.Stderr.String())
+		if t.Failed() {
+			t.Logf("daemon stderr:\n%s", d.Stderr.String())
+		}
 	})
 	return h
 }
