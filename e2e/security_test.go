@@ -94,6 +94,14 @@ func TestOtherUIDIsRefused(t *testing.T) {
 	}
 	py := pythonForNobody(t, prefix)
 	h := start(t, secretFixture(t, nil), daemontest.Options{})
+	for dir := filepath.Dir(h.Dir); ; dir = filepath.Dir(dir) {
+		if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("%s (above the test's temp dir) is not traversable by others; set TMPDIR to a dir like /tmp", dir)
+		}
+		if dir == filepath.Dir(dir) {
+			break
+		}
+	}
 
 	// Open the way for nobody: traversable dirs, a world-writable socket.
 	for dir := filepath.Dir(h.Socket); ; dir = filepath.Dir(dir) {
