@@ -5,12 +5,13 @@
 // (truncate and write in place, no lock) do. The package has no code of its
 // own; only its tests matter.
 //
-// Knobs, for longer runs than CI's:
+// Knobs (go test -short uses the short values):
 //
-//	FAULTS_SOAK_SECONDS       how long the four concurrent writers run (default 8;
-//	                          the soak length is 30)
-//	FAULTS_LOCK_HOLD_SECONDS  how long another process holds auth.lock (default 4;
-//	                          the scenario is 20, past the daemon's 15 s
-//	                          lock timeout, so its write fails once and is retried)
+//	FAULTS_SOAK_SECONDS       how long the four concurrent writers run
+//	                          (default 30, the soak; short 8)
+//	FAULTS_LOCK_HOLD_SECONDS  how long another process holds auth.lock (default
+//	                          20, the issue's, past the daemon's 15 s lock
+//	                          timeout so that its write fails once and is
+//	                          retried; short 4)
 //	FAULTS_KILLS              kill -9 cycles (default 50)
 package faults

@@ -211,16 +211,18 @@ func TestAuthFileReplacedBySymlink(t *testing.T) {
 	assert.Equal(t, os.ModeSymlink, fi.Mode()&os.ModeSymlink)
 }
 
-// TestLockHeldLong: another process holds auth.lock (for
-// FAULTS_LOCK_HOLD_SECONDS, default 4; the 20 s also exceeds the
-// daemon's 15 s lock timeout and exercises its retry). Meanwhile selects
-// and a report are answered from memory, the file is not touched, and a
-// Hermes writer queues for the lock. Once the lock frees, the holder's own
-// change, the queued writer's, the daemon's 429 and its request counts are
-// all on disk.
+// TestLockHeldLong: another process holds auth.lock for the 20 s
+// (FAULTS_LOCK_HOLD_SECONDS; 4 with -short). 20 s is past the daemon's 15 s
+// lock timeout, so its write of the 429 fails once and must be retried.
+// Meanwhile selects and the report are answered from memory (each returns
+// while the lock is still held: it is freed only after the last one), the
+// file is not touched, and a Hermes writer queues for the lock. Once the
+// lock frees, the holder's own change, the queued writer's, the daemon's
+// 429 and its request counts are all on disk.
 func TestLockHeldLong(t *testing.T) {
 	needPython(t)
-	hold := time.Duration(envInt(t, "FAULTS_LOCK_HOLD_SECONDS", 4)) * time.Second
+	t.Parallel()
+	hold := time.Duration(knob(t, "FAULTS_LOCK_HOLD_SECONDS", 20, 4)) * time.Second
 	d := daemontest.Start(t, daemontest.Options{Fixture: fixtureWith(t, 2), Args: baseArgs})
 	counts0 := requestCounts(t, daemontest.ReadDoc(t, d.AuthFile), countPool)
 

@@ -42,6 +42,16 @@ var fixtureIDs = []string{"a1b2c3", "d4e5f6", "abc123", "9f8e7d", "77aa11", "c0f
 // pruned at start, which is right but would look like a lost entry here.
 var baseArgs = []string{"--prune-dead-after", "0", "--strategy", churnPool + "=round_robin"}
 
+// knob is an integer setting from the environment; def is the issue's
+// value, short the one for go test -short.
+func knob(t testing.TB, name string, def, short int) int {
+	t.Helper()
+	if testing.Short() {
+		def = short
+	}
+	return envInt(t, name, def)
+}
+
 func envInt(t testing.TB, name string, def int) int {
 	t.Helper()
 	v := os.Getenv(name)
