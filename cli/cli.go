@@ -215,7 +215,12 @@ func quickClient(s config.Settings) *socketapi.Client {
 }
 
 func runVersion(_ context.Context, e Env, args []string) error {
-	if len(args) > 0 {
+	fs, _ := flags(e, "version") // accepts the settings flags every command takes
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
 		return usagef("version takes no arguments")
 	}
 	fmt.Fprintf(e.Stdout, "credpool %s\n", Version)

@@ -60,11 +60,14 @@ func (p *Pool) identify(pp *provPool, r Report, now float64) *entryState {
 
 // mark applies the report to target and to every entry sharing its token.
 func (p *Pool) mark(pp *provPool, target *entryState, r Report, nowT time.Time, now float64, changes *[]Change) *Marked {
+	// Providers and proxies quote the key they were given ("Incorrect API
+	// key provided: sk-..."); what we store, log and show must not.
+	secrets := []string{target.AccessToken, target.RefreshToken, r.APIKeyHint}
 	sf := StatusFields{
 		LastStatusAt:     now,
 		LastErrorCode:    r.StatusCode,
-		LastErrorReason:  strings.TrimSpace(r.Reason),
-		LastErrorMessage: truncateRunes(r.Message, maxMessageRunes),
+		LastErrorReason:  redact(strings.TrimSpace(r.Reason), secrets),
+		LastErrorMessage: truncateRunes(redact(r.Message, secrets), maxMessageRunes),
 	}
 	dead := isTerminal(r.StatusCode, r.Reason)
 	deadline := 0.0
@@ -155,4 +158,16 @@ func providerReset(r Report, now time.Time) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// redact replaces every secret found in s by "…" and its last 4 characters,
+// the same hint status shows. Secrets shorter than 8 characters are left
+// alone: they would match ordinary words.
+func redact(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 8 && strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, "…"+sec[len(sec)-4:])
+		}
+	}
+	return s
 }

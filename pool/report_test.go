@@ -168,3 +168,42 @@ func TestReportMessageIsBounded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, maxMessageRunes, len([]rune(entryOf(t, p, prov, "a").LastErrorMessage)))
 }
+
+func TestReportRedactsQuotedTokens(t *testing.T) {
+	const tok = "sk-or-v1-quoted-secret-token-7777"
+	const hint = "sk-other-key-the-agent-used-8888"
+	tests := []struct {
+		name, reason, message string
+	}{
+		{"message quotes the entry's token", "invalid_api_key", "Incorrect API key provided: " + tok + ". Check it."},
+		{"reason quotes the hint", "bad key " + hint, "nope"},
+		{"both, twice", tok, tok + " and " + tok + " and " + hint},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: time.Unix(1780000000, 0)}
+			p := New(Config{Now: clk.Now})
+			p.Load(Snapshot{Pools: map[string][]Entry{"openrouter": {
+				{ID: "aaaaaa", Source: "manual", AccessToken: tok},
+				{ID: "bbbbbb", Source: "manual", AccessToken: "sk-or-v1-second-key-0000"},
+			}}})
+			res, err := p.Report("openrouter", Report{CredentialID: "aaaaaa", APIKeyHint: hint, StatusCode: 401, Reason: tc.reason, Message: tc.message})
+			require.NoError(t, err)
+			require.NotNil(t, res.Marked)
+			v, err := p.View("openrouter")
+			require.NoError(t, err)
+			got := v.Entries[0].LastErrorReason + " " + v.Entries[0].LastErrorMessage
+			for _, c := range res.Changes {
+				got += " " + c.Reason
+			}
+			for _, pt := range p.TakePatches() {
+				if pt.Status != nil {
+					got += " " + pt.Status.LastErrorReason + " " + pt.Status.LastErrorMessage
+				}
+			}
+			assert.NotContains(t, got, tok)
+			assert.NotContains(t, got, hint)
+			assert.Contains(t, got, "…")
+		})
+	}
+}
