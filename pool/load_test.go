@@ -215,3 +215,70 @@ func TestLoadRule3FirstLoadRemembersSingleton(t *testing.T) {
 	p.Load(Snapshot{Pools: cloneDisk(disk)})
 	assert.Equal(t, s3, entryOf(t, p, prov, "m").AccessToken)
 }
+
+// A write of ours that is still waiting for auth.lock must not teach the pool
+// a status the file never held: if another process re-tokens the row first,
+// ApplyPatches drops our status, and rule 1 must compare with what that
+// process saw. Found by credpool-bench --recovery, 1 round in 50–200.
+func TestReauthWhileOurWriteWaitsForTheLock(t *testing.T) {
+	tests := []struct {
+		name     string
+		pending  func(p *Pool) // what this process decides before its write
+		diskStat Status        // the status the re-tokening writer leaves
+	}{
+		{"our recovery write waits, writer keeps DEAD", func(p *Pool) {}, StatusDead},
+		{"our new DEAD mark waits, writer keeps DEAD", func(p *Pool) {
+			_, err := p.Report("p", Report{CredentialID: "aaaaaa", StatusCode: 401, Reason: "token_invalidated"})
+			require.NoError(t, err)
+		}, StatusDead},
+		{"our new DEAD mark waits, writer left it ok", func(p *Pool) {
+			_, err := p.Report("p", Report{CredentialID: "aaaaaa", StatusCode: 401, Reason: "token_invalidated"})
+			require.NoError(t, err)
+		}, StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dead := ent("aaaaaa", 0, deadAgo(time.Hour))
+			p, _ := newTest(t, Config{}, map[string][]Entry{"p": {dead, ent("bbbbbb", 1)}})
+			p.TakePatches()
+			// Re-login #1 leaves the DEAD status: rule 1 recovers it and
+			// queues the cleared status.
+			relog1 := ent("aaaaaa", 0, deadAgo(time.Hour), withToken("sk-relogin-1"))
+			ch := p.Load(Snapshot{Pools: map[string][]Entry{"p": {relog1, ent("bbbbbb", 1)}}})
+			require.True(t, hasChange(ch, ChangeRecovered, "aaaaaa"))
+			tc.pending(p)
+
+			ps := p.TakePatches() // the write starts and waits for the lock
+			relog2 := relog1
+			relog2.AccessToken = "sk-relogin-2"
+			if tc.diskStat == StatusOK {
+				relog2.StatusFields = StatusFields{}
+			}
+			disk := Snapshot{Pools: map[string][]Entry{"p": {relog2, ent("bbbbbb", 1)}}}
+			ApplyPatches(disk, ps) // the lock frees: our status is about old tokens
+			require.Equal(t, tc.diskStat, norm(disk.Pools["p"][0].LastStatus), "a status for old tokens must not land on new ones")
+			p.Load(disk)
+
+			v, err := p.View("p")
+			require.NoError(t, err)
+			assert.True(t, v.Entries[0].Available, "fresh tokens end DEAD")
+			assert.Equal(t, StatusOK, v.Entries[0].Status)
+			assert.Equal(t, "sk-relogin-2", selectToken(t, p))
+		})
+	}
+}
+
+func hasChange(ch []Change, kind ChangeKind, id string) bool {
+	for _, c := range ch {
+		if c.Kind == kind && c.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func selectToken(t *testing.T, p *Pool) string {
+	s, err := p.Select("p", SelectOptions{})
+	require.NoError(t, err)
+	return s.Credential.AccessToken
+}

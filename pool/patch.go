@@ -127,15 +127,16 @@ func (p *Pool) TakePatches() []Patch {
 	out := make([]Patch, len(all))
 	for i, pt := range all {
 		out[i] = pt.Patch
-		// From now on the file holds what these patches write: a later
-		// difference on disk is another process's doing.
+		// Tokens and priorities are always applied, so from now on the file
+		// holds them: a later difference is another process's doing. A
+		// status is not: ApplyPatches drops it when another process
+		// re-tokened the row first, and re-auth rule 1 must then compare
+		// with the status that process saw, so the seen status is only
+		// learnt from the file (Load after the write).
 		if pp := p.pools[pt.Provider]; pp != nil {
 			if e := pp.byID[pt.ID]; e != nil {
 				if pt.Tokens != nil {
 					e.seenTokens = *pt.Tokens
-				}
-				if pt.Status != nil {
-					e.seenStatus = norm(pt.Status.LastStatus)
 				}
 				if pt.Priority != nil {
 					e.seenPriority = *pt.Priority
