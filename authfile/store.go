@@ -208,7 +208,7 @@ func (s *Store) write(data []byte) error {
 	}
 	dir := filepath.Dir(target)
 	ensureDir(dir)
-	tmp, err := os.CreateTemp(dir, ".auth.json.tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPattern)
 	if err != nil {
 		return fmt.Errorf("authfile: write: %w", err)
 	}

@@ -421,6 +421,26 @@ func TestStaleSocketIsRemovedAndShutdownCleansUp(t *testing.T) {
 	assert.True(t, errors.Is(err, os.ErrNotExist), "socket removed on shutdown")
 }
 
+func TestStartRemovesTempFilesOfAKilledWrite(t *testing.T) {
+	dir := shortDir(t)
+	auth := filepath.Join(dir, "auth.json")
+	require.NoError(t, os.WriteFile(auth, fixture(t), 0o600))
+	stale := filepath.Join(dir, ".auth.json.tmp-4242")
+	require.NoError(t, os.WriteFile(stale, fixture(t), 0o600))
+	ready := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{AuthFile: auth, Socket: filepath.Join(dir, "s.sock"), OnReady: func() { close(ready) },
+			Logger: slog.New(slog.NewTextHandler(&daemontest.SyncBuffer{}, nil))})
+	}()
+	<-ready
+	assert.NoFileExists(t, stale)
+	assert.FileExists(t, auth)
+	cancel()
+	require.NoError(t, <-done)
+}
+
 func TestUnknownFieldsSurviveDaemonWrites(t *testing.T) {
 	h := start(t, fixture(t), nil)
 	ctx := context.Background()

@@ -66,6 +66,14 @@ func (l *ioLoop) initialLoad() error {
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
 		return fmt.Errorf("daemon: auth dir: %w", err)
 	}
+	// A writer killed mid-write leaves its temp file, a copy of every token.
+	ctx, cancel := context.WithTimeout(context.Background(), l.d.cfg.LockTimeout)
+	defer cancel()
+	if n, err := l.d.store.RemoveStaleTemps(ctx); err != nil {
+		l.d.log.Warn("could not remove stale temp files beside the auth file", "err", err)
+	} else if n > 0 {
+		l.d.log.Info("removed temp files left by an interrupted write", "count", n)
+	}
 	l.reload()
 	return nil
 }
