@@ -130,3 +130,68 @@ func BenchmarkUpdate(b *testing.B) {
 		}
 	})
 }
+
+// hermesPool is an auth.json with one provider of n api_key entries laid
+// out as Hermes writes them (about 520 bytes each), like the file
+// cmd/credpool-bench generates.
+func hermesPool(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{
+  "version": 1,
+  "updated_at": "2026-06-01T12:34:56.789012+00:00",
+  "active_provider": "bench-p0",
+  "providers": {},
+  "credential_pool": {
+    "bench-p0": [`)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `
+      {
+        "id": "%06x",
+        "label": "key-%d",
+        "auth_type": "api_key",
+        "priority": %d,
+        "source": "manual",
+        "access_token": "sk-bench-%048x",
+        "base_url": "https://api.example.invalid/v1",
+        "request_count": 0,
+        "last_status": null,
+        "last_status_at": null,
+        "last_error_code": null,
+        "last_error_reason": null,
+        "last_error_message": null,
+        "last_error_reset_at": null
+      }`, i, i, i, i*7919)
+	}
+	b.WriteString("\n    ]\n  },\n  \"suppressed_sources\": {}\n}\n")
+	return []byte(b.String())
+}
+
+// BenchmarkUpdate10k is the daemon's once-a-second flush on a 10,000-entry
+// pool: the whole read-modify-write on disk, with one request count changed
+// or, for NoChange, patches that change nothing.
+func BenchmarkUpdate10k(b *testing.B) {
+	bump := func(f *File) error { f.Pools["bench-p0"][0].RequestCount++; return nil }
+	benchUpdate10k(b, bump)
+}
+
+func BenchmarkUpdate10kNoChange(b *testing.B) {
+	benchUpdate10k(b, func(*File) error { return nil })
+}
+
+func benchUpdate10k(b *testing.B, fn func(*File) error) {
+	data := hermesPool(10000)
+	st := NewStore(filepath.Join(b.TempDir(), "auth.json"))
+	if err := os.WriteFile(st.Path(), data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := st.Update(context.Background(), fn); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

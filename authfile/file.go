@@ -82,18 +82,40 @@ type File struct {
 	// (pool.ApplyPatches) mutate it in place; Marshal writes what it holds.
 	Pools map[string][]pool.Entry
 
-	doc        []byte                        // the parsed document, shared by every raw value and string
-	top        object                        // top-level members in file order
-	poolObj    object                        // credential_pool members in file order
-	records    map[string]map[string]*record // provider → entry id → on-disk entry (chained by next when ids repeat)
+	doc        []byte               // the parsed document, shared by every raw value and string
+	top        object               // top-level members in file order
+	poolObj    object               // credential_pool members in file order
+	records    map[string]*poolRecs // provider → its entries as they were on disk
 	singletons map[string]pool.Singleton
 	size       int // length of the parsed document, to size Marshal's buffer
+}
+
+// poolRecs is one provider's entries as they were on disk, in file order.
+type poolRecs struct {
+	recs []record
+	// byID finds a record by id when the caller reordered, added or removed
+	// entries; built on first need, since the usual write changes none.
+	byID map[string]*record
+}
+
+// lookup returns the first record with id (chained by next when ids repeat).
+func (p *poolRecs) lookup(id string) *record {
+	if p.byID == nil {
+		p.byID = make(map[string]*record, len(p.recs))
+		for i := len(p.recs) - 1; i >= 0; i-- {
+			r := &p.recs[i]
+			r.next = p.byID[r.id]
+			p.byID[r.id] = r
+		}
+	}
+	return p.byID[id]
 }
 
 // record is an entry as it was on disk: its members, and the values of its
 // known fields, so Marshal can tell which fields changed.
 type record struct {
 	obj         []span
+	id          string     // the entry's id as parsed, assigned when missing on disk
 	known       pool.Entry // ID is the on-disk id ("" when it was missing); Extra unused
 	expAt       bool       // expires_at held a non-null value
 	expMS       bool       // expires_at_ms held a non-null value
@@ -110,7 +132,7 @@ func New() *File {
 			{key: "providers", rawKey: []byte(`"providers"`), val: []byte("{}")},
 			{key: keyCredentialPool, rawKey: []byte(`"credential_pool"`), val: []byte("{}")},
 		},
-		records:    map[string]map[string]*record{},
+		records:    map[string]*poolRecs{},
 		singletons: map[string]pool.Singleton{},
 	}
 }
@@ -165,7 +187,7 @@ func (p *parser) parse() (*File, error) {
 	}
 	f := &File{
 		Pools:      map[string][]pool.Entry{},
-		records:    map[string]map[string]*record{},
+		records:    map[string]*poolRecs{},
 		singletons: map[string]pool.Singleton{},
 		size:       len(p.doc),
 		doc:        p.doc,
@@ -252,16 +274,14 @@ func (p *parser) pool(f *File, provider string, i int) int {
 		}
 	}
 	assignMissingIDs(provider, entries, raws)
-	byID := make(map[string]*record, len(entries))
-	for idx := len(entries) - 1; idx >= 0; idx-- {
-		recs[idx].next = byID[entries[idx].ID]
-		byID[entries[idx].ID] = &recs[idx]
+	for idx := range recs {
+		recs[idx].id = entries[idx].ID
 	}
 	if entries == nil {
 		entries = []pool.Entry{}
 	}
 	f.Pools[provider] = entries
-	f.records[provider] = byID
+	f.records[provider] = &poolRecs{recs: recs}
 	return i + 1
 }
 

@@ -56,7 +56,8 @@ func keysOf(t testing.TB, data []byte, provider, id string) []string {
 	t.Helper()
 	f, err := Parse(data)
 	require.NoError(t, err)
-	if r := f.records[provider][id]; r != nil {
+	if pr := f.records[provider]; pr != nil && pr.lookup(id) != nil {
+		r := pr.lookup(id)
 		var keys []string
 		for _, sp := range r.obj {
 			keys = append(keys, sp.key(f.doc))

@@ -23,6 +23,11 @@ type member struct {
 
 type object []member
 
+func (o object) has(key string) bool {
+	_, ok := o.get(key)
+	return ok
+}
+
 func (o object) get(key string) (member, bool) {
 	for _, m := range o {
 		if m.key == key {

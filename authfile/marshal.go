@@ -3,6 +3,7 @@ package authfile
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -18,47 +19,83 @@ import (
 func (f *File) Marshal() ([]byte, error) {
 	w := &writer{}
 	w.buf.Grow(f.size + f.size/8 + 256)
+	if err := f.write(w); err != nil {
+		return nil, err
+	}
+	return w.buf.Bytes(), nil
+}
+
+// rendersAsParsed reports whether the document as it was parsed (with the
+// current updated_at) marshals to exactly b. It streams the comparison in
+// small pieces and stops at the first difference, so it costs no copy of
+// the document: it is how Update tells a change that writes the same bytes
+// (a value set to an equivalent one) from a real one.
+func (f *File) rendersAsParsed(b []byte) bool {
+	w := &writer{pristine: true, cmp: b}
+	if err := f.write(w); err != nil {
+		return false
+	}
+	return w.flushCmp() && w.cmpOff == len(b)
+}
+
+// write renders the document into w: the current one, or with w.pristine
+// the one that was parsed.
+func (f *File) write(w *writer) error {
 	w.buf.WriteByte('{')
 	n := 0
 	sawPools := false
 	for _, m := range f.top {
 		if m.key == keyCredentialPool {
 			sawPools = true
-			if len(f.Pools) == 0 && m.val[0] == 'n' {
+			if f.poolCount(w) == 0 && m.val[0] == 'n' {
 				w.member(&n, 1, m.rawKey)
 				w.buf.WriteString("null")
 				continue
 			}
 			w.member(&n, 1, m.rawKey)
 			if err := f.writePools(w); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
 		w.member(&n, 1, m.rawKey)
 		if err := w.raw(m.val, 1, false); err != nil {
-			return nil, fmt.Errorf("authfile: top-level %q: %w", m.key, err)
+			return fmt.Errorf("authfile: top-level %q: %w", m.key, err)
 		}
 	}
-	if !sawPools && len(f.Pools) > 0 {
+	if !sawPools && f.poolCount(w) > 0 {
 		w.member(&n, 1, []byte(`"credential_pool"`))
 		if err := f.writePools(w); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	w.close(n, 0, '}')
 	w.buf.WriteByte('\n')
-	return w.buf.Bytes(), nil
+	return nil
+}
+
+func (f *File) poolCount(w *writer) int {
+	if w.pristine {
+		return len(f.records)
+	}
+	return len(f.Pools)
+}
+
+// hasPool says whether provider is a pool of the document being written.
+func (f *File) hasPool(w *writer, provider string) bool {
+	if w.pristine {
+		_, ok := f.records[provider]
+		return ok
+	}
+	_, ok := f.Pools[provider]
+	return ok
 }
 
 func (f *File) writePools(w *writer) error {
 	w.buf.WriteByte('{')
 	n := 0
-	onDisk := make(map[string]bool, len(f.poolObj))
 	for _, pm := range f.poolObj {
-		onDisk[pm.key] = true
-		entries, ok := f.Pools[pm.key]
-		if !ok {
+		if !f.hasPool(w, pm.key) {
 			if pm.val[0] == 'n' { // a null pool stays null; a removed pool goes
 				w.member(&n, 2, pm.rawKey)
 				w.buf.WriteString("null")
@@ -66,20 +103,36 @@ func (f *File) writePools(w *writer) error {
 			continue
 		}
 		w.member(&n, 2, pm.rawKey)
-		if err := f.writeEntries(w, pm.key, entries); err != nil {
+		if err := f.writeEntries(w, pm.key); err != nil {
 			return err
 		}
 	}
+	onDisk := f.poolObj.has
+	if len(f.poolObj) > 16 {
+		set := make(map[string]bool, len(f.poolObj))
+		for _, pm := range f.poolObj {
+			set[pm.key] = true
+		}
+		onDisk = func(k string) bool { return set[k] }
+	}
 	var added []string
-	for k := range f.Pools {
-		if !onDisk[k] {
-			added = append(added, k)
+	if w.pristine {
+		for k := range f.records {
+			if !onDisk(k) {
+				added = append(added, k)
+			}
+		}
+	} else {
+		for k := range f.Pools {
+			if !onDisk(k) {
+				added = append(added, k)
+			}
 		}
 	}
 	slices.Sort(added)
 	for _, k := range added {
 		w.member(&n, 2, appendQuoted(nil, k))
-		if err := f.writeEntries(w, k, f.Pools[k]); err != nil {
+		if err := f.writeEntries(w, k); err != nil {
 			return err
 		}
 	}
@@ -87,14 +140,46 @@ func (f *File) writePools(w *writer) error {
 	return nil
 }
 
-func (f *File) writeEntries(w *writer, provider string, entries []pool.Entry) error {
+func (f *File) writeEntries(w *writer, provider string) error {
 	w.buf.WriteByte('[')
-	recs := f.records[provider]
+	pr := f.records[provider]
+	if w.pristine {
+		for i := range pr.recs {
+			rec := &pr.recs[i]
+			e := rec.known
+			e.ID = rec.id
+			if i > 0 {
+				w.buf.WriteByte(',')
+			}
+			w.newline(3)
+			if err := w.entry(f.doc, &e, rec); err != nil {
+				return err
+			}
+			if !w.flushCmp() {
+				return errDiffers
+			}
+		}
+		w.close(len(pr.recs), 2, ']')
+		return nil
+	}
+	entries := f.Pools[provider]
+	// The usual write keeps every entry in its place: then entry i is
+	// record i, and no index by id is needed.
+	inPlace := pr != nil && len(pr.recs) == len(entries)
+	for i := 0; inPlace && i < len(entries); i++ {
+		inPlace = entries[i].ID == pr.recs[i].id
+	}
 	var used map[string]int // records handed out per id, for duplicate ids
 	for i := range entries {
 		e := &entries[i]
-		rec := recs[e.ID]
-		if rec != nil && rec.next != nil {
+		var rec *record
+		switch {
+		case inPlace:
+			rec = &pr.recs[i]
+		case pr != nil:
+			rec = pr.lookup(e.ID)
+		}
+		if !inPlace && rec != nil && rec.next != nil {
 			if used == nil {
 				used = map[string]int{}
 			}
@@ -123,6 +208,54 @@ func (f *File) writeEntries(w *writer, provider string, entries []pool.Entry) er
 	return nil
 }
 
+// changed reports whether fn may have changed the document since it was
+// parsed: a pool added or removed, an entry added, removed or moved, a known
+// field or an unknown one with another value. False means Marshal would
+// write what it wrote before, without marshalling anything; true is checked
+// against the bytes by rendersAsParsed, since a changed value can still be
+// written the same way.
+func (f *File) changed() bool {
+	if len(f.Pools) != len(f.records) {
+		return true
+	}
+	for provider, pr := range f.records {
+		entries, ok := f.Pools[provider]
+		if !ok || len(entries) != len(pr.recs) {
+			return true
+		}
+		for i := range entries {
+			if !pr.recs[i].holds(f.doc, &entries[i]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// holds reports whether e is the entry r was parsed into, unchanged.
+func (r *record) holds(doc []byte, e *pool.Entry) bool {
+	if e.ID != r.id {
+		return false
+	}
+	for fld := fID + 1; fld < numFields; fld++ {
+		if !same(fld, e, &r.known) {
+			return false
+		}
+	}
+	n := 0
+	for _, sp := range r.obj {
+		if sp.fld != fNone {
+			continue
+		}
+		n++
+		v, ok := e.Extra[sp.key(doc)]
+		if !ok || !bytes.Equal(v, sp.val(doc)) {
+			return false
+		}
+	}
+	return n == len(e.Extra)
+}
+
 // entry writes an entry that was on disk: its members in their order, each
 // unchanged value as it was, then fields that are new to it.
 func (w *writer) entry(doc []byte, e *pool.Entry, rec *record) error {
@@ -138,6 +271,9 @@ func (w *writer) entry(doc []byte, e *pool.Entry, rec *record) error {
 		case fld == fNone:
 			key := sp.key(doc)
 			v, ok := e.Extra[key]
+			if w.pristine {
+				v, ok = val, true
+			}
 			if !ok {
 				continue // the caller deleted it
 			}
@@ -392,6 +528,32 @@ func (w *writer) expiry(sec float64, form expiryForm) {
 // writer emits JSON laid out as Python's json.dump(indent=2).
 type writer struct {
 	buf bytes.Buffer
+
+	// pristine writes the document as parsed, ignoring the caller's changes.
+	pristine bool
+	// cmp, when set, is compared with what is written, piece by piece
+	// (flushCmp), instead of keeping it.
+	cmp    []byte
+	cmpOff int
+}
+
+// errDiffers stops a comparing render at the first difference.
+var errDiffers = errors.New("authfile: rendering differs")
+
+// flushCmp compares what was written since the last call with the next
+// bytes of cmp and drops it; it reports whether they matched. Without cmp
+// it does nothing.
+func (w *writer) flushCmp() bool {
+	if w.cmp == nil {
+		return true
+	}
+	b := w.buf.Bytes()
+	if len(b) > len(w.cmp)-w.cmpOff || !bytes.Equal(b, w.cmp[w.cmpOff:w.cmpOff+len(b)]) {
+		return false
+	}
+	w.cmpOff += len(b)
+	w.buf.Reset()
+	return true
 }
 
 // prefixes[d] is the indentation of depth d.

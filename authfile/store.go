@@ -1,7 +1,6 @@
 package authfile
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -98,21 +97,23 @@ func (s *Store) Update(ctx context.Context, fn func(*File) error) ([]byte, error
 		}
 	}
 
-	// Stamp first, so that before and after differ only by fn's changes.
-	f.setUpdatedAt(s.now())
-	before, err := f.Marshal()
-	if err != nil {
-		return nil, err
-	}
 	if err := fn(f); err != nil {
 		return nil, err
 	}
+	// Most calls change a few counters of a large file, or nothing: telling
+	// that from the parsed values is far cheaper than marshalling the
+	// document twice to compare, which was most of the memory an update
+	// took.
+	if !f.changed() {
+		return data, nil
+	}
+	f.setUpdatedAt(s.now())
 	after, err := f.Marshal()
 	if err != nil {
 		return nil, err
 	}
-	if bytes.Equal(before, after) {
-		return data, nil
+	if f.rendersAsParsed(after) {
+		return data, nil // changed values that are written as they were
 	}
 	if err := s.write(after); err != nil {
 		return nil, err
