@@ -143,6 +143,17 @@ func New() *File {
 // zero-length auth.json is what a truncating writer leaves mid-write, not an
 // empty store. Parse keeps no reference to data.
 func Parse(data []byte) (*File, error) {
+	return parse(data, false)
+}
+
+// parseOwned is Parse for data that nobody modifies afterwards (what Store
+// read from disk): the File and the strings of its entries share data
+// instead of a copy of it.
+func parseOwned(data []byte) (*File, error) {
+	return parse(data, true)
+}
+
+func parse(data []byte, owned bool) (*File, error) {
 	doc, base := data, 0
 	if bytes.HasPrefix(doc, utf8BOM) {
 		doc, base = doc[len(utf8BOM):], len(utf8BOM)
@@ -150,7 +161,8 @@ func Parse(data []byte) (*File, error) {
 	if len(doc) > maxDoc {
 		return nil, corruptAt(data, 0, errors.New("file too large"))
 	}
-	if off, ok := validate(doc); !ok {
+	off, ok, entries := validateCount(doc)
+	if !ok {
 		msg := "invalid JSON syntax"
 		if off >= len(doc) {
 			msg = "unexpected end of data (empty or truncated file)"
@@ -158,9 +170,12 @@ func Parse(data []byte) (*File, error) {
 		// The message quotes nothing of the file: it holds secrets.
 		return nil, corruptAt(data, base+off, errors.New(msg))
 	}
-	doc = bytes.Clone(doc)
+	if !owned {
+		doc = bytes.Clone(doc)
+	}
 	// About one entry member per 40 bytes of an indented file.
-	p := parser{data: data, doc: doc, base: base, arena: arena{chunk: min(len(doc)/40+8, 1<<16)}}
+	p := parser{data: data, doc: doc, base: base, arena: arena{chunk: min(len(doc)/40+8, 1<<16)},
+		entries: make([]pool.Entry, 0, entries), recs: make([]record, 0, entries)}
 	f, err := p.parse()
 	if err != nil {
 		return nil, err
@@ -171,9 +186,15 @@ func Parse(data []byte) (*File, error) {
 type parser struct {
 	err   error  // the first error; parsing stops there
 	data  []byte // as given, for error positions
-	doc   []byte // BOM stripped, our own copy
+	doc   []byte // BOM stripped, never modified
 	base  int
 	arena arena // members of entries
+
+	// entries and recs back the entries and records of every pool, sized
+	// from validateCount: growing them entry by entry allocated several
+	// times their size on a large file.
+	entries []pool.Entry
+	recs    []record
 }
 
 func (p *parser) errAt(off int, format string, args ...any) error {
@@ -248,37 +269,38 @@ func (p *parser) pools(f *File, i int) int {
 // index past it, or -1 with p.err set.
 func (p *parser) pool(f *File, provider string, i int) int {
 	doc := p.doc
-	var entries []pool.Entry
-	var recs []record
-	var raws [][]byte
+	start := len(p.entries)
+	var missing []missingID
 	for i = skipWS(doc, i+1); doc[i] != ']'; {
-		idx := len(entries)
+		n := len(p.entries) - start
 		if doc[i] != '{' {
-			p.err = p.errAt(i, "credential_pool[%q][%d] is not an object", provider, idx)
+			p.err = p.errAt(i, "credential_pool[%q][%d] is not an object", provider, n)
 			return -1
 		}
-		entries = append(entries, pool.Entry{})
-		recs = append(recs, record{})
-		rec := &recs[idx]
+		p.entries = append(p.entries, pool.Entry{})
+		p.recs = append(p.recs, record{})
+		e, rec := &p.entries[len(p.entries)-1], &p.recs[len(p.recs)-1]
 		var end int
 		rec.obj, end = p.arena.object(doc, i, nil)
-		raws = append(raws, doc[i:end])
-		if sp, err := decodeEntry(doc, rec, &entries[idx]); err != nil {
-			p.err = p.errAt(int(sp.v0), "credential_pool[%q][%d].%s: %w", provider, idx, sp.key(doc), err)
+		if sp, err := decodeEntry(doc, rec, e); err != nil {
+			p.err = p.errAt(int(sp.v0), "credential_pool[%q][%d].%s: %w", provider, n, sp.key(doc), err)
 			return -1
 		}
-		rec.known = entries[idx]
+		rec.known = *e
 		rec.known.Extra = nil
+		if e.ID == "" {
+			missing = append(missing, missingID{n, doc[i:end]})
+		}
 		if i = skipWS(doc, end); doc[i] == ',' {
 			i = skipWS(doc, i+1)
 		}
 	}
-	assignMissingIDs(provider, entries, raws)
-	for idx := range recs {
-		recs[idx].id = entries[idx].ID
-	}
-	if entries == nil {
-		entries = []pool.Entry{}
+	end := len(p.entries)
+	// Capped, so that a caller's append to one pool cannot run into the next.
+	entries, recs := p.entries[start:end:end], p.recs[start:end:end]
+	assignMissingIDs(provider, entries, missing)
+	for n := range recs {
+		recs[n].id = entries[n].ID
 	}
 	f.Pools[provider] = entries
 	f.records[provider] = &poolRecs{recs: recs}
@@ -427,37 +449,37 @@ func epoch(raw []byte) (float64, error) {
 	return f, err
 }
 
+// missingID is an entry that had no id: its index and its bytes.
+type missingID struct {
+	idx int
+	raw []byte
+}
+
 // assignMissingIDs gives every entry without an id one that is unique in its
 // pool. The id is derived from the entry's content rather than drawn at
 // random, so that every reader of the same file (the daemon, then the
 // re-read inside Update) agrees on it until it is written.
-func assignMissingIDs(provider string, entries []pool.Entry, raws [][]byte) {
-	taken := map[string]bool{}
-	missing := false
+func assignMissingIDs(provider string, entries []pool.Entry, missing []missingID) {
+	if len(missing) == 0 {
+		return
+	}
+	taken := make(map[string]bool, len(entries))
 	for _, e := range entries {
-		if e.ID == "" {
-			missing = true
-		} else {
+		if e.ID != "" {
 			taken[e.ID] = true
 		}
 	}
-	if !missing {
-		return
-	}
-	for i := range entries {
-		if entries[i].ID != "" {
-			continue
-		}
+	for _, m := range missing {
 		for n := uint32(0); ; n++ {
 			h := sha256.New()
 			h.Write([]byte(provider))
 			h.Write([]byte{0})
-			h.Write(raws[i])
+			h.Write(m.raw)
 			h.Write(binary.BigEndian.AppendUint32(nil, n))
 			id := hex.EncodeToString(h.Sum(nil)[:3])
 			if !taken[id] {
 				taken[id] = true
-				entries[i].ID = id
+				entries[m.idx].ID = id
 				break
 			}
 		}

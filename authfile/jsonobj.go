@@ -219,8 +219,8 @@ func decodeKey(raw []byte) string {
 
 // decodeString decodes a raw JSON string. In the common case, no escapes
 // and valid UTF-8, the result shares raw's memory instead of copying it:
-// raw is always part of the private copy of the document that Parse makes
-// and never modifies, and copying every label and token of a 10 MB file
+// raw is always part of a document that Parse copied or that Store read
+// and nobody modifies, and copying every label and token of a 10 MB file
 // made up most of the parse time.
 func decodeString(raw []byte) (string, error) {
 	if len(raw) < 2 || raw[0] != '"' {

@@ -49,7 +49,9 @@ func (s *Store) LockPath() string { return s.lockPath }
 // Read parses auth.json without taking the lock: writers replace the file
 // atomically, so a reader sees either the old or the new document. A missing
 // file is an empty document with nil data. The raw bytes are returned even
-// when they do not parse, so the caller can tell whether the file changed.
+// when they do not parse, so the caller can tell whether the file changed;
+// the File and its entries' strings share them, so they must not be
+// modified.
 func (s *Store) Read() (*File, []byte, error) {
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -63,7 +65,7 @@ func (s *Store) Read() (*File, []byte, error) {
 }
 
 func (s *Store) parse(data []byte) (*File, error) {
-	f, err := Parse(data)
+	f, err := parseOwned(data)
 	var ce *CorruptError
 	if errors.As(err, &ce) {
 		ce.Path = s.path
@@ -76,7 +78,8 @@ func (s *Store) parse(data []byte) (*File, error) {
 // unlock. It returns the bytes on disk afterwards, written or not (nil when
 // there is still no file). A file that does not parse is never written over
 // and fn is not called; an error from fn writes nothing and is returned as
-// it is.
+// it is. The entries fn sees share their strings with the returned bytes
+// when nothing was written: neither may be modified.
 func (s *Store) Update(ctx context.Context, fn func(*File) error) ([]byte, error) {
 	unlock, err := s.Lock(ctx)
 	if err != nil {

@@ -7,6 +7,15 @@ package authfile
 // times faster than encoding/json's scanner, which was most of the time spent
 // parsing a large auth.json.
 func validate(data []byte) (off int, ok bool) {
+	off, ok, _ = validateCount(data)
+	return off, ok
+}
+
+// validateCount is validate that also counts the objects held by arrays
+// that are members of members of the top-level object: the entries of
+// credential_pool, and a few others at most. Parse sizes its entry arrays
+// from the count instead of growing them.
+func validateCount(data []byte) (off int, ok bool, entries int) {
 	const (
 		stValue = iota // a value is expected
 		stKey          // an object key is expected
@@ -19,16 +28,19 @@ func validate(data []byte) (off int, ok bool) {
 	for {
 		if i >= n {
 			if state == stAfter && len(stack) == 0 {
-				return n, true
+				return n, true, entries
 			}
-			return n, false
+			return n, false, entries
 		}
 		switch state {
 		case stValue:
 			switch c := data[i]; {
 			case c == '{' || c == '[':
 				if len(stack) >= maxDepth {
-					return i, false
+					return i, false, entries
+				}
+				if c == '{' && len(stack) == 3 && stack[2] == '[' && stack[1] == '{' && stack[0] == '{' {
+					entries++
 				}
 				close := byte('}')
 				if c == '[' {
@@ -47,40 +59,40 @@ func validate(data []byte) (off int, ok bool) {
 				continue
 			case c == '"':
 				if i = validString(data, i); i < 0 {
-					return -i - 1, false
+					return -i - 1, false, entries
 				}
 			case c == 't':
 				if i = literal(data, i, "true"); i < 0 {
-					return -i - 1, false
+					return -i - 1, false, entries
 				}
 			case c == 'f':
 				if i = literal(data, i, "false"); i < 0 {
-					return -i - 1, false
+					return -i - 1, false, entries
 				}
 			case c == 'n':
 				if i = literal(data, i, "null"); i < 0 {
-					return -i - 1, false
+					return -i - 1, false, entries
 				}
 			case c == '-' || (c >= '0' && c <= '9'):
 				if i = validNumber(data, i); i < 0 {
-					return -i - 1, false
+					return -i - 1, false, entries
 				}
 			default:
-				return i, false
+				return i, false, entries
 			}
 			state = stAfter
 		case stKey:
 			if data[i] != '"' {
-				return i, false
+				return i, false, entries
 			}
 			if i = validString(data, i); i < 0 {
-				return -i - 1, false
+				return -i - 1, false, entries
 			}
 			if i = skipWS(data, i); i >= n {
-				return n, false
+				return n, false, entries
 			}
 			if data[i] != ':' {
-				return i, false
+				return i, false, entries
 			}
 			i = skipWS(data, i+1)
 			state = stValue
@@ -88,12 +100,12 @@ func validate(data []byte) (off int, ok bool) {
 			i = skipWS(data, i)
 			if len(stack) == 0 {
 				if i < n {
-					return i, false
+					return i, false, entries
 				}
-				return n, true
+				return n, true, entries
 			}
 			if i >= n {
-				return n, false
+				return n, false, entries
 			}
 			top := stack[len(stack)-1]
 			switch c := data[i]; {
@@ -107,7 +119,7 @@ func validate(data []byte) (off int, ok bool) {
 				stack = stack[:len(stack)-1]
 				i++
 			default:
-				return i, false
+				return i, false, entries
 			}
 		}
 	}
