@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -116,4 +117,39 @@ func TestChangedAndRendersAsParsed(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, f.rendersAsParsed(m2))
 	assert.True(t, f.rendersAsParsed(m), "the parsed document still renders as before")
+}
+
+// TestEntriesDoNotPinTheDocument: what Snapshot hands to the pool, which
+// keeps it, shares no memory with the document, so the document can be
+// freed once the File is.
+func TestEntriesDoNotPinTheDocument(t *testing.T) {
+	data := readSample(t)
+	f, err := parseOwned(data)
+	require.NoError(t, err)
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	hi := lo + uintptr(len(data))
+	inDoc := func(p unsafe.Pointer) bool { return uintptr(p) >= lo && uintptr(p) < hi }
+	snap := f.Snapshot()
+	n := 0
+	for _, entries := range snap.Pools {
+		for _, e := range entries {
+			for _, s := range []string{e.ID, e.Label, e.AuthType, e.Source, e.AccessToken, e.RefreshToken,
+				e.BaseURL, string(e.LastStatus), e.LastErrorReason, e.LastErrorMessage} {
+				if s != "" {
+					n++
+					assert.False(t, inDoc(unsafe.Pointer(unsafe.StringData(s))), "entry %s: a string views the document", e.ID)
+				}
+			}
+			for k, v := range e.Extra {
+				n++
+				assert.False(t, inDoc(unsafe.Pointer(unsafe.StringData(k))), "entry %s: Extra key %s views the document", e.ID, k)
+				assert.False(t, inDoc(unsafe.Pointer(unsafe.SliceData(v))), "entry %s: Extra %s views the document", e.ID, k)
+			}
+		}
+	}
+	for name, sg := range snap.Singletons {
+		n++
+		assert.False(t, inDoc(unsafe.Pointer(unsafe.StringData(sg.AccessToken))), "singleton %s views the document", name)
+	}
+	require.Greater(t, n, 20, "the sample has strings to check")
 }

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/credpool/credpool/pool"
 )
@@ -195,6 +196,51 @@ type parser struct {
 	// times their size on a large file.
 	entries []pool.Entry
 	recs    []record
+	strs    strArena
+}
+
+// strArena holds copies of the strings and unknown values that entries
+// carry out of Parse. The daemon's pool keeps them for as long as it runs;
+// were they views of the document, as everything else the File holds is,
+// the whole document (its whitespace, keys and numbers, several times the
+// strings' size) would stay in memory with them.
+type strArena struct {
+	chunk []byte
+	keys  map[string]string // unknown keys, one copy each
+}
+
+const strChunk = 64 << 10
+
+func (a *strArena) bytes(b []byte) []byte {
+	if len(b) == 0 {
+		return b
+	}
+	if cap(a.chunk)-len(a.chunk) < len(b) {
+		a.chunk = make([]byte, 0, max(strChunk, len(b)))
+	}
+	n := len(a.chunk)
+	// Only ever appended to: the bytes handed out never change.
+	a.chunk = append(a.chunk, b...)
+	return a.chunk[n:len(a.chunk):len(a.chunk)]
+}
+
+func (a *strArena) copy(s string) string {
+	if s == "" {
+		return ""
+	}
+	return view(a.bytes(unsafe.Slice(unsafe.StringData(s), len(s))))
+}
+
+func (a *strArena) key(k string) string {
+	if c, ok := a.keys[k]; ok {
+		return c
+	}
+	if a.keys == nil {
+		a.keys = map[string]string{}
+	}
+	c := strings.Clone(k)
+	a.keys[c] = c
+	return c
 }
 
 func (p *parser) errAt(off int, format string, args ...any) error {
@@ -282,7 +328,7 @@ func (p *parser) pool(f *File, provider string, i int) int {
 		e, rec := &p.entries[len(p.entries)-1], &p.recs[len(p.recs)-1]
 		var end int
 		rec.obj, end = p.arena.object(doc, i, nil)
-		if sp, err := decodeEntry(doc, rec, e); err != nil {
+		if sp, err := decodeEntry(doc, rec, e, &p.strs); err != nil {
 			p.err = p.errAt(int(sp.v0), "credential_pool[%q][%d].%s: %w", provider, n, sp.key(doc), err)
 			return -1
 		}
@@ -309,40 +355,44 @@ func (p *parser) pool(f *File, provider string, i int) int {
 
 // decodeEntry reads rec's members into e; on error it returns the member at
 // fault.
-func decodeEntry(doc []byte, rec *record, e *pool.Entry) (span, error) {
+func decodeEntry(doc []byte, rec *record, e *pool.Entry, sa *strArena) (span, error) {
 	var expAt, expMS float64
+	text := func(raw []byte) (string, error) {
+		s, err := str(raw)
+		return sa.copy(s), err
+	}
 	for _, sp := range rec.obj {
 		val := sp.val(doc)
 		if sp.fld == fNone {
 			if e.Extra == nil {
 				e.Extra = make(map[string]json.RawMessage, 4)
 			}
-			e.Extra[sp.key(doc)] = val
+			e.Extra[sa.key(sp.key(doc))] = sa.bytes(val)
 			continue
 		}
 		var err error
 		switch sp.fld {
 		case fID:
-			e.ID, err = str(val)
+			e.ID, err = text(val)
 		case fLabel:
-			e.Label, err = str(val)
+			e.Label, err = text(val)
 		case fAuthType:
-			e.AuthType, err = str(val)
+			e.AuthType, err = text(val)
 		case fSource:
-			e.Source, err = str(val)
+			e.Source, err = text(val)
 		case fAccessToken:
-			e.AccessToken, err = str(val)
+			e.AccessToken, err = text(val)
 		case fRefreshToken:
-			e.RefreshToken, err = str(val)
+			e.RefreshToken, err = text(val)
 		case fBaseURL:
-			e.BaseURL, err = str(val)
+			e.BaseURL, err = text(val)
 		case fLastErrorReason:
-			e.LastErrorReason, err = str(val)
+			e.LastErrorReason, err = text(val)
 		case fLastErrorMessage:
-			e.LastErrorMessage, err = str(val)
+			e.LastErrorMessage, err = text(val)
 		case fLastStatus:
 			var s string
-			s, err = str(val)
+			s, err = text(val)
 			e.LastStatus = pool.Status(s)
 		case fPriority:
 			e.Priority, err = integer(val)
@@ -512,11 +562,14 @@ func readSingletons(doc []byte, m member) map[string]pool.Singleton {
 
 func tokensOf(o object) pool.Tokens {
 	var t pool.Tokens
+	// Copied, like entries' strings (strArena): the pool keeps them.
 	if m, ok := o.get("access_token"); ok {
-		t.AccessToken, _ = str(m.val)
+		s, _ := str(m.val)
+		t.AccessToken = strings.Clone(s)
 	}
 	if m, ok := o.get("refresh_token"); ok {
-		t.RefreshToken, _ = str(m.val)
+		s, _ := str(m.val)
+		t.RefreshToken = strings.Clone(s)
 	}
 	return t
 }
