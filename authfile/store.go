@@ -53,12 +53,23 @@ func (s *Store) LockPath() string { return s.lockPath }
 // the File and its entries' strings share them, so they must not be
 // modified.
 func (s *Store) Read() (*File, []byte, error) {
+	return s.ReadUnless(nil)
+}
+
+// ReadUnless is Read that does not parse bytes the caller already has:
+// when known(data) is true it returns a nil File with the data. A watcher
+// that re-reads the file after each of its own writes saves a parse (the
+// most memory and time a read takes) per write.
+func (s *Store) ReadUnless(known func(data []byte) bool) (*File, []byte, error) {
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return New(), nil, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("authfile: read: %w", err)
+	}
+	if known != nil && known(data) {
+		return nil, data, nil
 	}
 	f, err := s.parse(data)
 	return f, data, err

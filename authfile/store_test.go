@@ -459,3 +459,38 @@ except BlockingIOError:
 	_, err = os.Stat(s.LockPath())
 	assert.NoError(t, err, "the lock file is never removed")
 }
+
+func TestReadUnless(t *testing.T) {
+	dir := t.TempDir()
+	path := writeSample(t, dir)
+	s := NewStore(path)
+	tests := []struct {
+		name      string
+		known     func([]byte) bool
+		wantParse bool
+	}{
+		{"nil parses", nil, true},
+		{"unknown bytes parse", func([]byte) bool { return false }, true},
+		{"known bytes are not parsed", func(b []byte) bool { return string(b) == string(readSample(t)) }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, data, err := s.ReadUnless(tt.known)
+			require.NoError(t, err)
+			assert.Equal(t, readSample(t), data)
+			if tt.wantParse {
+				require.NotNil(t, f)
+				assert.NotEmpty(t, f.Pools["openrouter"])
+			} else {
+				assert.Nil(t, f)
+			}
+		})
+	}
+
+	// A missing file is an empty document whatever known says.
+	f, data, err := NewStore(filepath.Join(dir, "none", "auth.json")).ReadUnless(func([]byte) bool { return true })
+	require.NoError(t, err)
+	assert.Nil(t, data)
+	require.NotNil(t, f)
+	assert.Empty(t, f.Pools)
+}
