@@ -141,8 +141,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer unlock()
 
-	io := newIOLoop(d)
-	if err := io.initialLoad(); err != nil {
+	loop := newIOLoop(d)
+	if err := loop.initialLoad(); err != nil {
 		return err
 	}
 
@@ -161,7 +161,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	ioCtx, stopIO := context.WithCancel(context.Background())
 	ioDone := make(chan error, 1)
-	go func() { ioDone <- io.run(ioCtx) }()
+	go func() { ioDone <- loop.run(ioCtx) }()
 
 	serveCtx, stopServe := context.WithCancel(ctx)
 	defer stopServe()
@@ -171,15 +171,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("credpool daemon started", "socket", d.cfg.Socket, "auth_file", d.cfg.AuthFile, "version", d.cfg.Version)
 	d.cfg.OnReady()
 
+	// Whichever ends first (the caller, the server, the io loop) stops the
+	// rest; an error from either part is the daemon's error.
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case err := <-serveDone:
 		runErr = fmt.Errorf("daemon: serve: %w", err)
-		serveDone <- nil
+		serveDone <- nil // already collected
 	case err := <-ioDone:
 		runErr = fmt.Errorf("daemon: io loop: %w", err)
-		ioDone <- nil
+		ioDone <- nil // already collected
 	}
 
 	d.cfg.OnStopping()
@@ -196,7 +198,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Last flush, bounded so a held lock cannot keep us from exiting.
 	flushCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := io.flush(flushCtx); err != nil {
+	if err := loop.flush(flushCtx); err != nil {
 		d.log.Warn("final flush failed; changes since the last write are lost", "err", err)
 	}
 	d.log.Info("credpool daemon stopped")
@@ -263,7 +265,8 @@ func formatEpoch(s float64) string {
 	return time.Unix(0, int64(s*1e9)).UTC().Format(time.RFC3339)
 }
 
-// socketDir is where the instance lock lives: beside the socket.
+// instanceLockPath is the single-instance lock: beside the socket, so that
+// two daemons for the same socket exclude each other.
 func instanceLockPath(socket string) string {
 	return filepath.Join(filepath.Dir(socket), filepath.Base(socket)+".lock")
 }

@@ -31,14 +31,13 @@ type ioLoop struct {
 	lastStat fileStamp // for the ticker's safety-net re-stat
 	watching bool      // the directory itself is watched
 
-	lastWrite  time.Time
-	flushArmed bool
+	lastWrite time.Time
 }
 
 type fileStamp struct {
 	ok    bool
 	size  int64
-	mtime time.Time
+	mtime int64 // ns
 	ino   uint64
 }
 
@@ -47,7 +46,7 @@ func stampOf(path string) fileStamp {
 	if err != nil {
 		return fileStamp{}
 	}
-	st := fileStamp{ok: true, size: fi.Size(), mtime: fi.ModTime()}
+	st := fileStamp{ok: true, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
 		st.ino = uint64(sys.Ino)
 	}
@@ -141,7 +140,6 @@ func (l *ioLoop) run(ctx context.Context) error {
 		case <-wake.C:
 			l.tickPool()
 		case <-flushT.C:
-			l.flushArmed = false
 			l.d.flushArmed.Store(false)
 			if err := l.flush(ctx); err != nil {
 				l.d.log.Warn("write to auth file failed; will retry", "err", err)
@@ -162,7 +160,7 @@ func (l *ioLoop) run(ctx context.Context) error {
 				pending = true
 			}
 		}
-		if pending && !urgent && !l.flushArmed {
+		if pending && !urgent && !l.d.flushArmed.Load() {
 			wait := l.d.cfg.FlushInterval - time.Since(l.lastWrite)
 			if wait < 0 {
 				wait = 0
@@ -172,7 +170,6 @@ func (l *ioLoop) run(ctx context.Context) error {
 				wait = l.d.cfg.Tick
 			}
 			flushT.Reset(wait)
-			l.flushArmed = true
 			l.d.flushArmed.Store(true)
 		}
 		if next > 0 {
