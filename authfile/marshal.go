@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
+	"iter"
 	"math"
 	"slices"
 	"strconv"
@@ -26,16 +29,96 @@ func (f *File) Marshal() ([]byte, error) {
 }
 
 // rendersAsParsed reports whether the document as it was parsed (with the
-// current updated_at) marshals to exactly b. It streams the comparison in
-// small pieces and stops at the first difference, so it costs no copy of
-// the document: it is how Update tells a change that writes the same bytes
-// (a value set to an equivalent one) from a real one.
+// current updated_at) marshals to exactly b, comparing piece by piece as
+// Update does while it writes.
 func (f *File) rendersAsParsed(b []byte) bool {
-	w := &writer{pristine: true, cmp: b}
+	c := f.compareParsed()
+	c.feed(b)
+	return c.same()
+}
+
+// marshalTo writes the document to out as Marshal does, in pieces, each
+// also given to h and compared with the document as it was parsed; it
+// reports whether they differ. Only a few pieces are in memory at once,
+// where Marshal holds the whole output.
+func (f *File) marshalTo(out io.Writer, h hash.Hash) (differs bool, err error) {
+	c := f.compareParsed()
+	defer c.stop()
+	w := &writer{sink: func(b []byte) error {
+		h.Write(b)
+		c.feed(b)
+		if _, err := out.Write(b); err != nil {
+			return fmt.Errorf("authfile: write: %w", err)
+		}
+		return nil
+	}}
 	if err := f.write(w); err != nil {
-		return false
+		return false, err
 	}
-	return w.flushCmp() && w.cmpOff == len(b)
+	return !c.same(), nil
+}
+
+// parsedCmp compares bytes fed to it with the document as it was parsed,
+// rendered on demand as a coroutine (iter.Pull) that is only ever a piece
+// ahead, so the comparison needs no copy of either rendering.
+type parsedCmp struct {
+	next    func() ([]byte, bool)
+	stop    func()
+	pend    []byte // the rest of the last piece pulled; valid until next
+	err     error  // of the parsed rendering
+	differs bool
+}
+
+func (f *File) compareParsed() *parsedCmp {
+	c := &parsedCmp{}
+	c.next, c.stop = iter.Pull(func(yield func([]byte) bool) {
+		w := &writer{pristine: true, sink: func(b []byte) error {
+			if !yield(b) {
+				return errDiffers // the comparison is over
+			}
+			return nil
+		}}
+		c.err = f.write(w)
+	})
+	return c
+}
+
+// feed compares b with the next bytes of the parsed rendering.
+func (c *parsedCmp) feed(b []byte) {
+	for len(b) > 0 && !c.differs {
+		if len(c.pend) == 0 {
+			p, ok := c.next()
+			if !ok {
+				c.differs = true // the parsed rendering is shorter
+				break
+			}
+			c.pend = p
+			continue
+		}
+		n := min(len(b), len(c.pend))
+		if !bytes.Equal(b[:n], c.pend[:n]) {
+			c.differs = true
+			break
+		}
+		b, c.pend = b[n:], c.pend[n:]
+	}
+	if c.differs {
+		c.stop()
+	}
+}
+
+// same ends the comparison: it reports whether everything fed matched the
+// whole parsed rendering.
+func (c *parsedCmp) same() bool {
+	defer c.stop()
+	for !c.differs && len(c.pend) == 0 {
+		p, ok := c.next()
+		if !ok {
+			return c.err == nil
+		}
+		c.pend = p
+	}
+	return false
 }
 
 // write renders the document into w: the current one, or with w.pristine
@@ -71,7 +154,7 @@ func (f *File) write(w *writer) error {
 	}
 	w.close(n, 0, '}')
 	w.buf.WriteByte('\n')
-	return nil
+	return w.flush(true)
 }
 
 func (f *File) poolCount(w *writer) int {
@@ -155,8 +238,8 @@ func (f *File) writeEntries(w *writer, provider string) error {
 			if err := w.entry(f.doc, &e, rec); err != nil {
 				return err
 			}
-			if !w.flushCmp() {
-				return errDiffers
+			if err := w.flush(false); err != nil {
+				return err
 			}
 		}
 		w.close(len(pr.recs), 2, ']')
@@ -202,6 +285,9 @@ func (f *File) writeEntries(w *writer, provider string) error {
 		}
 		if err != nil {
 			return fmt.Errorf("authfile: credential_pool[%q] entry %q: %w", provider, e.ID, err)
+		}
+		if err := w.flush(false); err != nil {
+			return err
 		}
 	}
 	w.close(len(entries), 2, ']')
@@ -531,29 +617,30 @@ type writer struct {
 
 	// pristine writes the document as parsed, ignoring the caller's changes.
 	pristine bool
-	// cmp, when set, is compared with what is written, piece by piece
-	// (flushCmp), instead of keeping it.
-	cmp    []byte
-	cmpOff int
+	// sink, when set, is handed what was written in pieces of about
+	// sinkPiece bytes (flush), instead of buf keeping it all.
+	sink func([]byte) error
 }
+
+// sinkPiece is how much a writer with a sink gathers before handing it on:
+// enough to make the per-piece costs (a coroutine switch, a hash and file
+// buffer call) small, little enough to stop a comparison soon after a
+// difference.
+const sinkPiece = 16 << 10
 
 // errDiffers stops a comparing render at the first difference.
 var errDiffers = errors.New("authfile: rendering differs")
 
-// flushCmp compares what was written since the last call with the next
-// bytes of cmp and drops it; it reports whether they matched. Without cmp
+// flush hands what was written since the last flush to the sink, once
+// there is a piece of it or, with all, whatever there is. Without a sink
 // it does nothing.
-func (w *writer) flushCmp() bool {
-	if w.cmp == nil {
-		return true
+func (w *writer) flush(all bool) error {
+	if w.sink == nil || w.buf.Len() == 0 || (!all && w.buf.Len() < sinkPiece) {
+		return nil
 	}
-	b := w.buf.Bytes()
-	if len(b) > len(w.cmp)-w.cmpOff || !bytes.Equal(b, w.cmp[w.cmpOff:w.cmpOff+len(b)]) {
-		return false
-	}
-	w.cmpOff += len(b)
+	err := w.sink(w.buf.Bytes())
 	w.buf.Reset()
-	return true
+	return err
 }
 
 // prefixes[d] is the indentation of depth d.

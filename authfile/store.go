@@ -1,9 +1,12 @@
 package authfile
 
 import (
+	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -86,15 +89,15 @@ func (s *Store) parse(data []byte) (*File, error) {
 
 // Update is the read-modify-write of DESIGN §2: lock, read what is on disk
 // now, let fn change it, write it if it changed (stamping updated_at), and
-// unlock. It returns the bytes on disk afterwards, written or not (nil when
-// there is still no file). A file that does not parse is never written over
-// and fn is not called; an error from fn writes nothing and is returned as
-// it is. The entries fn sees share their strings with the returned bytes
-// when nothing was written: neither may be modified.
-func (s *Store) Update(ctx context.Context, fn func(*File) error) ([]byte, error) {
+// unlock. It returns the SHA-256 of the bytes on disk afterwards, written or
+// not (of no bytes when there is still no file): what a caller needs to
+// know a later read of its own write. A file that does not parse is never
+// written over and fn is not called; an error from fn writes nothing and is
+// returned as it is.
+func (s *Store) Update(ctx context.Context, fn func(*File) error) (sum [sha256.Size]byte, err error) {
 	unlock, err := s.Lock(ctx)
 	if err != nil {
-		return nil, err
+		return sum, err
 	}
 	defer unlock()
 
@@ -104,38 +107,40 @@ func (s *Store) Update(ctx context.Context, fn func(*File) error) ([]byte, error
 	case errors.Is(err, fs.ErrNotExist):
 		f, data = New(), nil
 	case err != nil:
-		return nil, fmt.Errorf("authfile: read: %w", err)
+		return sum, fmt.Errorf("authfile: read: %w", err)
 	default:
 		if f, err = s.parse(data); err != nil {
-			return nil, err
+			return sum, err
 		}
 	}
 
 	if err := fn(f); err != nil {
-		return nil, err
+		return sum, err
 	}
 	// Most calls change a few counters of a large file, or nothing: telling
 	// that from the parsed values is far cheaper than marshalling the
-	// document twice to compare, which was most of the memory an update
-	// took.
+	// document to compare.
 	if !f.changed() {
-		return data, nil
+		return sha256.Sum256(data), nil
 	}
 	f.setUpdatedAt(s.now())
-	after, err := f.Marshal()
+	// Marshalled straight into the temp file, hashed and compared with the
+	// document as parsed on the way: the output was the largest allocation
+	// an update made. Changed values that are written as they were leave
+	// the file alone, updated_at included.
+	h := sha256.New()
+	written, err := s.write(func(w io.Writer) (bool, error) { return f.marshalTo(w, h) })
 	if err != nil {
-		return nil, err
+		return sum, err
 	}
-	if f.rendersAsParsed(after) {
-		return data, nil // changed values that are written as they were
+	if !written {
+		return sha256.Sum256(data), nil
 	}
-	if err := s.write(after); err != nil {
-		return nil, err
-	}
+	h.Sum(sum[:0])
 	if err := unlock(); err != nil {
-		return after, err
+		return sum, err
 	}
-	return after, nil
+	return sum, nil
 }
 
 func (s *Store) now() time.Time {
@@ -213,19 +218,22 @@ func sameDir(a, b string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }
 
-// write replaces auth.json atomically: temp file in the target's directory,
-// 0600, fsync, rename, fsync of the directory. A symlinked auth.json keeps
-// its link; the target is replaced.
-func (s *Store) write(data []byte) error {
+// write replaces auth.json atomically with what render writes: temp file
+// in the target's directory, 0600, fsync, rename, fsync of the directory. A
+// symlinked auth.json keeps its link; the target is replaced. When render
+// returns false (nothing to change) or an error (returned as it is), the
+// temp file is removed and auth.json left as it is; write reports whether
+// it replaced it.
+func (s *Store) write(render func(io.Writer) (bool, error)) (written bool, err error) {
 	target, err := resolve(s.path)
 	if err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
+		return false, fmt.Errorf("authfile: write: %w", err)
 	}
 	dir := filepath.Dir(target)
 	ensureDir(dir)
 	tmp, err := os.CreateTemp(dir, tempPattern)
 	if err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
+		return false, fmt.Errorf("authfile: write: %w", err)
 	}
 	committed := false
 	defer func() {
@@ -235,26 +243,35 @@ func (s *Store) write(data []byte) error {
 		}
 	}()
 	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
+		return false, fmt.Errorf("authfile: write: %w", err)
 	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
+	bw := bufio.NewWriterSize(tmp, writeBuffer)
+	keep, err := render(bw)
+	if err != nil || !keep {
+		return false, err
+	}
+	if err := bw.Flush(); err != nil {
+		return false, fmt.Errorf("authfile: write: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
+		return false, fmt.Errorf("authfile: write: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
+		return false, fmt.Errorf("authfile: write: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), target); err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
+		return false, fmt.Errorf("authfile: write: %w", err)
 	}
 	committed = true
 	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("authfile: write: sync directory: %w", err)
+		return true, fmt.Errorf("authfile: write: sync directory: %w", err)
 	}
-	return nil
+	return true, nil
 }
+
+// writeBuffer is the temp file's write buffer: large enough that a
+// multi-megabyte document takes few write calls.
+const writeBuffer = 64 << 10
 
 // resolve follows symlinks from path to the file that holds the data, even
 // when that file does not exist yet (a dangling link is written through).

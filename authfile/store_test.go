@@ -3,6 +3,8 @@ package authfile
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -69,15 +71,15 @@ func TestUpdateCreatesFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hermes")
 	s := NewStore(filepath.Join(dir, "auth.json"))
 	s.Now = fixedNow
-	out, err := s.Update(context.Background(), func(f *File) error {
+	sum, err := s.Update(context.Background(), func(f *File) error {
 		f.Pools["openrouter"] = append(f.Pools["openrouter"], pool.Entry{ID: "abcdef", Label: "k", AuthType: "api_key", Source: "manual", AccessToken: "sk-1"})
 		return nil
 	})
 	require.NoError(t, err)
 	onDisk, err := os.ReadFile(s.Path())
 	require.NoError(t, err)
-	assert.Equal(t, string(out), string(onDisk), "Update returns the bytes on disk")
-	assert.Contains(t, string(out), `"updated_at": "2026-06-02T03:04:05.600000+00:00"`)
+	assert.Equal(t, sha256.Sum256(onDisk), sum, "Update returns the sum of the bytes on disk")
+	assert.Contains(t, string(onDisk), `"updated_at": "2026-06-02T03:04:05.600000+00:00"`)
 
 	fi, err := os.Stat(s.Path())
 	require.NoError(t, err)
@@ -118,14 +120,14 @@ func TestUpdateWritesOnlyChanges(t *testing.T) {
 	require.NoError(t, err)
 	s := NewStore(path)
 
-	out, err := s.Update(context.Background(), func(f *File) error { return nil })
+	sum, err := s.Update(context.Background(), func(f *File) error { return nil })
 	require.NoError(t, err)
-	assert.Equal(t, readSample(t), out, "unchanged: the bytes on disk")
+	assert.Equal(t, sha256.Sum256(readSample(t)), sum, "unchanged: the sum of the bytes on disk")
 	after, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.True(t, os.SameFile(before, after), "nothing written when nothing changed")
 
-	out, err = s.Update(context.Background(), func(f *File) error {
+	sum, err = s.Update(context.Background(), func(f *File) error {
 		f.Pools["openrouter"][2].RequestCount = 5
 		return nil
 	})
@@ -133,13 +135,16 @@ func TestUpdateWritesOnlyChanges(t *testing.T) {
 	after, err = os.Stat(path)
 	require.NoError(t, err)
 	assert.False(t, os.SameFile(before, after), "a change replaces the file")
+	out, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, sha256.Sum256(out), sum, "written: the sum of the new bytes")
 	assert.NotContains(t, string(out), "2026-06-01T12:34:56.789012+00:00", "updated_at is stamped")
 
 	// Missing file and no change: still no file.
 	s2 := NewStore(filepath.Join(dir, "other", "auth.json"))
-	out, err = s2.Update(context.Background(), func(f *File) error { return nil })
+	sum, err = s2.Update(context.Background(), func(f *File) error { return nil })
 	require.NoError(t, err)
-	assert.Nil(t, out)
+	assert.Equal(t, sha256.Sum256(nil), sum, "no file: the sum of no bytes")
 	_, err = os.Stat(s2.Path())
 	assert.ErrorIs(t, err, fs.ErrNotExist)
 }
@@ -202,7 +207,7 @@ func TestUpdateSymlink(t *testing.T) {
 	require.NoError(t, os.Symlink("../dotfiles/auth.json", link))
 
 	s := NewStore(link)
-	out, err := s.Update(context.Background(), func(f *File) error {
+	sum, err := s.Update(context.Background(), func(f *File) error {
 		f.Pools["openrouter"][2].LastStatus = pool.StatusExhausted
 		return nil
 	})
@@ -212,7 +217,8 @@ func TestUpdateSymlink(t *testing.T) {
 	assert.NotZero(t, li.Mode()&fs.ModeSymlink, "auth.json is still a symlink")
 	got, err := os.ReadFile(target)
 	require.NoError(t, err)
-	assert.Equal(t, string(out), string(got), "the target was updated")
+	assert.Equal(t, sha256.Sum256(got), sum, "the target was updated")
+	assert.NotEqual(t, string(readSample(t)), string(got), "the target was updated")
 	assert.Equal(t, filepath.Join(linkDir, "auth.lock"), s.LockPath(), "the lock is beside the link")
 	_, err = os.Stat(filepath.Join(linkDir, "auth.lock"))
 	assert.NoError(t, err)
@@ -236,6 +242,29 @@ func TestFailedWriteLeavesNoTempFile(t *testing.T) {
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.True(t, fi.IsDir(), "nothing replaced it")
+}
+
+// TestFailedMarshalLeavesFileAndNoTempFile: the document is marshalled
+// straight into the temp file, so a value that cannot be written, found
+// after most of the document was, must leave the temp file removed and
+// auth.json as it was.
+func TestFailedMarshalLeavesFileAndNoTempFile(t *testing.T) {
+	dir := t.TempDir()
+	path := writeSample(t, dir)
+	_, err := NewStore(path).Update(context.Background(), func(f *File) error {
+		entries := f.Pools["openrouter"]
+		require.NotEmpty(t, entries)
+		e := &entries[len(entries)-1]
+		e.RequestCount++
+		e.Extra = map[string]json.RawMessage{"broken": json.RawMessage(`{"a":`)}
+		return nil
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not valid JSON")
+	assert.Empty(t, tempFiles(t, dir), "the temp file is removed")
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, string(readSample(t)), string(got), "auth.json untouched")
 }
 
 // TestUpdateRereadsDisk: changes another writer made between our Read and

@@ -296,7 +296,7 @@ func (l *ioLoop) flush(ctx context.Context) error {
 	l.d.mu.Unlock()
 
 	var snap pool.Snapshot
-	data, err := l.d.store.Update(ctx, func(f *authfile.File) error {
+	sum, err := l.d.store.Update(ctx, func(f *authfile.File) error {
 		// A file that vanished since we last read it is not an empty pool:
 		// writing our patches onto nothing would recreate it without
 		// everyone else's entries, and loading that would drop them here.
@@ -322,7 +322,7 @@ func (l *ioLoop) flush(ctx context.Context) error {
 		return fmt.Errorf("daemon: write: %w", err)
 	}
 	l.existed = true
-	l.lastSum, l.haveSum = sha256.Sum256(data), true
+	l.lastSum, l.haveSum = sum, true
 	l.lastStat = stampOf(l.path)
 	l.d.mu.Lock()
 	changes := l.d.pool.Load(snap)
