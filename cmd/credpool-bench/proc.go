@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
@@ -24,51 +25,28 @@ import (
 func providerName(i int) string { return fmt.Sprintf("bench-p%d", i) }
 
 // genAuth builds a Hermes auth.json with providers × entries api_key entries,
-// priorities 0..entries-1 in file order.
+// priorities 0..entries-1 in file order. authfile renders it, so the file is
+// exactly what credpool itself would write.
 func genAuth(providers, entries int) ([]byte, error) {
-	type entry struct {
-		ID               string  `json:"id"`
-		Label            string  `json:"label"`
-		AuthType         string  `json:"auth_type"`
-		Priority         int     `json:"priority"`
-		Source           string  `json:"source"`
-		AccessToken      string  `json:"access_token"`
-		BaseURL          string  `json:"base_url"`
-		RequestCount     int     `json:"request_count"`
-		LastStatus       *string `json:"last_status"`
-		LastStatusAt     *string `json:"last_status_at"`
-		LastErrorCode    *int    `json:"last_error_code"`
-		LastErrorReason  *string `json:"last_error_reason"`
-		LastErrorMessage *string `json:"last_error_message"`
-		LastErrorResetAt *string `json:"last_error_reset_at"`
-	}
-	pools := make(map[string][]entry, providers)
+	f := authfile.New()
 	n := 0
 	for p := range providers {
-		es := make([]entry, entries)
+		es := make([]pool.Entry, entries)
 		for i := range es {
 			tok := make([]byte, 24)
 			if _, err := rand.Read(tok); err != nil {
 				return nil, err
 			}
-			es[i] = entry{
+			es[i] = pool.Entry{
 				ID: fmt.Sprintf("%06x", n&0xffffff), Label: fmt.Sprintf("key-%d", i), AuthType: "api_key",
 				Priority: i, Source: "manual", AccessToken: "sk-bench-" + hex.EncodeToString(tok),
 				BaseURL: "https://api.example.invalid/v1",
 			}
 			n++
 		}
-		pools[providerName(p)] = es
+		f.Pools[providerName(p)] = es
 	}
-	doc := map[string]any{
-		"version":            1,
-		"updated_at":         time.Now().UTC().Format("2006-01-02T15:04:05.000000Z"),
-		"active_provider":    providerName(0),
-		"providers":          map[string]any{},
-		"credential_pool":    pools,
-		"suppressed_sources": map[string]any{},
-	}
-	return json.MarshalIndent(doc, "", "  ")
+	return f.Marshal()
 }
 
 // daemonProc is the credpool child process the bench started.
