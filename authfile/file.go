@@ -138,6 +138,11 @@ func New() *File {
 	}
 }
 
+// OnDisk reports whether the document was read from a file. It is false for
+// New, which is what Update hands fn when there is no auth.json: a caller
+// that knew the file existed can tell "vanished" from "empty".
+func (f *File) OnDisk() bool { return f.doc != nil }
+
 // Parse reads an auth.json document. It accepts what Hermes and other
 // writers produce (see the package tests for the tolerated forms) and
 // returns a *CorruptError for anything else, including empty data: a

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -494,4 +495,17 @@ func TestFloatLikePython(t *testing.T) {
 		assert.Equal(t, want, string(appendFloat(nil, in)))
 	}
 	assert.True(t, strings.HasPrefix(isoTime(1780317000), "2026-06-01T12:30:00+00:00"))
+}
+
+func TestOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	st := NewStore(filepath.Join(dir, "auth.json"))
+	var seen []bool
+	_, err := st.Update(t.Context(), func(f *File) error { seen = append(seen, f.OnDisk()); return nil })
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(st.Path(), []byte(`{"version": 1, "credential_pool": {}}`), 0o600))
+	_, err = st.Update(t.Context(), func(f *File) error { seen = append(seen, f.OnDisk()); return nil })
+	require.NoError(t, err)
+	assert.Equal(t, []bool{false, true}, seen, "a missing file is handed over as New, an existing one as read")
+	assert.False(t, New().OnDisk())
 }

@@ -190,11 +190,6 @@ func (l *ioLoop) missingErr() error {
 	return fmt.Errorf("auth file %s is missing; serving the last good state until it is back", l.path)
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
 func (l *ioLoop) health() healthState { return *l.d.health.Load() }
 
 // watch watches the auth directory (editors and atomic writers replace the
@@ -300,7 +295,7 @@ func (l *ioLoop) flush(ctx context.Context) error {
 		// A file that vanished since we last read it is not an empty pool:
 		// writing our patches onto nothing would recreate it without
 		// everyone else's entries, and loading that would drop them here.
-		if l.existed && !fileExists(l.path) {
+		if l.existed && !f.OnDisk() {
 			return errVanished
 		}
 		snap = f.Snapshot()
