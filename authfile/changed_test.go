@@ -156,3 +156,12 @@ func TestEntriesDoNotPinTheDocument(t *testing.T) {
 	}
 	require.Greater(t, n, 20, "the sample has strings to check")
 }
+
+// rendersAsParsed reports whether the document as it was parsed (with the
+// current updated_at) marshals to exactly b, comparing piece by piece as
+// Update does while it writes.
+func (f *File) rendersAsParsed(b []byte) bool {
+	c := f.compareParsed()
+	c.feed(b)
+	return c.same()
+}

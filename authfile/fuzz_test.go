@@ -104,3 +104,9 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+// validate is validateCount without the count, for the fuzzer.
+func validate(data []byte) (off int, ok bool) {
+	off, ok, _ = validateCount(data)
+	return off, ok
+}

@@ -28,15 +28,6 @@ func (f *File) Marshal() ([]byte, error) {
 	return w.buf.Bytes(), nil
 }
 
-// rendersAsParsed reports whether the document as it was parsed (with the
-// current updated_at) marshals to exactly b, comparing piece by piece as
-// Update does while it writes.
-func (f *File) rendersAsParsed(b []byte) bool {
-	c := f.compareParsed()
-	c.feed(b)
-	return c.same()
-}
-
 // marshalTo writes the document to out as Marshal does, in pieces, each
 // also given to h and compared with the document as it was parsed; it
 // reports whether they differ. Only a few pieces are in memory at once,
@@ -298,7 +289,7 @@ func (f *File) writeEntries(w *writer, provider string) error {
 // parsed: a pool added or removed, an entry added, removed or moved, a known
 // field or an unknown one with another value. False means Marshal would
 // write what it wrote before, without marshalling anything; true is checked
-// against the bytes by rendersAsParsed, since a changed value can still be
+// against the bytes as they are written, since a changed value can still be
 // written the same way.
 func (f *File) changed() bool {
 	if len(f.Pools) != len(f.records) {

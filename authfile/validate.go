@@ -1,20 +1,14 @@
 package authfile
 
-// validate checks that data is exactly one JSON value (RFC 8259, with
+// validateCount checks that data is exactly one JSON value (RFC 8259, with
 // surrounding whitespace), as encoding/json.Valid does, and says where it
 // stops being one: the offset of the first bad byte, or len(data) when the
 // data ends too early (a truncated file). It exists because it is several
 // times faster than encoding/json's scanner, which was most of the time spent
-// parsing a large auth.json.
-func validate(data []byte) (off int, ok bool) {
-	off, ok, _ = validateCount(data)
-	return off, ok
-}
-
-// validateCount is validate that also counts the objects held by arrays
-// that are members of members of the top-level object: the entries of
-// credential_pool, and a few others at most. Parse sizes its entry arrays
-// from the count instead of growing them.
+// parsing a large auth.json. It also counts the objects held by arrays that
+// are members of members of the top-level object (the entries of
+// credential_pool, and a few others at most), so that Parse can size its
+// entry arrays instead of growing them.
 func validateCount(data []byte) (off int, ok bool, entries int) {
 	const (
 		stValue = iota // a value is expected

@@ -67,12 +67,8 @@ func limitMemory(getenv func(string) string) {
 // poolConfig is the pool's share of the settings; the admin commands use it
 // too, so that an offline add numbers and prunes exactly as the daemon does.
 func poolConfig(s config.Settings) pool.Config {
-	strategies := make(map[string]pool.Strategy, len(s.Strategies))
-	for p, name := range s.Strategies {
-		strategies[p] = pool.Strategy(name)
-	}
 	return pool.Config{
-		Strategies:     strategies,
+		Strategies:     s.PoolStrategies(),
 		MaxLeases:      s.MaxLeases,
 		LeaseTTL:       s.LeaseTTL,
 		PruneDeadAfter: s.PruneDeadAfter,

@@ -12,8 +12,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // MaxBodyBytes is the largest request body the server reads; larger ones get
@@ -99,10 +97,6 @@ func DefaultAllowUID(uid int) bool { return uid == os.Getuid() || uid == 0 }
 // Handler is the server's HTTP handler, with every middleware, for tests and
 // for embedding. It does not check peer credentials: Serve's listener does.
 func (s *Server) Handler() http.Handler { return s.handler }
-
-// Registry is the server's private Prometheus registry, for a daemon that
-// wants to add its own collectors.
-func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 
 // Serve answers requests on l until ctx ends, then stops accepting, ends event
 // streams and select waits, lets requests in flight finish for ShutdownGrace,
