@@ -25,9 +25,10 @@ type ioLoop struct {
 	path string // auth.json as configured (may be a symlink)
 	dir  string
 
-	lastSum  [32]byte
+	lastSum [32]byte
+	// haveSum: we have read or written the file, so it existed; if it
+	// vanishes we keep the last good state.
 	haveSum  bool
-	existed  bool      // the file existed once: if it vanishes we keep the last good state
 	lastStat fileStamp // for the ticker's safety-net re-stat
 	watching bool      // the directory itself is watched
 
@@ -186,6 +187,8 @@ func (l *ioLoop) run(ctx context.Context) error {
 
 var errVanished = errors.New("auth file vanished")
 
+var noFile = sha256.Sum256(nil)
+
 func (l *ioLoop) missingErr() error {
 	return fmt.Errorf("auth file %s is missing; serving the last good state until it is back", l.path)
 }
@@ -229,14 +232,13 @@ func (l *ioLoop) reload() {
 		return
 	}
 	if data == nil {
-		if l.existed {
+		if l.haveSum {
 			// Someone may be replacing the file; recreating it from memory
 			// could undo their change, so wait for it to reappear.
 			l.setDegraded(l.missingErr())
 		}
 		return
 	}
-	l.existed = true
 	if f == nil {
 		l.setHealthy(false)
 		return
@@ -295,7 +297,7 @@ func (l *ioLoop) flush(ctx context.Context) error {
 		// A file that vanished since we last read it is not an empty pool:
 		// writing our patches onto nothing would recreate it without
 		// everyone else's entries, and loading that would drop them here.
-		if l.existed && !f.OnDisk() {
+		if l.haveSum && !f.OnDisk() {
 			return errVanished
 		}
 		snap = f.Snapshot()
@@ -316,8 +318,11 @@ func (l *ioLoop) flush(ctx context.Context) error {
 		}
 		return fmt.Errorf("daemon: write: %w", err)
 	}
-	l.existed = true
-	l.lastSum, l.haveSum = sum, true
+	// Update hashes no bytes when there is still no file: nothing was read
+	// or written, so nothing is known to exist.
+	if sum != noFile {
+		l.lastSum, l.haveSum = sum, true
+	}
 	l.lastStat = stampOf(l.path)
 	l.d.mu.Lock()
 	changes := l.d.pool.Load(snap)
