@@ -26,20 +26,28 @@ func serveOnly(t *testing.T, f *fakeBackend, opts ServerOptions) (string, contex
 	return path, cancel, done
 }
 
-// A request in flight when shutdown starts finishes within the grace.
-func TestShutdownFinishesRequestInFlight(t *testing.T) {
-	f := newFake()
+// shutdownDuringReport starts a report that blocks in the backend until
+// f.reportGate closes, then begins shutdown with the given grace; errc gets
+// the report's result and done Serve's.
+func shutdownDuringReport(t *testing.T, grace time.Duration) (f *fakeBackend, path string, done <-chan error, errc <-chan error) {
+	f = newFake()
 	f.reportGate, f.reportStarted = make(chan struct{}), make(chan struct{}, 1)
-	path, cancel, done := serveOnly(t, f, ServerOptions{ShutdownGrace: 10 * time.Second})
+	path, cancel, done := serveOnly(t, f, ServerOptions{ShutdownGrace: grace})
 	c := NewClient(path)
-	defer c.Close()
-	errc := make(chan error, 1)
+	t.Cleanup(c.Close)
+	reportErr := make(chan error, 1)
 	go func() {
 		_, err := c.Report(context.Background(), "openrouter", ReportRequest{StatusCode: 429})
-		errc <- err
+		reportErr <- err
 	}()
 	<-f.reportStarted
 	cancel()
+	return f, path, done, reportErr
+}
+
+// A request in flight when shutdown starts finishes within the grace.
+func TestShutdownFinishesRequestInFlight(t *testing.T) {
+	f, path, done, errc := shutdownDuringReport(t, 10*time.Second)
 	// New connections are refused once shutdown has begun.
 	require.Eventually(t, func() bool {
 		conn, err := net.Dial("unix", path)
@@ -56,18 +64,7 @@ func TestShutdownFinishesRequestInFlight(t *testing.T) {
 // A handler that outlives the grace has its connection cut, and Serve still
 // returns only once the handler has returned.
 func TestShutdownGraceCutsOffAndWaitsForHandler(t *testing.T) {
-	f := newFake()
-	f.reportGate, f.reportStarted = make(chan struct{}), make(chan struct{}, 1)
-	path, cancel, done := serveOnly(t, f, ServerOptions{ShutdownGrace: 20 * time.Millisecond})
-	c := NewClient(path)
-	defer c.Close()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Report(context.Background(), "openrouter", ReportRequest{StatusCode: 429})
-		errc <- err
-	}()
-	<-f.reportStarted
-	cancel()
+	f, _, done, errc := shutdownDuringReport(t, 20*time.Millisecond)
 	err := <-errc // the connection was closed after the grace
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "EOF") || strings.Contains(err.Error(), "reset"), "%v", err)
