@@ -1,7 +1,6 @@
 package authfile
 
 import (
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,10 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/internal/golden"
 	"github.com/credpool/credpool/pool"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // markedSample is the sample after a 429 report on 77aa11 and a new entry,
 // written by Marshal.
@@ -48,14 +46,7 @@ func TestMarshalGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.render(t)
-			path := filepath.Join("testdata", tt.golden)
-			if *update {
-				require.NoError(t, os.WriteFile(path, got, 0o644))
-			}
-			want, err := os.ReadFile(path)
-			require.NoError(t, err, "run go test -update to create it")
-			assert.Equal(t, string(want), string(got))
+			golden.Assert(t, tt.golden, tt.render(t))
 		})
 	}
 }

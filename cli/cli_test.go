@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,24 +12,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/internal/golden"
 	"github.com/credpool/credpool/pool"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
 // fixtureNow is ten minutes after the fixture's 402 on backup-key.
 var fixtureNow = time.Unix(1780317600, 0)
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run with -update to create %s", path)
-	assert.Equal(t, string(want), string(got))
-}
 
 func fixtureViews(t *testing.T, now time.Time) []pool.PoolView {
 	raw, err := os.ReadFile("testdata/auth.json")
@@ -45,7 +32,7 @@ func fixtureViews(t *testing.T, now time.Time) []pool.PoolView {
 func TestRenderStatusGolden(t *testing.T) {
 	var b bytes.Buffer
 	renderStatus(&b, fixtureViews(t, fixtureNow), fixtureNow)
-	golden(t, "status.golden", b.Bytes())
+	golden.Assert(t, "status.golden", b.Bytes())
 }
 
 func TestEntryState(t *testing.T) {

@@ -3,8 +3,6 @@ package config
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,21 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/credpool/credpool/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test ./config -update to create it")
-	assert.Equal(t, string(want), string(got))
-}
 
 func TestPrint(t *testing.T) {
 	tests := []struct {
@@ -69,7 +55,7 @@ func TestPrint(t *testing.T) {
 			}
 			var buf bytes.Buffer
 			require.NoError(t, s.Print(&buf))
-			golden(t, tt.golden, buf.Bytes())
+			golden.Assert(t, tt.golden, buf.Bytes())
 		})
 	}
 }

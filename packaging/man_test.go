@@ -9,13 +9,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/credpool/credpool/internal/golden"
 )
 
 func TestManPageGolden(t *testing.T) {
 	usage, err := os.ReadFile(filepath.Join("testdata", "usage.txt"))
 	require.NoError(t, err)
 	page := ManPage(string(usage), "v1.2.3", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	assertGolden(t, "credpool.1.golden", page)
+	golden.Assert(t, "credpool.1.golden", page)
 }
 
 // TestManPageRenders lets man itself format the page, when it is installed,

@@ -2,7 +2,6 @@ package packaging
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,21 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/credpool/credpool/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
-
-// assertGolden compares got with testdata/name, or rewrites it with -update.
-func assertGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing; run go test ./packaging -run %s -update", t.Name())
-	assert.Equal(t, string(want), string(got))
-}
 
 func goldenOptions() Options {
 	return Options{
@@ -67,7 +54,7 @@ func TestRenderGolden(t *testing.T) {
 		t.Run(tt.golden, func(t *testing.T) {
 			got, err := tt.render(tt.opts)
 			require.NoError(t, err)
-			assertGolden(t, tt.golden, got)
+			golden.Assert(t, tt.golden, got)
 		})
 	}
 }

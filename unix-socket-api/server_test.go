@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/credpool/credpool/internal/golden"
 )
 
 func TestEndpoints(t *testing.T) {
@@ -188,7 +190,7 @@ func TestSelectNoneAvailable(t *testing.T) {
 			status, hdr, b := ts.do(t, "POST", "/v1/pools/openrouter/select", nil, nil)
 			assert.Equal(t, 503, status)
 			assert.Equal(t, tc.retryAfter, hdr.Get("Retry-After"))
-			golden(t, tc.golden, b)
+			golden.Assert(t, tc.golden, b)
 		})
 	}
 }
@@ -199,7 +201,7 @@ func TestPoolViewGolden(t *testing.T) {
 	require.Equal(t, 200, status)
 	var pretty bytes.Buffer
 	require.NoError(t, json.Indent(&pretty, b, "", "  "))
-	golden(t, "pool_view.json", pretty.Bytes())
+	golden.Assert(t, "pool_view.json", pretty.Bytes())
 }
 
 // A select that waits longer than ReadTimeout is not cut short: the server
