@@ -44,23 +44,35 @@ func badInput(what, text string) error {
 // milliseconds (> 1e12) or ISO-8601 (with or without fraction and zone; no
 // zone means UTC). now is accepted for symmetry with ParseRetryAfter.
 func ParseResetAt(text string, now time.Time) (time.Time, error) {
-	s := strings.TrimSpace(text)
+	t, ok := parseResetAt(strings.TrimSpace(text))
+	// A time at or before 1970 or past year 9999 is no reset time; taking it
+	// would turn a cooldown into "available since forever".
+	if !ok || !t.After(time.Unix(0, 0)) || t.Unix() > maxEpochSeconds {
+		return time.Time{}, badInput("reset_at", text)
+	}
+	return t, nil
+}
+
+func parseResetAt(s string) (time.Time, bool) {
 	if v, err := strconv.ParseFloat(s, 64); err == nil {
-		if v > epochMillisFrom && v <= maxEpochSeconds*1000 {
+		if math.IsNaN(v) || v <= 0 || v > maxEpochSeconds*1000 {
+			return time.Time{}, false
+		}
+		if v > epochMillisFrom {
 			ms := math.Round(v)
-			return time.Unix(int64(ms)/1000, int64(ms)%1000*1e6), nil
+			return time.Unix(int64(ms)/1000, int64(ms)%1000*1e6), true
 		}
-		if math.IsNaN(v) || v <= 0 || v > maxEpochSeconds {
-			return time.Time{}, badInput("reset_at", text)
+		if v > maxEpochSeconds {
+			return time.Time{}, false
 		}
-		return fromEpoch(v), nil
+		return fromEpoch(v), true
 	}
 	for _, layout := range isoLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
+			return t, true
 		}
 	}
-	return time.Time{}, badInput("reset_at", text)
+	return time.Time{}, false
 }
 
 // ParseRetryAfter reads a Retry-After value: delta-seconds (fractions

@@ -30,6 +30,10 @@ func TestParseResetAt(t *testing.T) {
 		{in: "NaN", bad: true},
 		{in: "Inf", bad: true},
 		{in: "1e300", bad: true},
+		{in: "0001-01-01T00:00:00Z", bad: true}, // found by FuzzParseResetAt: time.Time's zero value
+		{in: "1969-12-31T23:59:59Z", bad: true},
+		{in: "1e-9", bad: true}, // rounds to the epoch itself
+		{in: "9999-12-31T23:59:59-01:00", bad: true},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := ParseResetAt(tc.in, now)
@@ -113,7 +117,8 @@ func FuzzParseResetAt(f *testing.F) {
 			assert.ErrorIs(t, err, ErrBadInput)
 			return
 		}
-		assert.False(t, got.IsZero())
+		assert.True(t, got.After(time.Unix(0, 0)), "got %v", got)
+		assert.LessOrEqual(t, got.Unix(), int64(maxEpochSeconds))
 	})
 }
 
