@@ -13,6 +13,7 @@ import (
 
 	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/internal/golden"
+	"github.com/credpool/credpool/internal/testio"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -77,9 +78,7 @@ func runCLI(t *testing.T, stdin string, env map[string]string, args ...string) *
 }
 
 func testEnv(t *testing.T) (map[string]string, string) {
-	dir, err := os.MkdirTemp("", "cpcli")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := testio.ShortTempDir(t)
 	auth := filepath.Join(dir, "auth.json")
 	return map[string]string{
 		"HOME": dir, "CREDPOOL_AUTH_FILE": auth,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/internal/daemontest"
+	"github.com/credpool/credpool/internal/testio"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -44,31 +45,23 @@ type harness struct {
 	auth   string
 	sock   string
 	clock  *fakeClock
-	logs   *daemontest.SyncBuffer
+	logs   *testio.SyncBuffer
 	client *socketapi.Client
 	d      *Daemon
 	cancel context.CancelFunc
 	done   chan error
 }
 
-// shortDir keeps the socket path under the 108-byte sun_path limit.
-func shortDir(t *testing.T) string {
-	dir, err := os.MkdirTemp("", "cpd")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 func start(t *testing.T, fixture []byte, mutate func(*Config)) *harness {
 	t.Helper()
-	dir := shortDir(t)
+	dir := testio.ShortTempDir(t)
 	auth := filepath.Join(dir, "hermes", "auth.json")
 	require.NoError(t, os.MkdirAll(filepath.Dir(auth), 0o700))
 	if fixture != nil {
 		require.NoError(t, os.WriteFile(auth, fixture, 0o600))
 	}
 	h := &harness{t: t, auth: auth, sock: filepath.Join(dir, "run", "credpool.sock"),
-		clock: &fakeClock{t: fixtureNow}, logs: &daemontest.SyncBuffer{}}
+		clock: &fakeClock{t: fixtureNow}, logs: &testio.SyncBuffer{}}
 	cfg := Config{
 		AuthFile: auth, Socket: h.sock, Version: "test",
 		Pool:   pool.Config{Now: h.clock.Now, PruneDeadAfter: 24 * time.Hour},
@@ -391,7 +384,7 @@ func TestWaitingSelectWakesOnRecovery(t *testing.T) {
 
 func TestSecondDaemonIsRefused(t *testing.T) {
 	h := start(t, fixture(t), nil)
-	d2 := New(Config{AuthFile: h.auth, Socket: h.sock, Logger: slog.New(slog.NewTextHandler(&daemontest.SyncBuffer{}, nil))})
+	d2 := New(Config{AuthFile: h.auth, Socket: h.sock, Logger: slog.New(slog.NewTextHandler(&testio.SyncBuffer{}, nil))})
 	err := d2.Run(context.Background())
 	require.ErrorIs(t, err, ErrAlreadyRunning)
 	assert.Contains(t, err.Error(), "pid ")
@@ -400,7 +393,7 @@ func TestSecondDaemonIsRefused(t *testing.T) {
 }
 
 func TestStaleSocketIsRemovedAndShutdownCleansUp(t *testing.T) {
-	dir := shortDir(t)
+	dir := testio.ShortTempDir(t)
 	sock := filepath.Join(dir, "credpool.sock")
 	require.NoError(t, os.WriteFile(sock, nil, 0o600)) // left by a killed daemon
 	auth := filepath.Join(dir, "auth.json")
@@ -409,7 +402,7 @@ func TestStaleSocketIsRemovedAndShutdownCleansUp(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{AuthFile: auth, Socket: sock, OnReady: func() { close(ready) },
-			Logger: slog.New(slog.NewTextHandler(&daemontest.SyncBuffer{}, nil))})
+			Logger: slog.New(slog.NewTextHandler(&testio.SyncBuffer{}, nil))})
 	}()
 	<-ready
 	hl, err := socketapi.NewClient(sock).Health(context.Background())
@@ -422,7 +415,7 @@ func TestStaleSocketIsRemovedAndShutdownCleansUp(t *testing.T) {
 }
 
 func TestStartRemovesTempFilesOfAKilledWrite(t *testing.T) {
-	dir := shortDir(t)
+	dir := testio.ShortTempDir(t)
 	auth := filepath.Join(dir, "auth.json")
 	require.NoError(t, os.WriteFile(auth, fixture(t), 0o600))
 	stale := filepath.Join(dir, ".auth.json.tmp-4242")
@@ -432,7 +425,7 @@ func TestStartRemovesTempFilesOfAKilledWrite(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{AuthFile: auth, Socket: filepath.Join(dir, "s.sock"), OnReady: func() { close(ready) },
-			Logger: slog.New(slog.NewTextHandler(&daemontest.SyncBuffer{}, nil))})
+			Logger: slog.New(slog.NewTextHandler(&testio.SyncBuffer{}, nil))})
 	}()
 	<-ready
 	assert.NoFileExists(t, stale)

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
+	"github.com/credpool/credpool/internal/testio"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -170,7 +171,7 @@ func (h *harness) cliEvents(t *testing.T, typ, id string) func() bool {
 	p := h.paths()
 	cmd := exec.Command(daemontest.Binary(t), "events", "--auth-file", p.auth, "--socket", p.socket, "--config", p.config)
 	cmd.Env = cliEnv(p.home)
-	out := &daemontest.SyncBuffer{}
+	out := &testio.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {

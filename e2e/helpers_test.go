@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
+	"github.com/credpool/credpool/internal/testio"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
@@ -197,7 +198,7 @@ func (h *harness) paths() paths {
 // config.
 func offlinePaths(t testing.TB, fixture []byte) paths {
 	t.Helper()
-	dir := daemontest.ShortTempDir(t)
+	dir := testio.ShortTempDir(t)
 	p := paths{auth: filepath.Join(dir, "hermes", "auth.json"), socket: filepath.Join(dir, "run", "credpool.sock"),
 		config: filepath.Join(dir, "config.toml"), home: dir}
 	require.NoError(t, os.MkdirAll(filepath.Dir(p.auth), 0o700))

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
+	"github.com/credpool/credpool/internal/testio"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
@@ -137,7 +138,7 @@ func TestOtherUIDIsRefused(t *testing.T) {
 // start-ups, and a tight loop stats the socket path meanwhile.
 func TestSocketNeverWiderThan0600(t *testing.T) {
 	t.Parallel()
-	dir := daemontest.ShortTempDir(t)
+	dir := testio.ShortTempDir(t)
 	run := filepath.Join(dir, "run")
 	require.NoError(t, os.Mkdir(run, 0o700))
 	sock := filepath.Join(run, "credpool.sock")

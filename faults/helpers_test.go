@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
+	"github.com/credpool/credpool/internal/testio"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -85,7 +86,7 @@ type pyProc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string
-	stderr *daemontest.SyncBuffer
+	stderr *testio.SyncBuffer
 	done   chan error
 }
 
@@ -93,7 +94,7 @@ func startPython(t testing.TB, script string, args ...string) *pyProc {
 	t.Helper()
 	needPython(t)
 	cmd := exec.Command("python3", append([]string{scriptPath(script)}, args...)...)
-	p := &pyProc{t: t, cmd: cmd, lines: make(chan string, 64), stderr: &daemontest.SyncBuffer{}, done: make(chan error, 1)}
+	p := &pyProc{t: t, cmd: cmd, lines: make(chan string, 64), stderr: &testio.SyncBuffer{}, done: make(chan error, 1)}
 	var err error
 	p.stdin, err = cmd.StdinPipe()
 	require.NoError(t, err)

@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
+
+	"github.com/credpool/credpool/internal/testio"
 )
 
 // BenchmarkBareHTTPRoundTrip is the floor: a plain net/http handler over a
 // Unix socket, to compare the API's round trip with on the same machine.
 func BenchmarkBareHTTPRoundTrip(b *testing.B) {
-	path := filepath.Join(shortDir(b), "bare.sock")
+	path := filepath.Join(testio.ShortTempDir(b), "bare.sock")
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		b.Fatal(err)

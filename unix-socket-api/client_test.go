@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/internal/testio"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -131,7 +132,7 @@ func TestClientEscapesPathValues(t *testing.T) {
 }
 
 func TestClientDaemonNotRunning(t *testing.T) {
-	c := NewClient(filepath.Join(shortDir(t), "missing.sock"))
+	c := NewClient(filepath.Join(testio.ShortTempDir(t), "missing.sock"))
 	c.DialRetry = 50 * time.Millisecond
 	defer c.Close()
 	_, err := c.Health(context.Background())
@@ -139,7 +140,7 @@ func TestClientDaemonNotRunning(t *testing.T) {
 	assert.Contains(t, err.Error(), "missing.sock")
 
 	// A socket file nobody listens on: connection refused.
-	dir := shortDir(t)
+	dir := testio.ShortTempDir(t)
 	path := filepath.Join(dir, "stale.sock")
 	l, err := net.Listen("unix", path)
 	require.NoError(t, err)
@@ -154,7 +155,7 @@ func TestClientDaemonNotRunning(t *testing.T) {
 
 // A client started before the daemon waits for the socket to appear.
 func TestClientDialRetriesUntilDaemonStarts(t *testing.T) {
-	path := filepath.Join(shortDir(t), "run", "credpool.sock")
+	path := filepath.Join(testio.ShortTempDir(t), "run", "credpool.sock")
 	c := NewClient(path)
 	defer c.Close()
 	started := make(chan func(), 1)

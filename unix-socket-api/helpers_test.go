@@ -1,13 +1,11 @@
 package socketapi
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,44 +13,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/credpool/credpool/internal/testio"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// shortDir is a temp dir short enough for a socket path (sun_path holds 107
-// bytes and t.TempDir() nests the test's name).
-func shortDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "cp")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is a Server on a real socket.
 type testServer struct {
 	path string
-	logs *syncBuffer
+	logs *testio.SyncBuffer
 	hc   *http.Client
 	tr   *http.Transport
 	stop func() // ends Serve and checks it returned nil
@@ -63,10 +35,10 @@ func fixedNow() time.Time { return time.Unix(1700000000, 500_000_000) }
 
 func startServer(t testing.TB, b Backend, opts ServerOptions) *testServer {
 	t.Helper()
-	path := filepath.Join(shortDir(t), "run", "credpool.sock")
+	path := filepath.Join(testio.ShortTempDir(t), "run", "credpool.sock")
 	l, err := Listen(path)
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &testio.SyncBuffer{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/credpool/credpool/internal/testio"
 )
 
 func TestListenModes(t *testing.T) {
@@ -25,7 +27,7 @@ func TestListenModes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(shortDir(t), "run")
+			dir := filepath.Join(testio.ShortTempDir(t), "run")
 			tc.prepare(t, dir)
 			path := filepath.Join(dir, "credpool.sock")
 			before := unix.Umask(0o022)
@@ -51,13 +53,13 @@ func TestListenModes(t *testing.T) {
 
 func TestListenRefuses(t *testing.T) {
 	t.Run("path too long", func(t *testing.T) {
-		path := filepath.Join(shortDir(t), strings.Repeat("x", 120)+".sock")
+		path := filepath.Join(testio.ShortTempDir(t), strings.Repeat("x", 120)+".sock")
 		_, err := Listen(path)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "longer than")
 	})
 	t.Run("socket already there", func(t *testing.T) {
-		path := filepath.Join(shortDir(t), "credpool.sock")
+		path := filepath.Join(testio.ShortTempDir(t), "credpool.sock")
 		l, err := Listen(path)
 		require.NoError(t, err)
 		defer l.Close()
@@ -68,7 +70,7 @@ func TestListenRefuses(t *testing.T) {
 		if os.Getuid() != 0 {
 			t.Skip("needs root to chown a directory to another user")
 		}
-		dir := filepath.Join(shortDir(t), "run")
+		dir := filepath.Join(testio.ShortTempDir(t), "run")
 		require.NoError(t, os.Mkdir(dir, 0o700))
 		require.NoError(t, os.Chown(dir, 65534, 65534))
 		_, err := Listen(filepath.Join(dir, "credpool.sock"))

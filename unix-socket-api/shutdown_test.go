@@ -10,12 +10,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/credpool/credpool/internal/testio"
 )
 
 // serveOnly starts Serve and returns its cancel and result channel, for
 // tests that watch Serve itself.
 func serveOnly(t *testing.T, f *fakeBackend, opts ServerOptions) (string, context.CancelFunc, <-chan error) {
-	path := filepath.Join(shortDir(t), "credpool.sock")
+	path := filepath.Join(testio.ShortTempDir(t), "credpool.sock")
 	l, err := Listen(path)
 	require.NoError(t, err)
 	opts.Logger = discardLogger()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/credpool/credpool/internal/testio"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
@@ -63,35 +64,6 @@ func moduleRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// ShortTempDir is a temp dir short enough for a socket path (108 bytes).
-func ShortTempDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "cp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
-}
-
-// SyncBuffer is a bytes.Buffer safe for a process's stderr and a test.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Options configure Start.
 type Options struct {
 	// Fixture is written to auth.json before the start; nil leaves no file.
@@ -114,7 +86,7 @@ type Daemon struct {
 	Dir      string
 	AuthFile string
 	Socket   string
-	Stderr   *SyncBuffer
+	Stderr   *testio.SyncBuffer
 	Client   *socketapi.Client
 	opts     Options
 	cmd      *exec.Cmd
@@ -125,7 +97,7 @@ type Daemon struct {
 func Start(t testing.TB, opts Options) *Daemon {
 	t.Helper()
 	if opts.Dir == "" {
-		opts.Dir = ShortTempDir(t)
+		opts.Dir = testio.ShortTempDir(t)
 	}
 	if opts.Tick == "" {
 		opts.Tick = "100ms"
@@ -133,7 +105,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	d := &Daemon{t: t, Bin: Binary(t), Dir: opts.Dir, opts: opts,
 		AuthFile: filepath.Join(opts.Dir, "hermes", "auth.json"),
 		Socket:   filepath.Join(opts.Dir, "run", "credpool.sock"),
-		Stderr:   &SyncBuffer{}}
+		Stderr:   &testio.SyncBuffer{}}
 	if err := os.MkdirAll(filepath.Dir(d.AuthFile), 0o700); err != nil {
 		t.Fatal(err)
 	}
