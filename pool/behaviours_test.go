@@ -365,11 +365,11 @@ func TestB14SixFieldsOnEveryTransition(t *testing.T) {
 			_, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 429, Reason: "rate_limit_exceeded",
 				Message: "slow down", ResetAt: "1780322400"})
 			require.NoError(t, err)
-		}, StatusFields{StatusExhausted, epoch(t0), 429, "rate_limit_exceeded", "slow down", 1780322400}},
+		}, StatusFields{StatusExhausted, epoch(t0), 429, "rate_limit_exceeded", "slow down", 1780322400, ""}},
 		{"dead by report", func(p *Pool, c *clock) {
 			_, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 401, Reason: "token_revoked", Message: "revoked"})
 			require.NoError(t, err)
-		}, StatusFields{StatusDead, epoch(t0), 401, "token_revoked", "revoked", 0}},
+		}, StatusFields{StatusDead, epoch(t0), 401, "token_revoked", "revoked", 0, ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			disk := map[string][]Entry{prov: {ent("a", 0), ent("b", 1)}}
