@@ -38,10 +38,10 @@ with open(lock, "a+") as lf:
     os.replace(tmp, path)
 `
 
-// TestUpdateWithPoolPatches: between our read and our write Hermes marks an
-// entry, re-authenticates another and adds a third. Our patches, applied by
-// pool.ApplyPatches inside Update, change only what is ours to change.
-func TestUpdateWithPoolPatches(t *testing.T) {
+// TestUpdateWithPoolSync: between our read and our write Hermes marks an
+// entry, re-authenticates another and adds a third. The pool's Sync inside
+// Update changes only what is ours to change.
+func TestUpdateWithPoolSync(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not found")
@@ -50,24 +50,24 @@ func TestUpdateWithPoolPatches(t *testing.T) {
 	s := NewStore(path)
 	stale, _, err := s.Read()
 	require.NoError(t, err)
-	tokens := func(id string) pool.Tokens {
-		e := findEntry(t, stale, "openrouter", id)
-		return pool.Tokens{AccessToken: e.AccessToken, RefreshToken: e.RefreshToken}
-	}
-	dead := &pool.StatusFields{LastStatus: pool.StatusDead, LastStatusAt: 1000, LastErrorCode: 401, LastErrorReason: "token_revoked"}
-	patches := []pool.Patch{
-		// Older than Hermes' mark: Hermes' cooldown stays, our count lands.
-		{Provider: "openrouter", ID: "77aa11", Status: dead, At: 1000, BaseTokens: tokens("77aa11"), CountDelta: 2},
-		// About tokens that Hermes has since replaced: not applied.
-		{Provider: "openrouter", ID: "9f8e7d", Status: dead, At: 3000, BaseTokens: tokens("9f8e7d")},
-		{Provider: "openrouter", ID: "abc123", Remove: true},
+	p := pool.New(pool.Config{})
+	p.Load(stale.Snapshot())
+	// About tokens that Hermes replaces meanwhile: not applied.
+	_, err = p.Report("openrouter", pool.Report{CredentialID: "9f8e7d", StatusCode: 401, Reason: "token_revoked"})
+	require.NoError(t, err)
+	_, _, err = p.Remove("openrouter", "abc123")
+	require.NoError(t, err)
+	for range 2 {
+		sel, err := p.Select("openrouter", pool.SelectOptions{})
+		require.NoError(t, err)
+		require.Equal(t, "77aa11", sel.Credential.ID)
 	}
 
 	out, err := exec.Command(py, "-c", hermesWrite, path, s.LockPath()).CombinedOutput()
 	require.NoError(t, err, string(out))
 
 	_, err = s.Update(context.Background(), func(f *File) error {
-		pool.ApplyPatches(f.Snapshot(), patches)
+		p.Sync(f.Snapshot())
 		return nil
 	})
 	require.NoError(t, err)
@@ -75,14 +75,15 @@ func TestUpdateWithPoolPatches(t *testing.T) {
 	f, _, err := s.Read()
 	require.NoError(t, err)
 	e := findEntry(t, f, "openrouter", "77aa11")
-	assert.Equal(t, pool.StatusExhausted, e.LastStatus, "Hermes' later mark is kept")
+	assert.Equal(t, pool.StatusExhausted, e.LastStatus, "Hermes' mark is kept")
 	assert.Equal(t, 2000.5, e.LastStatusAt)
-	assert.Equal(t, 2, e.RequestCount, "our count is added")
+	assert.Equal(t, 3, e.RequestCount, "our counts are added (the report's next and two selects)")
 	assert.Equal(t, "kept verbatim by every writer", string(e.Extra["x_team_note"][1:30]))
 
 	e = findEntry(t, f, "openrouter", "9f8e7d")
 	assert.Equal(t, "sk-or-v1-relogged-in", e.AccessToken)
-	assert.Equal(t, pool.StatusExhausted, e.LastStatus, "a mark about replaced tokens is dropped")
+	assert.NotEqual(t, pool.StatusDead, e.LastStatus, "a mark about replaced tokens is dropped")
+	assert.Equal(t, pool.Status(""), e.LastStatus, "the re-login ends the cooldown Hermes left on it (rule 1)")
 
 	e = findEntry(t, f, "openrouter", "feed01")
 	assert.Equal(t, "hermes-added", e.Label, "Hermes' new entry survives")

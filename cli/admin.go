@@ -115,14 +115,12 @@ func runReset(ctx context.Context, e Env, args []string) error {
 // writes back only op's own changes.
 func adminUpdate(ctx context.Context, s config.Settings, op func(p *pool.Pool) error) error {
 	_, err := authfile.NewStore(s.AuthFile).Update(ctx, func(f *authfile.File) error {
-		snap := f.Snapshot()
 		p := pool.New(poolConfig(s))
-		p.Load(snap)
-		p.TakePatches() // what loading decided is the daemon's business
+		p.Load(f.Snapshot())
 		if err := op(p); err != nil {
 			return err
 		}
-		pool.ApplyPatches(snap, p.TakePatches())
+		p.Sync(f.Snapshot())
 		return nil
 	})
 	return err

@@ -151,7 +151,7 @@ func (l *ioLoop) run(ctx context.Context) error {
 		// After anything: write urgent changes now, batch the rest, and
 		// re-arm the wake-up for the next cooldown end.
 		l.d.mu.Lock()
-		pending, urgent := l.d.pool.Pending()
+		pending, urgent := l.d.pool.Dirty()
 		next := l.d.pool.NextWake()
 		l.d.mu.Unlock()
 		if urgent {
@@ -285,30 +285,28 @@ func (l *ioLoop) flush(ctx context.Context) error {
 		return nil
 	}
 	l.d.mu.Lock()
-	if pending, _ := l.d.pool.Pending(); !pending {
+	if pending, _ := l.d.pool.Dirty(); !pending {
 		l.d.mu.Unlock()
 		return nil
 	}
-	patches := l.d.pool.TakePatches()
 	l.d.mu.Unlock()
 
-	var snap pool.Snapshot
+	var commit pool.Commit
+	var changes []pool.Change
 	sum, err := l.d.store.Update(ctx, func(f *authfile.File) error {
 		// A file that vanished since we last read it is not an empty pool:
-		// writing our patches onto nothing would recreate it without
-		// everyone else's entries, and loading that would drop them here.
+		// writing onto nothing would recreate it without everyone else's
+		// entries, and loading that would drop them here.
 		if l.haveSum && !f.OnDisk() {
 			return errVanished
 		}
-		snap = f.Snapshot()
-		pool.ApplyPatches(snap, patches)
+		l.d.mu.Lock()
+		commit, changes = l.d.pool.Sync(f.Snapshot())
+		l.d.mu.Unlock()
 		return nil
 	})
 	l.lastWrite = time.Now()
 	if err != nil {
-		l.d.mu.Lock()
-		l.d.pool.RestorePatches(patches)
-		l.d.mu.Unlock()
 		switch {
 		case errors.Is(err, authfile.ErrCorrupt):
 			l.setDegraded(err)
@@ -325,7 +323,7 @@ func (l *ioLoop) flush(ctx context.Context) error {
 	}
 	l.lastStat = stampOf(l.path)
 	l.d.mu.Lock()
-	changes := l.d.pool.Load(snap)
+	l.d.pool.Committed(commit)
 	l.d.wakeLocked()
 	l.d.mu.Unlock()
 	l.d.apply(changes)

@@ -8,22 +8,39 @@ import (
 
 // Add adds a manual entry (next priority, fresh 6-hex id).
 func (p *Pool) Add(provider string, in NewEntry) (EntryView, []Change, error) {
-	token := strings.TrimSpace(in.AccessToken)
-	if provider == "" {
-		return EntryView{}, nil, fmt.Errorf("pool: add: empty provider: %w", ErrBadInput)
+	if err := ValidProvider(provider); err != nil {
+		return EntryView{}, nil, fmt.Errorf("pool: add: %w", err)
 	}
+	token := strings.TrimSpace(in.AccessToken)
 	if token == "" {
 		return EntryView{}, nil, fmt.Errorf("pool: add to %q: empty access token: %w", provider, ErrBadInput)
+	}
+	refresh := strings.TrimSpace(in.RefreshToken)
+	label := strings.TrimSpace(in.Label)
+	baseURL := strings.TrimSpace(in.BaseURL)
+	for _, err := range []error{
+		validToken("access token", token),
+		validToken("refresh token", refresh),
+		validLabel(label),
+	} {
+		if err != nil {
+			return EntryView{}, nil, fmt.Errorf("pool: add to %q: %w", provider, err)
+		}
+	}
+	if baseURL != "" {
+		if err := validBaseURL(baseURL); err != nil {
+			return EntryView{}, nil, fmt.Errorf("pool: add to %q: %w", provider, err)
+		}
 	}
 	authType := in.AuthType
 	if authType == "" {
 		authType = "api_key"
 	}
 	if authType != "api_key" && authType != "oauth" {
-		return EntryView{}, nil, fmt.Errorf("pool: add to %q: auth type %q: %w", provider, authType, ErrBadInput)
+		return EntryView{}, nil, fmt.Errorf("pool: add to %q: auth type %s: %w", provider, quoteShort(authType), ErrBadInput)
 	}
-	if in.Priority != nil && *in.Priority < 0 {
-		return EntryView{}, nil, fmt.Errorf("pool: add to %q: negative priority: %w", provider, ErrBadInput)
+	if in.Priority != nil && (*in.Priority < 0 || *in.Priority > MaxSafeInt) {
+		return EntryView{}, nil, fmt.Errorf("pool: add to %q: priority must be between 0 and 2^53: %w", provider, ErrBadInput)
 	}
 	_, now := p.now()
 	pp := p.pools[provider]
@@ -38,36 +55,37 @@ func (p *Pool) Add(provider string, in NewEntry) (EntryView, []Change, error) {
 		for _, e := range pp.entries {
 			prio = max(prio, e.Priority+1)
 		}
+		if prio > MaxSafeInt {
+			return EntryView{}, nil, fmt.Errorf("pool: add to %q: the next priority would pass 2^53; give --priority: %w", provider, ErrBadInput)
+		}
 	}
 	e := &entryState{Entry: Entry{
-		ID:           p.newID(pp),
-		Label:        strings.TrimSpace(in.Label),
+		ID:           p.newID(pp, nil),
+		Label:        label,
 		AuthType:     authType,
 		Priority:     prio,
 		Source:       "manual",
 		AccessToken:  token,
-		RefreshToken: strings.TrimSpace(in.RefreshToken),
-		BaseURL:      strings.TrimSpace(in.BaseURL),
-	}}
+		RefreshToken: refresh,
+		BaseURL:      baseURL,
+	}, addPending: true}
 	if e.Label == "" {
 		e.Label = p.defaultLabel(pp)
 	}
-	e.seenTokens, e.seenStatus, e.seenPriority = e.tokens(), StatusOK, prio
+	e.seenPriority = prio
 	pp.entries = append(pp.entries, e)
 	pp.reindex()
-	row := e.Entry
-	pt := p.patch(provider, e.ID)
-	pt.Add, pt.Remove, pt.Urgent = &row, false, true
+	p.markUrgent()
 	ch := []Change{{Kind: ChangeAdded, Provider: provider, ID: e.ID, Label: e.Label, At: now, Cause: "admin"}}
 	return p.entryView(pp, e, now, p.leaseCounts(now)), ch, nil
 }
 
-// newID draws a 6-hex id that no entry of the pool, and no pending patch,
-// uses.
-func (p *Pool) newID(pp *provPool) string {
+// newID draws a 6-hex id that no entry of the pool, no tombstone and no id
+// in taken uses.
+func (p *Pool) newID(pp *provPool, taken map[string]bool) string {
 	for {
 		id := fmt.Sprintf("%06x", p.cfg.Rand.Uint32()&0xffffff)
-		if pp.byID[id] == nil && p.patches[pkey{pp.name, id}] == nil {
+		if _, buried := p.tombstones[pkey{pp.name, id}]; pp.byID[id] == nil && !buried && !taken[id] {
 			return id
 		}
 	}
@@ -114,12 +132,12 @@ func resolve(pp *provPool, target string) (*entryState, error) {
 		for i, e := range hits {
 			ids[i] = e.ID
 		}
-		return nil, fmt.Errorf("pool %q: label %q: %w (ids %s)", pp.name, target, ErrAmbiguousTarget, strings.Join(ids, ", "))
+		return nil, fmt.Errorf("pool %q: label %s: %w (ids %s)", pp.name, quoteShort(target), ErrAmbiguousTarget, strings.Join(ids, ", "))
 	}
 	if n, err := strconv.Atoi(strings.TrimSpace(target)); err == nil && n >= 1 && n <= len(pp.entries) {
 		return pp.entries[n-1], nil
 	}
-	return nil, fmt.Errorf("pool %q: target %q: %w", pp.name, target, ErrNoTarget)
+	return nil, fmt.Errorf("pool %q: target %s: %w", pp.name, quoteShort(target), ErrNoTarget)
 }
 
 // Remove removes the entry that target names (id, exact label
@@ -137,13 +155,18 @@ func (p *Pool) Remove(provider, target string) (EntryView, []Change, error) {
 	_, now := p.now()
 	v := p.entryView(pp, e, now, p.leaseCounts(now))
 	p.drop(pp, e)
-	p.queueRemove(provider, e.ID)
+	if !e.addPending {
+		p.bury(pp, e, now)
+	}
+	p.markUrgent()
 	ch := []Change{{Kind: ChangeRemoved, Provider: provider, ID: e.ID, Label: e.Label, At: now, Cause: "admin"}}
 	return v, ch, nil
 }
 
-// Reset clears the status of the entry target names, or of every entry when
-// target is "". It returns how many entries it reset.
+// Reset ends the verdicts (cooldown, DEAD, model cooldowns) of the entry
+// target names, or of every entry when target is "". It is a deliberate
+// reset: status_cleared_at is written, and every verdict observed before it
+// is void, whoever holds it. It returns how many entries had one.
 func (p *Pool) Reset(provider, target string) (int, []Change, error) {
 	pp := p.pools[provider]
 	if pp == nil {
@@ -160,9 +183,36 @@ func (p *Pool) Reset(provider, target string) (int, []Change, error) {
 	_, now := p.now()
 	var ch []Change
 	for _, e := range todo {
-		if norm(e.LastStatus) != StatusOK {
-			ch = append(ch, p.recoverEntry(pp, e, now, "admin"))
+		had := norm(e.LastStatus) != StatusOK || len(e.ModelCooldowns) > 0
+		e.StatusFields, e.verdictAt, e.endedAt = StatusFields{}, 0, 0
+		e.ModelCooldowns, e.ModelCooldownObservedAt = nil, nil
+		e.modelsChanged()
+		e.StatusClearedAt = max(now, e.StatusClearedAt)
+		if had {
+			ch = append(ch, Change{Kind: ChangeRecovered, Provider: pp.name, ID: e.ID, Label: e.Label,
+				At: now, Reason: recoverReason("admin"), Cause: "admin"})
 		}
 	}
+	pp.statusesChanged()
+	p.markUrgent()
 	return len(ch), ch, nil
+}
+
+// Repair gives every row of provider that repeats an earlier row's id an
+// id of its own at the next Sync, so that it is shown, counted and handed
+// out again. It returns how many rows will get one.
+func (p *Pool) Repair(provider string) (int, error) {
+	pp := p.pools[provider]
+	if pp == nil {
+		return 0, fmt.Errorf("pool: repair %q: %w", provider, ErrUnknownPool)
+	}
+	if len(pp.problems) == 0 {
+		return 0, nil
+	}
+	if p.repairing == nil {
+		p.repairing = map[string]bool{}
+	}
+	p.repairing[provider] = true
+	p.markUrgent()
+	return len(pp.problems), nil
 }

@@ -47,22 +47,18 @@ func TestAdd(t *testing.T) {
 			if tc.err != nil {
 				require.ErrorIs(t, err, tc.err)
 				assert.NotContains(t, err.Error(), "sk-")
-				pending, _ := p.Pending()
-				assert.False(t, pending)
+				assert.False(t, pending(p))
 				return
 			}
 			require.NoError(t, err)
 			tc.check(t, v)
 			require.Len(t, ch, 1)
-			assert.Equal(t, Change{Kind: ChangeAdded, Provider: tc.pool, ID: v.ID, Label: v.Label, At: epoch(t0), Cause: "admin"}, ch[0])
-			ps := p.TakePatches()
-			require.Len(t, ps, 1)
-			require.NotNil(t, ps[0].Add)
-			assert.True(t, ps[0].Urgent)
-			assert.Equal(t, "manual", ps[0].Add.Source)
-			s := snapshotOf(map[string][]Entry{prov: {ent("a", 0)}})
-			ApplyPatches(s, ps)
+			assert.Equal(t, Change{Kind: ChangeAdded, Provider: tc.pool, ID: v.ID, Label: v.Label, At: epochOf(t0), Cause: "admin"}, ch[0])
+			assert.True(t, urgent(p))
+			s := roundTrip(p, snapshotOf(map[string][]Entry{prov: {ent("a", 0), ent("b", 5, func(e *Entry) { e.Label = prov + "-2" })}}))
 			assert.Contains(t, diskIDs(s, tc.pool), v.ID)
+			assert.Equal(t, "manual", diskEntry(t, s, tc.pool, v.ID).Source)
+			assert.False(t, pending(p), "written")
 		})
 	}
 }
@@ -111,10 +107,10 @@ func TestTargets(t *testing.T) {
 			assert.Equal(t, ChangeRemoved, ch[0].Kind)
 			assert.Equal(t, "admin", ch[0].Cause)
 			assert.NotContains(t, ids(p, prov), tc.want)
-			ps := p.TakePatches()
-			require.Len(t, ps, 1)
-			assert.True(t, ps[0].Remove)
-			assert.True(t, ps[0].Urgent)
+			assert.True(t, urgent(p))
+			s := roundTrip(p, snapshotOf(entries()))
+			assert.NotContains(t, diskIDs(s, prov), tc.want)
+			assert.Len(t, diskIDs(s, prov), 3)
 		})
 	}
 	t.Run("unknown pool", func(t *testing.T) {
@@ -152,8 +148,13 @@ func TestTargets(t *testing.T) {
 				assert.Equal(t, "reset", c.Reason)
 				assert.Equal(t, StatusFields{}, entryOf(t, p, prov, c.ID).StatusFields)
 			}
-			_, urgent := p.Pending()
-			assert.Equal(t, tc.n > 0, urgent)
+			assert.True(t, urgent(p), "a reset writes status_cleared_at")
+			s := roundTrip(p, snapshotOf(entries()))
+			for _, c := range ch {
+				d := diskEntry(t, s, prov, c.ID)
+				assert.Equal(t, StatusFields{}, d.StatusFields)
+				assert.Equal(t, epochOf(t0), d.StatusClearedAt)
+			}
 		})
 	}
 }
@@ -180,7 +181,7 @@ func TestViews(t *testing.T) {
 	assert.Equal(t, LeastUsed, vs[1].Strategy)
 	a := vs[0]
 	assert.Equal(t, 3, a.Available, "ok, ended and short")
-	assert.InDelta(t, c.epoch()+3540, a.NextAvailableAt, 1e-6)
+	assert.InDelta(t, c.epochOf()+3540, a.NextAvailableAt, 1e-6)
 	byID := map[string]EntryView{}
 	for _, e := range a.Entries {
 		byID[e.ID] = e
@@ -189,13 +190,13 @@ func TestViews(t *testing.T) {
 	assert.Equal(t, EntryView{ID: "ok", Label: "label-ok", AuthType: "api_key", Priority: 0, Source: "manual",
 		TokenHint: "r-ok", RequestCount: 4, Status: StatusOK, Available: true, Leases: 1}, byID["ok"])
 	assert.Equal(t, StatusExhausted, byID["cool"].Status)
-	assert.InDelta(t, c.epoch()+3540, byID["cool"].Until, 1e-6)
+	assert.InDelta(t, c.epochOf()+3540, byID["cool"].Until, 1e-6)
 	assert.False(t, byID["cool"].Available)
 	assert.Equal(t, StatusOK, byID["ended"].Status, "an ended cooldown reads ok")
 	assert.Zero(t, byID["ended"].Until)
 	assert.Equal(t, 429, byID["ended"].LastErrorCode, "the fields stay until a tick or select writes the recovery")
 	assert.Equal(t, StatusDead, byID["dead"].Status)
-	assert.InDelta(t, c.epoch()+23*3600, byID["dead"].PruneAt, 1e-6)
+	assert.InDelta(t, c.epochOf()+23*3600, byID["dead"].PruneAt, 1e-6)
 	assert.Zero(t, byID["deaddc"].PruneAt)
 	assert.Equal(t, "", byID["short"].TokenHint, "short tokens are not half revealed")
 	assert.True(t, byID["short"].Available)

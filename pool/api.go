@@ -1,7 +1,6 @@
 package pool
 
 // This file is the contract between pool and its users (authfile, daemon, CLI).
-// Bodies marked "unimplemented" are being written; signatures are fixed.
 
 import (
 	"errors"
@@ -18,6 +17,10 @@ const (
 	RoundRobin Strategy = "round_robin"
 	LeastUsed  Strategy = "least_used"
 	Random     Strategy = "random"
+	// Headroom picks the available credential with the most quota budget
+	// left (from the providers' rate-limit headers); ties go to the one
+	// that resets soonest, then by priority.
+	Headroom Strategy = "headroom"
 )
 
 // Sentinels for errors.Is.
@@ -70,6 +73,8 @@ const (
 	ChangePruned    ChangeKind = "entry.pruned"
 	ChangeAdded     ChangeKind = "entry.added"
 	ChangeRemoved   ChangeKind = "entry.removed"
+	// ChangeModelCooldown: the entry is benched for one model (Model).
+	ChangeModelCooldown ChangeKind = "entry.model_cooldown"
 )
 
 // Change describes one change of state for events, logs and metrics. It never
@@ -82,7 +87,8 @@ type Change struct {
 	At       float64 // epoch seconds
 	Code     int     // HTTP code for exhausted/dead
 	Reason   string  // provider reason for exhausted/dead; cause for recovered ("cooldown", "reauth", "reset", "file")
-	Until    float64 // cooldown end for exhausted, 0 otherwise
+	Until    float64 // cooldown end for exhausted and model cooldowns, 0 otherwise
+	Model    string  // the model of a model cooldown
 	// Cause says who decided it: "report", "file" (another process wrote it),
 	// "ttl", "reauth", "admin", "prune".
 	Cause string
@@ -92,6 +98,11 @@ type Change struct {
 type SelectOptions struct {
 	Strategy Strategy // "" = the pool's configured strategy
 	Lease    bool
+	// Model is the model the caller will use: entries benched for it are
+	// skipped. "" skips entries benched for any model.
+	Model string
+	// Exclude lists entry ids not to hand out (ones the caller just tried).
+	Exclude []string
 }
 
 // Lease is a claim on a credential that expires after the lease TTL.
@@ -120,8 +131,12 @@ type Report struct {
 	// ResetAt: epoch seconds, epoch milliseconds (> 1e12) or ISO-8601 text.
 	ResetAt string
 	// RetryAfter: delta-seconds or an HTTP-date.
-	RetryAfter    string
+	RetryAfter string
+	// FailureReason: "billing", "billing_unverified", "model_entitlement".
 	FailureReason string
+	// Model is the model the call used ("" unknown): some answers bench a
+	// credential for that model only.
+	Model string
 }
 
 // Marked is the entry a report marked.
@@ -129,6 +144,9 @@ type Marked struct {
 	ID     string  `json:"id"`
 	Status Status  `json:"status"`
 	Until  float64 `json:"until"` // 0 for DEAD
+	// Model is set when the mark is a cooldown for that model only; the
+	// credential stays OK for the others.
+	Model string `json:"model,omitempty"`
 }
 
 // ReportResult is the answer to Report.
@@ -171,6 +189,24 @@ type EntryView struct {
 	LastErrorResetAt float64 `json:"last_error_reset_at"`
 	// PruneAt is when a manual DEAD entry will be pruned, 0 if never.
 	PruneAt float64 `json:"prune_at"`
+	// FailureReason qualifies the last failure (billing, model_entitlement).
+	FailureReason string `json:"failure_reason"`
+	// StatusClearedAt is when a deliberate reset last cleared the status.
+	StatusClearedAt float64 `json:"status_cleared_at"`
+	// ModelCooldowns are the models the entry is benched for now, by end.
+	ModelCooldowns map[string]float64 `json:"model_cooldowns"`
+	// Unreadable names fields of the row that could not be read; such an
+	// entry is never handed out.
+	Unreadable []string `json:"unreadable"`
+}
+
+// Problem is something in the file credpool cannot use as it is, for health
+// and status: it quotes no value.
+type Problem struct {
+	Provider string `json:"provider"`
+	Index    int    `json:"index"` // 1-based row in file order
+	ID       string `json:"id"`
+	What     string `json:"what"`
 }
 
 // PoolView is one provider's pool for people and dashboards.
@@ -180,29 +216,5 @@ type PoolView struct {
 	Entries         []EntryView `json:"entries"`
 	Available       int         `json:"available"`
 	NextAvailableAt float64     `json:"next_available_at"` // 0 = none
-}
-
-// Patch is this process's change to one entry, to be applied to whatever is on
-// disk at write time (DESIGN §2: never write a snapshot over the file).
-type Patch struct {
-	Provider string
-	ID       string
-	// Urgent patches (status changes, add, remove, token adoption) are written
-	// at once; the others (request counts, round-robin order) are batched.
-	Urgent bool
-
-	Add    *Entry // add this entry if no entry with ID is on disk
-	Remove bool   // remove the entry with ID
-
-	// Status, when set, replaces the six status fields, unless the disk's
-	// tokens differ from BaseTokens (the mark was about older tokens) or the
-	// disk's last_status_at is later than At (another process marked it
-	// more recently).
-	Status     *StatusFields
-	At         float64
-	BaseTokens Tokens
-
-	Tokens     *Tokens // adopt these tokens (re-auth from a singleton)
-	CountDelta int     // add to request_count
-	Priority   *int    // new priority (round-robin order)
+	Problems        []Problem   `json:"problems"`
 }

@@ -45,8 +45,7 @@ func TestB02OldExhaustionIsOverAndReadsOK(t *testing.T) {
 			assert.Equal(t, "ttl", sel.Changes[0].Cause)
 			assert.Equal(t, StatusOK, viewOf(t, p, prov, "a").Status)
 			assert.Equal(t, StatusFields{}, entryOf(t, p, prov, "a").StatusFields)
-			_, urgent := p.Pending()
-			assert.True(t, urgent, "the recovery is written at once")
+			assert.True(t, pending(p), "the recovery is written with the batched changes")
 		})
 	}
 }
@@ -79,15 +78,17 @@ func TestB03TTLsAre1hAnd5min(t *testing.T) {
 }
 
 func TestB04ProviderResetDaysAheadWins(t *testing.T) {
-	reset := epoch(t0.Add(7 * 24 * time.Hour))
+	reset := epochOf(t0.Add(7 * 24 * time.Hour))
 	for _, tc := range []struct {
 		name    string
 		entries []Entry
 	}{
-		{"sole entry", []Entry{ent("a", 0, exhaustedAgo(429, 2*time.Hour), func(e *Entry) { e.LastErrorResetAt = reset })}},
-		{"beside a dead one", []Entry{
+		{"beside an exhausted one", []Entry{
 			ent("a", 0, exhaustedAgo(429, 2*time.Hour), func(e *Entry) { e.LastErrorResetAt = reset }),
-			ent("d", 1, deadAgo(time.Hour))}},
+			ent("b", 1, exhaustedAgo(429, 2*time.Hour), func(e *Entry) { e.LastErrorResetAt = reset + 60 })}},
+		{"beside a billing one", []Entry{
+			ent("a", 0, exhaustedAgo(429, 2*time.Hour), func(e *Entry) { e.LastErrorResetAt = reset }),
+			ent("b", 1, exhaustedAgo(402, time.Minute), func(e *Entry) { e.LastErrorResetAt = reset + 60 })}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, _ := newTest(t, Config{}, map[string][]Entry{prov: tc.entries})
@@ -102,6 +103,22 @@ func TestB04ProviderResetDaysAheadWins(t *testing.T) {
 			assert.Equal(t, StatusExhausted, viewOf(t, p, prov, "a").Status)
 		})
 	}
+	// Newer Hermes caps a sole key when it reads, provider reset or not: a
+	// monthly 429 must not bench the only key for a month.
+	for _, tc := range []struct {
+		name    string
+		entries []Entry
+	}{
+		{"sole entry", []Entry{ent("a", 0, exhaustedAgo(429, 2*time.Minute), func(e *Entry) { e.LastErrorResetAt = reset })}},
+		{"beside a dead one", []Entry{
+			ent("a", 0, exhaustedAgo(429, 2*time.Minute), func(e *Entry) { e.LastErrorResetAt = reset }),
+			ent("d", 1, deadAgo(time.Hour))}},
+	} {
+		t.Run(tc.name+" is capped to 60 s when read", func(t *testing.T) {
+			p, _ := newTest(t, Config{}, map[string][]Entry{prov: tc.entries})
+			assert.Equal(t, "a", selectID(t, p, prov, SelectOptions{}))
+		})
+	}
 }
 
 func TestB05Report402MarksAndRotates(t *testing.T) {
@@ -111,7 +128,7 @@ func TestB05Report402MarksAndRotates(t *testing.T) {
 			res, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 402, Reason: "insufficient_credits"})
 			require.NoError(t, err)
 			require.NotNil(t, res.Marked)
-			assert.Equal(t, Marked{ID: "a", Status: StatusExhausted, Until: c.epoch() + 3600}, *res.Marked)
+			assert.Equal(t, Marked{ID: "a", Status: StatusExhausted, Until: c.epochOf() + 3600}, *res.Marked)
 			e := entryOf(t, p, prov, "a")
 			assert.Equal(t, StatusExhausted, e.LastStatus)
 			assert.Equal(t, 402, e.LastErrorCode)
@@ -202,10 +219,9 @@ func TestB09PruneOnlyOldManualDead(t *testing.T) {
 				assert.Equal(t, 0, entries)
 				require.Len(t, changes, 1)
 				assert.Equal(t, ChangePruned, changes[0].Kind)
-				ps := p.TakePatches()
-				require.Len(t, ps, 1)
-				assert.True(t, ps[0].Remove)
-				assert.True(t, ps[0].Urgent)
+				assert.True(t, urgent(p))
+				s := roundTrip(p, snapshotOf(map[string][]Entry{prov: {ent("a", 0, deadAgo(tc.age), withSource(tc.source))}}))
+				assert.Empty(t, s.Pools[prov], "the prune reaches the file")
 				return
 			}
 			assert.Equal(t, 1, entries)
@@ -292,7 +308,7 @@ func TestB12SoleCredentialCooldown(t *testing.T) {
 			p, c := newTest(t, Config{}, disk)
 			res, err := p.Report(prov, tc.report)
 			require.NoError(t, err)
-			assert.InDelta(t, c.epoch()+tc.back.Seconds(), res.Marked.Until, 1e-6)
+			assert.InDelta(t, c.epochOf()+tc.back.Seconds(), res.Marked.Until, 1e-6)
 			// A restarted daemon (or Hermes) reading the file agrees.
 			snap := roundTrip(p, snapshotOf(cloneDisk(disk)))
 			q, qc := newTest(t, Config{}, snap.Pools)
@@ -314,7 +330,7 @@ func TestB13ReauthFromSingleton(t *testing.T) {
 		recovered bool
 	}{
 		{"device_code dead", ent("a", 0, withSource("device_code"), withToken(old), deadAgo(2*time.Hour)), true},
-		{"device_code exhausted", ent("a", 0, withSource("device_code"), withToken(old), exhaustedAgo(429, time.Minute)), true},
+		{"device_code exhausted", ent("a", 0, withSource("device_code"), withToken(old), exhaustedAgo(402, time.Minute)), true},
 		{"manual:device_code own tokens", ent("a", 0, withSource("manual:device_code"), deadAgo(2*time.Hour)), false},
 		{"manual:device_code alias of the old singleton", ent("a", 0, withSource("manual:device_code"), withToken(old), deadAgo(2*time.Hour)), true},
 		{"manual own tokens", ent("a", 0, withSource("manual"), withToken(old), deadAgo(2*time.Hour)), false},
@@ -327,7 +343,7 @@ func TestB13ReauthFromSingleton(t *testing.T) {
 			}
 			p.Load(Snapshot{Pools: cloneDisk(disk), Singletons: sing(old)})
 			require.Equal(t, tc.entry.LastStatus, entryOf(t, p, prov, "a").LastStatus)
-			p.TakePatches()
+			roundTrip(p, Snapshot{Pools: cloneDisk(disk), Singletons: sing(old)})
 			changes := p.Load(Snapshot{Pools: cloneDisk(disk), Singletons: sing(fresh)})
 			e := entryOf(t, p, prov, "a")
 			if !tc.recovered {
@@ -365,11 +381,11 @@ func TestB14SixFieldsOnEveryTransition(t *testing.T) {
 			_, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 429, Reason: "rate_limit_exceeded",
 				Message: "slow down", ResetAt: "1780322400"})
 			require.NoError(t, err)
-		}, StatusFields{StatusExhausted, epoch(t0), 429, "rate_limit_exceeded", "slow down", 1780322400, ""}},
+		}, StatusFields{StatusExhausted, epochOf(t0), 429, "rate_limit_exceeded", "slow down", 1780322400, ""}},
 		{"dead by report", func(p *Pool, c *clock) {
 			_, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 401, Reason: "token_revoked", Message: "revoked"})
 			require.NoError(t, err)
-		}, StatusFields{StatusDead, epoch(t0), 401, "token_revoked", "revoked", 0, ""}},
+		}, StatusFields{StatusDead, epochOf(t0), 401, "token_revoked", "revoked", 0, ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			disk := map[string][]Entry{prov: {ent("a", 0), ent("b", 1)}}

@@ -36,7 +36,7 @@ func BenchmarkSelect(b *testing.B) {
 		b.Run(fmt.Sprintf("fill_first_last_available/%d", n), func(b *testing.B) {
 			p, _ := benchPool(b, n, FillFirst)
 			for _, e := range p.pools[prov].byPrio[:n-1] {
-				e.StatusFields = StatusFields{LastStatus: StatusExhausted, LastStatusAt: epoch(t0), LastErrorCode: 429}
+				e.StatusFields = StatusFields{LastStatus: StatusExhausted, LastStatusAt: epochOf(t0), LastErrorCode: 429}
 			}
 			b.ReportAllocs()
 			for b.Loop() {

@@ -1,97 +1,14 @@
 package pool
 
 import (
-	"fmt"
-	"math"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Bounds that keep parsed times inside what time.Time and the file can hold.
-const (
-	maxEpochSeconds = 253402300799 // 9999-12-31T23:59:59Z
-	epochMillisFrom = 1e12         // larger epoch numbers are milliseconds
-	maxDelaySeconds = 10 * 365 * 24 * 3600
-)
-
-var isoLayouts = []string{
-	time.RFC3339Nano, // also takes no fraction
-	"2006-01-02T15:04:05.999999999Z0700",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999Z0700",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04Z07:00",
-	"2006-01-02T15:04",
-	"2006-01-02",
-}
-
-// httpDateLayouts are the three forms RFC 9110 allows.
-var httpDateLayouts = []string{
-	time.RFC1123,
-	"Mon, 02 Jan 2006 15:04:05 -0700",
-	time.RFC850,
-	time.ANSIC,
-}
-
-func badInput(what, text string) error {
-	return fmt.Errorf("pool: %s %q: %w", what, truncateRunes(text, 64), ErrBadInput)
-}
-
-// ParseResetAt reads a provider reset time: epoch seconds, epoch
-// milliseconds (> 1e12) or ISO-8601 (with or without fraction and zone; no
-// zone means UTC). now is accepted for symmetry with ParseRetryAfter.
-func ParseResetAt(text string, now time.Time) (time.Time, error) {
-	t, ok := parseResetAt(strings.TrimSpace(text))
-	// A time at or before 1970 or past year 9999 is no reset time; taking it
-	// would turn a cooldown into "available since forever".
-	if !ok || !t.After(time.Unix(0, 0)) || t.Unix() > maxEpochSeconds {
-		return time.Time{}, badInput("reset_at", text)
-	}
-	return t, nil
-}
-
-func parseResetAt(s string) (time.Time, bool) {
-	if v, err := strconv.ParseFloat(s, 64); err == nil {
-		if math.IsNaN(v) || v <= 0 || v > maxEpochSeconds*1000 {
-			return time.Time{}, false
-		}
-		if v > epochMillisFrom {
-			ms := math.Round(v)
-			return time.Unix(int64(ms)/1000, int64(ms)%1000*1e6), true
-		}
-		if v > maxEpochSeconds {
-			return time.Time{}, false
-		}
-		return fromEpoch(v), true
-	}
-	for _, layout := range isoLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, true
-		}
-	}
-	return time.Time{}, false
-}
-
-// ParseRetryAfter reads a Retry-After value: delta-seconds (fractions
-// allowed) or an HTTP-date.
-func ParseRetryAfter(text string, now time.Time) (time.Time, error) {
-	s := strings.TrimSpace(text)
-	if v, err := strconv.ParseFloat(s, 64); err == nil {
-		if math.IsNaN(v) || v < 0 || v > maxDelaySeconds {
-			return time.Time{}, badInput("retry_after", text)
-		}
-		return now.Add(time.Duration(v * float64(time.Second))), nil
-	}
-	for _, layout := range httpDateLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, badInput("retry_after", text)
-}
+// maxDelaySeconds bounds a delay read from a message.
+const maxDelaySeconds = 10 * 365 * 24 * 3600
 
 // delayTrigger finds the words after which providers put a delay. Longer
 // alternatives come first: Go's regexp prefers the leftmost, then the first.

@@ -21,7 +21,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) Now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
-func (c *clock) epoch() float64          { return epoch(c.t) }
+func (c *clock) epochOf() float64        { return epochOf(c.t) }
 
 // newTest returns a pool on a fake clock at t0 with a seeded random source,
 // loaded with the given pools.
@@ -49,7 +49,7 @@ func ent(id string, prio int, opts ...func(*Entry)) Entry {
 	return e
 }
 
-func ago(d time.Duration) float64 { return epoch(t0.Add(-d)) }
+func ago(d time.Duration) float64 { return epochOf(t0.Add(-d)) }
 
 func withStatus(st Status, code int, reason string, age time.Duration) func(*Entry) {
 	return func(e *Entry) {
@@ -103,11 +103,24 @@ func viewOf(t testing.TB, p *Pool, provider, id string) EntryView {
 	return EntryView{}
 }
 
-// roundTrip writes the pool's patches over snap, as the daemon does, and
-// returns the result.
+// roundTrip writes the pool over snap, as a successful write of the daemon
+// does (Sync, then Committed), and returns the result.
 func roundTrip(p *Pool, snap Snapshot) Snapshot {
-	ApplyPatches(snap, p.TakePatches())
+	c, _ := p.Sync(snap)
+	p.Committed(c)
 	return snap
+}
+
+// urgent reports whether the pool holds changes to write at once.
+func urgent(p *Pool) bool {
+	_, u := p.Dirty()
+	return u
+}
+
+// pending reports whether the pool holds any change to write.
+func pending(p *Pool) bool {
+	d, _ := p.Dirty()
+	return d
 }
 
 // assertNoSecrets fails when any string field of any change holds a token.

@@ -1,22 +1,53 @@
 package pool
 
 import (
-	"maps"
+	"fmt"
 	"slices"
 )
 
-// Load reconciles the pool with what is on disk now (the first call loads it).
-// Entries added or removed by others appear and disappear; statuses set by
-// others are taken unless this process holds a pending status patch for that
-// entry; fresh tokens end DEAD and EXHAUSTED by the re-auth rules of DESIGN §2
-// (and queue patches that write the cleared status back). The returned
-// changes have Cause "file" or "reauth". The first call reports no
+// Load reconciles the pool with what is on disk now (the first call loads
+// it), by the merge rules of docs/DESIGN.md: entries added or removed by
+// others appear and disappear, verdicts merge per token generation, fresh
+// tokens end DEAD and EXHAUSTED, and whatever a stale writer undid is kept
+// here and marked for writing back (Dirty, then Sync). The returned changes
+// have Cause "file", "reauth" or "ttl". The first call reports no
 // "entry.added": it loads, nothing was added.
 func (p *Pool) Load(s Snapshot) []Change {
+	changes, _ := p.reconcileAll(s, nil)
+	return changes
+}
+
+// rowRef is what a merge wants written to the row of one entry (e is nil
+// for a row to remove).
+type rowRef struct {
+	e  *entryState
+	wb writeBack
+}
+
+// plan is a Sync's rows to write, by entry.
+type plan map[pkey]*rowRef
+
+func (pl plan) add(provider string, e *entryState, wb writeBack) {
+	if pl == nil || wb == 0 {
+		return
+	}
+	k := pkey{provider, e.ID}
+	if r := pl[k]; r != nil {
+		r.wb |= wb
+		return
+	}
+	pl[k] = &rowRef{e: e, wb: wb}
+}
+
+// reconcileAll merges the snapshot into the pool. With plan non-nil it
+// also records, per entry, what the row must be given (Sync); without, it
+// only marks the pool dirty.
+func (p *Pool) reconcileAll(s Snapshot, pl plan) ([]Change, bool) {
 	_, now := p.now()
 	first := !p.loaded
 	p.loaded = true
 	var changes []Change
+	urgentAll := false
 
 	names := make([]string, 0, len(s.Pools)+len(p.pools))
 	for n := range s.Pools {
@@ -36,7 +67,9 @@ func (p *Pool) Load(s Snapshot) []Change {
 			pp = newProvPool(name)
 			p.pools[name] = pp
 		}
-		changes = p.reconcile(pp, disk, first, now, changes)
+		var urgent bool
+		changes, urgent = p.reconcile(pp, disk, first, now, changes, pl)
+		urgentAll = urgentAll || urgent
 		if !onDisk && len(pp.entries) == 0 {
 			delete(p.pools, name)
 			continue
@@ -46,39 +79,85 @@ func (p *Pool) Load(s Snapshot) []Change {
 		if !known {
 			prev = cur
 		}
-		changes = p.followSingleton(pp, prev, cur, now, changes)
+		changes = p.followSingleton(pp, prev, cur, now, changes, pl)
 	}
 	for name, sg := range s.Singletons {
 		if sg.AccessToken != "" {
 			p.singletons[name] = sg.Tokens
 		}
 	}
-	return changes
+	return changes, urgentAll
 }
 
 // reconcile brings one provider's entries in line with the disk rows.
-func (p *Pool) reconcile(pp *provPool, disk []Entry, first bool, now float64, changes []Change) []Change {
+func (p *Pool) reconcile(pp *provPool, disk []Entry, first bool, now float64, changes []Change, pl plan) ([]Change, bool) {
 	onDisk := make(map[string]bool, len(disk))
 	next := make([]*entryState, 0, len(disk))
+	pp.problems = pp.problems[:0]
+	anyUrgent := false
+	note := func(e *entryState, wb writeBack, urgent bool) {
+		if wb == 0 {
+			return
+		}
+		pl.add(pp.name, e, wb)
+		if urgent {
+			anyUrgent = true
+			p.markUrgent()
+		} else {
+			p.markBatched()
+		}
+	}
 	for i := range disk {
 		d := &disk[i]
 		if onDisk[d.ID] {
-			continue // a duplicate id: the first row speaks for it
+			if pl == nil || !p.repairing[pp.name] {
+				// The first row speaks for an id; a hand-copied duplicate
+				// is never handed out, and health and status say so.
+				pp.problems = append(pp.problems, Problem{Provider: pp.name, Index: i + 1, ID: d.ID,
+					What: fmt.Sprintf("duplicate id %s: this row is ignored (`credpool repair %s` gives it an id of its own)", d.ID, pp.name)})
+				continue
+			}
+			// Repair: the row gets an id of its own, written with this Sync.
+			taken := make(map[string]bool, len(disk))
+			for j := range disk {
+				taken[disk[j].ID] = true
+			}
+			d.ID = p.newID(pp, taken)
+			pl[pkey{pp.name, d.ID}] = &rowRef{wb: wbRepaired}
 		}
 		onDisk[d.ID] = true
 		e := pp.byID[d.ID]
+		if e != nil && e.addPending && tokensOf(d) != e.tokens() {
+			// Another writer took the id we drew for an entry we are
+			// adding: ours moves to a fresh one.
+			delete(pp.byID, e.ID)
+			e.ID = p.newID(pp, nil)
+			pp.byID[e.ID] = e
+			e = nil
+		}
 		if e == nil {
-			if pt := p.pendingPatch(pp.name, d.ID); pt != nil && pt.Remove {
-				continue // we removed it; the write is on its way
+			if p.buried(pp.name, d) {
+				// A stale writer brought back an entry we removed.
+				if pl != nil {
+					pl[pkey{pp.name, d.ID}] = &rowRef{wb: wbRemove}
+				}
+				anyUrgent = true
+				p.markUrgent()
+				continue
 			}
-			e = &entryState{Entry: *d, seenTokens: tokensOf(d), seenStatus: norm(d.LastStatus), seenPriority: d.Priority}
-			e.Extra = maps.Clone(d.Extra)
+			var wb writeBack
+			e, wb = p.adoptRow(pp, d, now)
+			note(e, wb, true)
 			if !first {
 				changes = append(changes, Change{Kind: ChangeAdded, Provider: pp.name, ID: e.ID,
 					Label: e.Label, At: now, Cause: "file"})
 			}
 		} else {
-			changes = p.mergeRow(pp, e, d, now, changes)
+			e.addPending = false
+			var wb writeBack
+			var urgent bool
+			wb, urgent, changes = p.mergeRow(pp, e, d, now, changes)
+			note(e, wb, urgent)
 		}
 		next = append(next, e)
 	}
@@ -86,90 +165,34 @@ func (p *Pool) reconcile(pp *provPool, disk []Entry, first bool, now float64, ch
 		if onDisk[e.ID] {
 			continue
 		}
-		if pt := p.pendingPatch(pp.name, e.ID); pt != nil && pt.Add != nil {
+		if e.addPending {
 			next = append(next, e) // ours, not written yet
+			pl.add(pp.name, e, wbAdd)
 			continue
 		}
 		p.dropLeases(pp, e) // entries and indexes are rebuilt below
-		delete(p.patches, pkey{pp.name, e.ID})
 		changes = append(changes, Change{Kind: ChangeRemoved, Provider: pp.name, ID: e.ID,
 			Label: e.Label, At: now, Cause: "file"})
 	}
 	pp.entries = next
 	pp.reindex()
-	return changes
+	return changes, anyUrgent
 }
 
 func tokensOf(e *Entry) Tokens {
 	return Tokens{AccessToken: e.AccessToken, RefreshToken: e.RefreshToken}
 }
 
-// mergeRow takes a disk row into an entry this process already knows.
-func (p *Pool) mergeRow(pp *provPool, e *entryState, d *Entry, now float64, changes []Change) []Change {
-	pt := p.pendingPatch(pp.name, e.ID)
-	had := e.LastStatus
-	ourPrio, keepPrio := p.pendingPriority(pp, e)
-	e.seenPriority = d.Priority
-	diskTokens := tokensOf(d)
-	if diskTokens != e.seenTokens {
-		// Rule 1: another process rewrote the row with new tokens. Take it;
-		// our pending marks were about the old tokens.
-		seen := e.seenStatus
-		e.Entry = *d
-		e.Extra = maps.Clone(d.Extra)
-		e.seenTokens, e.seenStatus, e.seenPriority = diskTokens, norm(d.LastStatus), d.Priority
-		if pt != nil {
-			pt.Status, pt.Tokens = nil, nil
-			e.RequestCount += pt.CountDelta
-		}
-		if keepPrio {
-			e.Priority = ourPrio
-		}
-		if st := norm(d.LastStatus); st != StatusOK && st == seen {
-			// The writer left the old status: the new tokens end it.
-			return append(changes, p.recoverEntry(pp, e, now, "reauth"))
-		}
-		if norm(had) != norm(e.LastStatus) {
-			changes = append(changes, statusChange(pp.name, e, now, "file"))
-		}
-		return changes
-	}
-	e.Label, e.AuthType, e.Source, e.BaseURL, e.ExpiresAt = d.Label, d.AuthType, d.Source, d.BaseURL, d.ExpiresAt
-	e.Extra = maps.Clone(d.Extra)
-	e.seenStatus = norm(d.LastStatus)
-	e.RequestCount, e.Priority = d.RequestCount, d.Priority
-	if pt == nil || pt.Tokens == nil {
-		e.AccessToken, e.RefreshToken = d.AccessToken, d.RefreshToken
-	}
-	if pt != nil {
-		e.RequestCount += pt.CountDelta
-	}
-	if keepPrio {
-		e.Priority = ourPrio
-	}
-	if pt == nil || pt.Status == nil {
-		e.StatusFields = d.StatusFields
-		if norm(had) != norm(e.LastStatus) {
-			changes = append(changes, statusChange(pp.name, e, now, "file"))
-		}
-	}
-	return changes
-}
-
 // followSingleton applies rules 2 and 3: device_code entries follow the
 // provider's singleton; manual:device_code entries follow it only when they
-// held the previous singleton token (an alias). Entries with their own token
-// material are independent accounts and are left alone.
-func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, changes []Change) []Change {
+// held the previous singleton token (an alias). Entries with their own
+// token material are independent accounts and are left alone, and a
+// singleton that holds a pair the entry has replaced is stale.
+func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, changes []Change, pl plan) []Change {
 	if cur.AccessToken == "" {
 		return changes
 	}
 	adopted := false
-	defer func() {
-		if adopted {
-			pp.reindexTokens()
-		}
-	}()
 	for _, e := range pp.entries {
 		if e.AccessToken == cur.AccessToken {
 			continue
@@ -180,14 +203,27 @@ func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, chan
 		default:
 			continue
 		}
-		e.AccessToken, e.RefreshToken = cur.AccessToken, cur.RefreshToken
-		adopted = true
-		pt := p.patch(pp.name, e.ID)
-		tk := cur
-		pt.Tokens, pt.Urgent = &tk, true
-		if norm(e.LastStatus) != StatusOK {
-			changes = append(changes, p.recoverEntry(pp, e, now, "reauth"))
+		if e.replaced(cur) {
+			continue
 		}
+		p.retire(e)
+		e.AccessToken, e.RefreshToken = cur.AccessToken, cur.RefreshToken
+		e.ModelCooldowns, e.ModelCooldownObservedAt = nil, nil
+		e.modelsChanged()
+		adopted = true
+		wb := wbTokens
+		if norm(e.LastStatus) != StatusOK {
+			e.StatusFields, e.verdictAt = StatusFields{}, 0
+			wb |= wbStatus
+			changes = append(changes, Change{Kind: ChangeRecovered, Provider: pp.name, ID: e.ID, Label: e.Label,
+				At: now, Reason: recoverReason("reauth"), Cause: "reauth"})
+		}
+		p.markUrgent()
+		pl.add(pp.name, e, wb|wbModels)
+	}
+	if adopted {
+		pp.reindexTokens()
+		pp.statusesChanged()
 	}
 	return changes
 }

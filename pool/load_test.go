@@ -62,12 +62,25 @@ func TestLoadReconciles(t *testing.T) {
 		{name: "status from another process", disk: func() map[string][]Entry {
 			return map[string][]Entry{prov: {ent("a", 0, exhaustedAgo(429, time.Minute)), ent("b", 1, deadAgo(time.Minute)), ent("c", 2)}}
 		}, ids: []string{"a", "b", "c"}, changes: []string{"entry.exhausted/a/file", "entry.dead/b/file"}},
-		{name: "recovery by another process", before: func(p *Pool) {
+		{name: "a status cleared without a reset is a stale snapshot", before: func(p *Pool) {
 			_, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 429})
 			require.NoError(t, err)
-			p.TakePatches() // written
+			roundTrip(p, snapshotOf(map[string][]Entry{prov: base()})) // written
 		}, disk: func() map[string][]Entry { return map[string][]Entry{prov: base()} },
-			ids: []string{"a", "b", "c"}, changes: []string{"entry.recovered/a/file"}},
+			ids: []string{"a", "b", "c"}, check: func(t *testing.T, p *Pool) {
+				assert.Equal(t, StatusExhausted, entryOf(t, p, prov, "a").LastStatus)
+				assert.True(t, urgent(p), "the verdict is written back")
+			}},
+		{name: "a reset by another process", before: func(p *Pool) {
+			_, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 429})
+			require.NoError(t, err)
+			roundTrip(p, snapshotOf(map[string][]Entry{prov: base()})) // written
+		}, disk: func() map[string][]Entry {
+			return map[string][]Entry{prov: {ent("a", 0, func(e *Entry) { e.StatusClearedAt = epochOf(t0) + 1 }), ent("b", 1), ent("c", 2)}}
+		}, ids: []string{"a", "b", "c"}, changes: []string{"entry.recovered/a/file"}, check: func(t *testing.T, p *Pool) {
+			assert.Equal(t, StatusOK, norm(entryOf(t, p, prov, "a").LastStatus))
+			assert.False(t, urgent(p))
+		}},
 		{name: "our pending status stays ours", before: func(p *Pool) {
 			_, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 429})
 			require.NoError(t, err)
@@ -206,7 +219,6 @@ func TestLoadRule3FirstLoadRemembersSingleton(t *testing.T) {
 	p.Load(Snapshot{Pools: cloneDisk(disk), Singletons: sing(s2)})
 	assert.Equal(t, s1, entryOf(t, p, prov, "m").AccessToken)
 	disk[prov][0].AccessToken = s2
-	p.TakePatches()
 	// m now holds the current singleton token; when it changes, m follows.
 	p.Load(Snapshot{Pools: cloneDisk(disk), Singletons: sing(s2)})
 	p.Load(Snapshot{Pools: cloneDisk(disk), Singletons: sing(s3)})
@@ -216,10 +228,10 @@ func TestLoadRule3FirstLoadRemembersSingleton(t *testing.T) {
 	assert.Equal(t, s3, entryOf(t, p, prov, "m").AccessToken)
 }
 
-// A write of ours that is still waiting for auth.lock must not teach the pool
-// a status the file never held: if another process re-tokens the row first,
-// ApplyPatches drops our status, and rule 1 must compare with what that
-// process saw. Found by credpool-bench --recovery, 1 round in 50–200.
+// A write of ours that found the file re-tokened by another process must
+// not land a status about the old tokens on the new ones, and must not
+// teach the pool a status the file never held: rule 1 compares with what
+// that process saw. Found by credpool-bench --recovery, 1 round in 50–200.
 func TestReauthWhileOurWriteWaitsForTheLock(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -240,23 +252,22 @@ func TestReauthWhileOurWriteWaitsForTheLock(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dead := ent("aaaaaa", 0, deadAgo(time.Hour))
 			p, _ := newTest(t, Config{}, map[string][]Entry{"p": {dead, ent("bbbbbb", 1)}})
-			p.TakePatches()
 			// Re-login #1 leaves the DEAD status: rule 1 recovers it and
-			// queues the cleared status.
+			// marks the cleared status for writing.
 			relog1 := ent("aaaaaa", 0, deadAgo(time.Hour), withToken("sk-relogin-1"))
 			ch := p.Load(Snapshot{Pools: map[string][]Entry{"p": {relog1, ent("bbbbbb", 1)}}})
 			require.True(t, hasChange(ch, ChangeRecovered, "aaaaaa"))
 			tc.pending(p)
 
-			ps := p.TakePatches() // the write starts and waits for the lock
+			// The lock frees; meanwhile re-login #2 re-tokened the row.
 			relog2 := relog1
 			relog2.AccessToken = "sk-relogin-2"
 			if tc.diskStat == StatusOK {
 				relog2.StatusFields = StatusFields{}
 			}
-			disk := Snapshot{Pools: map[string][]Entry{"p": {relog2, ent("bbbbbb", 1)}}}
-			ApplyPatches(disk, ps) // the lock frees: our status is about old tokens
-			require.Equal(t, tc.diskStat, norm(disk.Pools["p"][0].LastStatus), "a status for old tokens must not land on new ones")
+			disk := roundTrip(p, Snapshot{Pools: map[string][]Entry{"p": {relog2, ent("bbbbbb", 1)}}})
+			assert.Equal(t, "sk-relogin-2", disk.Pools["p"][0].AccessToken)
+			assert.Equal(t, StatusOK, norm(disk.Pools["p"][0].LastStatus), "a status about old tokens must not land on new ones")
 			p.Load(disk)
 
 			v, err := p.View("p")

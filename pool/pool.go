@@ -17,10 +17,20 @@ type Pool struct {
 	// provider, for rule 3 (an alias of the previous singleton follows it).
 	singletons map[string]Tokens
 	leases     map[string]*Lease
-	patches    map[pkey]*pending
-	seq        int64 // order of new patches
-	lowSeq     int64 // order of restored patches, before every new one
-	loaded     bool
+	// tombstones are the entries this process removed, kept so that a stale
+	// writer that brings one back with the same id and tokens is undone.
+	tombstones map[pkey]tombstone
+	// pendingHistory holds imported token histories until their entries
+	// are loaded.
+	pendingHistory map[pkey][]generation
+	// repairing names the providers whose duplicate ids the next Sync
+	// replaces.
+	repairing map[string]bool
+	// dirt says what the file lacks; see Dirty.
+	dirt   dirt
+	loaded bool
+	// stateDirty: tombstones or token histories changed since ExportState.
+	stateDirty bool
 }
 
 // pkey names one entry across providers.
@@ -30,13 +40,36 @@ type pkey struct{ provider, id string }
 // file.
 type entryState struct {
 	Entry
-	// seenTokens and seenStatus are what this process believes the file holds
-	// for the entry (the last Load, plus the patches handed over for writing
-	// since). A different token on disk means another process re-authenticated.
-	seenTokens   Tokens
-	seenStatus   Status
+	// What the file held for the entry when this process last read or wrote
+	// it. A count or a priority that differs was changed here; a re-auth
+	// writer that left the status as it found it is told by seenStatus.
+	seenStatus   StatusFields
+	seenCount    int
 	seenPriority int
-	leases       int // live leases (expired ones are swept lazily)
+	// verdictAt is when the current verdict was observed, on this daemon's
+	// clock: a skewed writer's future last_status_at counts as the moment
+	// it was read.
+	verdictAt float64
+	// endedAt is the last_status_at of a cooldown this process ended by
+	// time, and carriedAt that of a verdict that a re-authenticating writer
+	// left on the new tokens: either read back from the file is over, not
+	// new, and the file is told (the first with the batched changes, the
+	// second at once).
+	endedAt, carriedAt float64
+	// history holds the token pairs this entry has replaced, newest first:
+	// a write that brings one back is stale.
+	history []generation
+	// addPending: this process added the entry and the file does not hold
+	// it yet.
+	addPending bool
+	// skew remembers when a future timestamp of another writer was first
+	// read, so that it keeps the same place in the order of events on
+	// every later read.
+	skew map[float64]float64
+	// modelMax is the latest model cooldown end, 0 if none: most selects
+	// never look at the map.
+	modelMax float64
+	leases   int // live leases (expired ones are swept lazily)
 }
 
 // provPool is one provider's pool.
@@ -48,10 +81,11 @@ type provPool struct {
 	// byToken lists the holders of each access token in file order: a
 	// report marks them all, and a hint finds them.
 	byToken map[string][]*entryState
-	// prioDirty: round_robin renumbered priorities in memory; TakePatches
-	// turns the ones that differ from the file into patches. Renumbering
-	// touches every entry, so queueing a patch each time would not be cheap.
-	prioDirty bool
+	// problems are what the file holds that credpool cannot use as it is
+	// (duplicate ids); health and status show them.
+	problems []Problem
+
+	soleKnown, soleVal bool
 }
 
 // New returns an empty pool.
@@ -79,7 +113,7 @@ func New(cfg Config) *Pool {
 		pools:      map[string]*provPool{},
 		singletons: map[string]Tokens{},
 		leases:     map[string]*Lease{},
-		patches:    map[pkey]*pending{},
+		tombstones: map[pkey]tombstone{},
 	}
 }
 
@@ -104,6 +138,7 @@ func (pp *provPool) reindex() {
 	pp.reindexTokens()
 	pp.byPrio = append(pp.byPrio[:0], pp.entries...)
 	slices.SortStableFunc(pp.byPrio, func(a, b *entryState) int { return cmp.Compare(a.Priority, b.Priority) })
+	pp.statusesChanged()
 }
 
 func (pp *provPool) reindexTokens() {
@@ -123,18 +158,6 @@ func (pp *provPool) holders(e *entryState) []*entryState {
 	return []*entryState{e}
 }
 
-// pendingPriority reports whether this process holds an unwritten priority
-// for e.
-func (p *Pool) pendingPriority(pp *provPool, e *entryState) (int, bool) {
-	if pt := p.pendingPatch(pp.name, e.ID); pt != nil && pt.Priority != nil {
-		return *pt.Priority, true
-	}
-	if pp.prioDirty && e.Priority != e.seenPriority {
-		return e.Priority, true
-	}
-	return 0, false
-}
-
 // drop removes e from the pool and ends its leases.
 func (p *Pool) drop(pp *provPool, e *entryState) {
 	pp.entries = slices.DeleteFunc(pp.entries, func(x *entryState) bool { return x == e })
@@ -147,6 +170,7 @@ func (p *Pool) drop(pp *provPool, e *entryState) {
 			delete(pp.byToken, e.AccessToken)
 		}
 	}
+	pp.statusesChanged()
 	p.dropLeases(pp, e)
 }
 
@@ -175,5 +199,5 @@ func (p *Pool) sortedNames() []string {
 
 func (p *Pool) now() (time.Time, float64) {
 	t := p.cfg.Now()
-	return t, epoch(t)
+	return t, epochOf(t)
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/credpool/credpool/epoch"
 )
 
 // Report marks the entry the report identifies (and every other entry holding
@@ -20,14 +22,16 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 	switch {
 	case target == nil:
 		res.Unmatched = true
+	case r.StatusCode >= 400 && modelScoped(provider, r):
+		res.Marked = p.markModel(pp, target, r, nowT, now, &res.Changes)
 	case r.StatusCode >= 400:
 		res.Marked = p.mark(pp, target, r, nowT, now, &res.Changes)
 	}
 	strat := p.strategyOf(provider)
-	if !validStrategy(strat) {
+	if !ValidStrategy(strat) {
 		strat = FillFirst
 	}
-	if e := p.pick(pp, strat, false, now, &res.Changes); e != nil {
+	if e := p.pick(pp, strat, query{model: r.Model}, now, &res.Changes); e != nil {
 		p.take(pp, e, strat)
 		c := e.credential(provider)
 		res.Next = &c
@@ -58,24 +62,44 @@ func (p *Pool) identify(pp *provPool, r Report, now float64) *entryState {
 	return e
 }
 
-// mark applies the report to target and to every entry sharing its token.
-func (p *Pool) mark(pp *provPool, target *entryState, r Report, nowT time.Time, now float64, changes *[]Change) *Marked {
-	// Providers and proxies quote the key they were given ("Incorrect API
-	// key provided: sk-..."); what we store, log and show must not.
+// modelScoped reports whether an error answer benches the credential for
+// the reported model only: a model entitlement failure (any provider), or
+// Anthropic's per-model 429 that is not about billing. Everything else is
+// credential-wide.
+func modelScoped(provider string, r Report) bool {
+	if strings.TrimSpace(r.Model) == "" {
+		return false
+	}
+	if strings.EqualFold(strings.TrimSpace(r.FailureReason), FailureModelEntitlement) {
+		return true
+	}
+	return provider == "anthropic" && r.StatusCode == 429 && !isBilling(r.StatusCode, r.FailureReason)
+}
+
+// statusFields are the fields a report writes, its text redacted: providers
+// and proxies quote the key they were given ("Incorrect API key provided:
+// sk-..."), and what is stored, logged and shown must not.
+func (pp *provPool) statusFields(target *entryState, r Report, now float64) StatusFields {
 	secrets := []string{target.AccessToken, target.RefreshToken, r.APIKeyHint}
-	sf := StatusFields{
+	return StatusFields{
 		LastStatusAt:     now,
 		LastErrorCode:    r.StatusCode,
 		LastErrorReason:  redact(strings.TrimSpace(r.Reason), secrets),
 		LastErrorMessage: truncateRunes(redact(r.Message, secrets), maxMessageRunes),
+		FailureReason:    strings.ToLower(strings.TrimSpace(r.FailureReason)),
 	}
+}
+
+// mark applies the report to target and to every entry sharing its token.
+func (p *Pool) mark(pp *provPool, target *entryState, r Report, nowT time.Time, now float64, changes *[]Change) *Marked {
+	sf := pp.statusFields(target, r, now)
 	dead := isTerminal(r.StatusCode, r.Reason)
 	deadline := 0.0
 	if dead {
 		sf.LastStatus = StatusDead
 	} else {
 		sf.LastStatus = StatusExhausted
-		deadline = p.deadline(pp, r, nowT, now)
+		deadline = providerDeadline(r, nowT, now)
 	}
 	var marked Marked
 	for _, e := range pp.holders(target) {
@@ -88,17 +112,21 @@ func (p *Pool) mark(pp *provPool, target *entryState, r Report, nowT time.Time, 
 		case e.LastStatus == StatusDead:
 			// Only fresh tokens end DEAD; a later soft error says nothing new.
 		default:
-			u := deadline
-			if cooling(&e.StatusFields, now) {
-				u = math.Max(u, until(&e.StatusFields)) // a re-report never shortens
-			}
 			esf := sf
+			u := deadline
+			if u == 0 {
+				u = now + ttlFor(r.StatusCode)
+			}
+			if pp.cooling(&e.StatusFields, now) {
+				u = math.Max(u, pp.until(&e.StatusFields)) // a re-report never shortens
+			}
 			// Write the deadline down whenever the fields alone would not
 			// give it back, so that Hermes and a restarted daemon agree.
 			if math.Abs(u-(now+ttlFor(r.StatusCode))) > 1e-6 {
 				esf.LastErrorResetAt = u
 			}
 			p.setStatus(pp, e, esf, now)
+			u = pp.until(&e.StatusFields)
 			*changes = append(*changes, Change{Kind: ChangeExhausted, Provider: pp.name, ID: e.ID, Label: e.Label,
 				At: now, Code: sf.LastErrorCode, Reason: sf.LastErrorReason, Until: u, Cause: "report"})
 			m = Marked{ID: e.ID, Status: StatusExhausted, Until: u}
@@ -110,54 +138,60 @@ func (p *Pool) mark(pp *provPool, target *entryState, r Report, nowT time.Time, 
 	return &marked
 }
 
-// deadline is the cooldown end a soft error earns: the provider's reset time
-// when it gave one (it wins even when days away), else the TTL of the code,
-// at most 60 s for a sole credential unless the error is about billing.
-func (p *Pool) deadline(pp *provPool, r Report, nowT time.Time, now float64) float64 {
-	if t, ok := providerReset(r, nowT); ok {
-		return epoch(t)
+// markModel benches target, and every entry sharing its token, for the
+// reported model only; their status stays OK.
+func (p *Pool) markModel(pp *provPool, target *entryState, r Report, nowT time.Time, now float64, changes *[]Change) *Marked {
+	model := strings.TrimSpace(r.Model)
+	u := providerDeadline(r, nowT, now)
+	switch {
+	case u > 0:
+	case strings.EqualFold(strings.TrimSpace(r.FailureReason), FailureModelEntitlement):
+		u = now + ttlEntitlement
+	case pp.sole():
+		u = now + ttlSole
+	default:
+		u = now + ttlDefault
 	}
-	ttl := ttlFor(r.StatusCode)
-	billing := r.StatusCode == 402 || strings.EqualFold(strings.TrimSpace(r.FailureReason), "billing")
-	if !billing && sole(pp) {
-		ttl = math.Min(ttl, ttlSole)
-	}
-	return now + ttl
-}
-
-// sole reports whether the pool holds at most one entry that is not DEAD.
-func sole(pp *provPool) bool {
-	n := 0
-	for _, e := range pp.entries {
-		if e.LastStatus != StatusDead {
-			if n++; n > 1 {
-				return false
-			}
+	var marked Marked
+	for _, e := range pp.holders(target) {
+		if e.LastStatus == StatusDead {
+			continue
+		}
+		e.setModelCooldown(model, u, now)
+		p.markUrgent()
+		eu := e.ModelCooldowns[model]
+		*changes = append(*changes, Change{Kind: ChangeModelCooldown, Provider: pp.name, ID: e.ID, Label: e.Label,
+			At: now, Code: r.StatusCode, Reason: pp.statusFields(target, r, now).LastErrorReason, Until: eu, Model: model, Cause: "report"})
+		if e == target {
+			marked = Marked{ID: e.ID, Status: StatusOK, Until: eu, Model: model}
 		}
 	}
-	return true
+	if marked.ID == "" {
+		marked = Marked{ID: target.ID, Status: StatusDead}
+	}
+	return &marked
 }
 
-// providerReset is the reset time the provider gave: reset_at, else
-// retry_after, else a delay in the message. Unparsable or past values are
-// ignored (the TTL applies) rather than failing the report.
-func providerReset(r Report, now time.Time) (time.Time, bool) {
+// providerDeadline is the reset time the provider gave: reset_at, else
+// retry_after, else a delay in the message; 0 when none (the TTL applies).
+// Unparsable or past values are ignored rather than failing the report.
+func providerDeadline(r Report, nowT time.Time, now float64) float64 {
 	if r.ResetAt != "" {
-		if t, err := ParseResetAt(r.ResetAt, now); err == nil && t.After(now) {
-			return t, true
+		if t, err := epoch.Parse(r.ResetAt); err == nil && t > now {
+			return t
 		}
 	}
 	if r.RetryAfter != "" {
-		if t, err := ParseRetryAfter(r.RetryAfter, now); err == nil && t.After(now) {
-			return t, true
+		if t, err := epoch.ParseRetryAfter(r.RetryAfter, nowT); err == nil && t > now {
+			return t
 		}
 	}
 	if r.Message != "" {
 		if d, ok := DelayFromMessage(r.Message); ok {
-			return now.Add(d), true
+			return now + d.Seconds()
 		}
 	}
-	return time.Time{}, false
+	return 0
 }
 
 // redact replaces every secret found in s by "…" and its last 4 characters,

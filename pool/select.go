@@ -2,15 +2,15 @@ package pool
 
 import (
 	"fmt"
+	"slices"
 )
 
-func validStrategy(s Strategy) bool {
-	switch s {
-	case FillFirst, RoundRobin, LeastUsed, Random:
-		return true
-	}
-	return false
-}
+// Strategies lists every strategy, in the order help texts show them: the
+// one place their names are decided.
+var Strategies = []Strategy{FillFirst, RoundRobin, LeastUsed, Random, Headroom}
+
+// ValidStrategy reports whether s names a strategy.
+func ValidStrategy(s Strategy) bool { return slices.Contains(Strategies, s) }
 
 // strategyOf is the configured strategy of a provider.
 func (p *Pool) strategyOf(provider string) Strategy {
@@ -31,7 +31,7 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 	if strat == "" {
 		strat = p.strategyOf(provider)
 	}
-	if !validStrategy(strat) {
+	if !ValidStrategy(strat) {
 		return Selection{}, fmt.Errorf("pool: select %q: %w %q", provider, ErrUnknownStrategy, strat)
 	}
 	_, now := p.now()
@@ -39,9 +39,10 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 		p.sweepLeases(now)
 	}
 	var sel Selection
-	e := p.pick(pp, strat, opt.Lease, now, &sel.Changes)
+	q := query{model: opt.Model, exclude: opt.Exclude, lease: opt.Lease}
+	e := p.pick(pp, strat, q, now, &sel.Changes)
 	if e == nil {
-		return sel, &NoneAvailableError{Provider: provider, NextAvailableAt: nextAvailable(pp, now)}
+		return sel, &NoneAvailableError{Provider: provider, NextAvailableAt: pp.nextAvailable(now, q)}
 	}
 	p.take(pp, e, strat)
 	sel.Credential = e.credential(provider)
@@ -51,23 +52,30 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 	return sel, nil
 }
 
+// query is what a selection asks for beyond its strategy.
+type query struct {
+	model   string
+	exclude []string
+	lease   bool
+}
+
 // pick chooses an available entry in strategy order. With lease, entries
 // under the lease cap come first; when all are at the cap, the least-leased
 // wins, ties again by strategy order. Ended cooldowns met on the way are
 // recovered (and reported in changes).
-func (p *Pool) pick(pp *provPool, strat Strategy, lease bool, now float64, changes *[]Change) *entryState {
-	if strat == Random && !lease {
-		return p.pickRandom(pp, now, changes)
+func (p *Pool) pick(pp *provPool, strat Strategy, q query, now float64, changes *[]Change) *entryState {
+	if strat == Random && !q.lease {
+		return p.pickRandom(pp, q, now, changes)
 	}
 	ordered := strat == FillFirst || strat == RoundRobin
 	var best *entryState
 	bestTier, ties := 0, 0
 	for _, e := range pp.byPrio {
-		if !p.usable(pp, e, now, changes) {
+		if !p.usable(pp, e, q, now, changes) {
 			continue
 		}
 		tier := 0
-		if lease && e.leases >= p.cfg.MaxLeases {
+		if q.lease && e.leases >= p.cfg.MaxLeases {
 			tier = e.leases
 		}
 		if ordered && tier == 0 {
@@ -79,6 +87,10 @@ func (p *Pool) pick(pp *provPool, strat Strategy, lease bool, now float64, chang
 		case tier > bestTier:
 		case strat == LeastUsed:
 			if e.RequestCount < best.RequestCount {
+				best = e
+			}
+		case strat == Headroom:
+			if e.moreHeadroom(best, now, q.model) {
 				best = e
 			}
 		case strat == Random:
@@ -93,10 +105,10 @@ func (p *Pool) pick(pp *provPool, strat Strategy, lease bool, now float64, chang
 
 // pickRandom draws uniformly among the usable entries: one pass to count
 // them, one draw, one pass to find the drawn one.
-func (p *Pool) pickRandom(pp *provPool, now float64, changes *[]Change) *entryState {
+func (p *Pool) pickRandom(pp *provPool, q query, now float64, changes *[]Change) *entryState {
 	n := 0
 	for _, e := range pp.byPrio {
-		if p.usable(pp, e, now, changes) {
+		if p.usable(pp, e, q, now, changes) {
 			n++
 		}
 	}
@@ -105,7 +117,7 @@ func (p *Pool) pickRandom(pp *provPool, now float64, changes *[]Change) *entrySt
 	}
 	k := p.cfg.Rand.IntN(n)
 	for _, e := range pp.byPrio {
-		if e.available(now) {
+		if pp.available(e, now, q.model) && !q.excludes(e) {
 			if k == 0 {
 				return e
 			}
@@ -115,14 +127,18 @@ func (p *Pool) pickRandom(pp *provPool, now float64, changes *[]Change) *entrySt
 	return nil
 }
 
-// usable reports whether e can be handed out now, and turns an ended
+func (q query) excludes(e *entryState) bool {
+	return len(q.exclude) > 0 && slices.Contains(q.exclude, e.ID)
+}
+
+// usable reports whether e can be handed out now for q, and turns an ended
 // cooldown into OK on the way.
-func (p *Pool) usable(pp *provPool, e *entryState, now float64, changes *[]Change) bool {
-	if !e.available(now) {
+func (p *Pool) usable(pp *provPool, e *entryState, q query, now float64, changes *[]Change) bool {
+	if !pp.available(e, now, q.model) || q.excludes(e) {
 		return false
 	}
 	if e.LastStatus == StatusExhausted {
-		*changes = append(*changes, p.recoverEntry(pp, e, now, "ttl"))
+		*changes = append(*changes, p.recoverByTime(pp, e, now))
 	}
 	return true
 }
@@ -130,14 +146,14 @@ func (p *Pool) usable(pp *provPool, e *entryState, now float64, changes *[]Chang
 // take counts a selection and, for round_robin, moves the entry to the end.
 func (p *Pool) take(pp *provPool, e *entryState, strat Strategy) {
 	e.RequestCount++
-	p.queueCount(pp.name, e.ID)
+	p.markBatched()
 	if strat == RoundRobin {
 		p.rotate(pp, e)
 	}
 }
 
 // rotate moves e to the end of the selection order and renumbers the
-// priorities 0..n-1, queueing the ones that changed.
+// priorities 0..n-1; the merge writes the ones that changed.
 func (p *Pool) rotate(pp *provPool, e *entryState) {
 	for i, x := range pp.byPrio {
 		if x == e {
@@ -149,39 +165,73 @@ func (p *Pool) rotate(pp *provPool, e *entryState) {
 	for i, x := range pp.byPrio {
 		x.Priority = i
 	}
-	pp.prioDirty = true
 }
 
-// nextAvailable is the earliest future cooldown end of an entry that could be
-// handed out then, 0 if none (only DEAD or tokenless entries remain).
-func nextAvailable(pp *provPool, now float64) float64 {
+// freeAt is when e can be handed out for q by time alone: now if it can
+// already, 0 if never by itself (DEAD, no token, unreadable).
+func (pp *provPool) freeAt(e *entryState, now float64, model string) float64 {
+	if e.AccessToken == "" || len(e.Unreadable) > 0 || e.LastStatus == StatusDead {
+		return 0
+	}
+	t := now
+	if pp.cooling(&e.StatusFields, now) {
+		t = max(t, pp.until(&e.StatusFields))
+	}
+	if u := e.modelUntil(now, model); u > 0 {
+		t = max(t, u)
+	}
+	if u := e.quotaUntil(now, model); u > 0 {
+		t = max(t, u)
+	}
+	return t
+}
+
+// nextAvailable is the earliest future moment an entry that is not free now
+// becomes free for q, 0 if none will by itself (only DEAD or tokenless
+// entries remain).
+func (pp *provPool) nextAvailable(now float64, q query) float64 {
 	next := 0.0
 	for _, e := range pp.entries {
-		if e.AccessToken == "" || !cooling(&e.StatusFields, now) {
+		if q.excludes(e) {
 			continue
 		}
-		if u := until(&e.StatusFields); next == 0 || u < next {
-			next = u
+		if t := pp.freeAt(e, now, q.model); t > now && (next == 0 || t < next) {
+			next = t
 		}
 	}
 	return next
 }
 
-// NextWake is the earliest future moment at which an entry becomes available
-// by time (a cooldown end) or a lease expires, 0 if none. The daemon sleeps
-// until then to wake waiting selects without polling.
+// NextWake is the earliest future moment at which an entry becomes
+// available by time (a cooldown end, for the credential or for any model)
+// or a lease expires, 0 if none. The daemon sleeps until then to wake
+// waiting selects without polling.
 func (p *Pool) NextWake() float64 {
 	_, now := p.now()
 	next := 0.0
+	soon := func(t float64) {
+		if t > now && (next == 0 || t < next) {
+			next = t
+		}
+	}
 	for _, pp := range p.pools {
-		if u := nextAvailable(pp, now); u > 0 && (next == 0 || u < next) {
-			next = u
+		for _, e := range pp.entries {
+			if e.AccessToken == "" || e.LastStatus == StatusDead {
+				continue
+			}
+			if pp.cooling(&e.StatusFields, now) {
+				soon(pp.until(&e.StatusFields))
+			}
+			if e.modelMax > now {
+				for _, u := range e.ModelCooldowns {
+					soon(u)
+				}
+			}
+			soon(e.quotaUntil(now, ""))
 		}
 	}
 	for _, l := range p.leases {
-		if l.ExpiresAt > now && (next == 0 || l.ExpiresAt < next) {
-			next = l.ExpiresAt
-		}
+		soon(l.ExpiresAt)
 	}
 	return next
 }

@@ -48,14 +48,11 @@ func TestSelectCountsAndQueuesBatched(t *testing.T) {
 		assert.Nil(t, sel.Lease)
 	}
 	assert.Equal(t, 8, entryOf(t, p, prov, "a").RequestCount)
-	pending, urgent := p.Pending()
-	assert.True(t, pending)
-	assert.False(t, urgent, "counts are batched")
-	ps := p.TakePatches()
-	require.Len(t, ps, 1)
-	assert.Equal(t, 3, ps[0].CountDelta)
-	pending, _ = p.Pending()
-	assert.False(t, pending)
+	assert.True(t, pending(p))
+	assert.False(t, urgent(p), "counts are batched")
+	disk := roundTrip(p, snapshotOf(map[string][]Entry{prov: {ent("a", 0, withCount(5)), ent("b", 1)}}))
+	assert.Equal(t, 8, disk.Pools[prov][0].RequestCount)
+	assert.False(t, pending(p))
 }
 
 func TestSelectOrderTies(t *testing.T) {
@@ -89,11 +86,10 @@ func TestRoundRobinRenumbersAndQueuesPriorities(t *testing.T) {
 		prios[e.ID] = e.Priority
 	}
 	assert.Equal(t, map[string]int{"a": 2, "b": 0, "c": 1}, prios)
-	_, urgent := p.Pending()
-	assert.False(t, urgent)
-	for _, pt := range p.TakePatches() {
-		require.NotNil(t, pt.Priority, pt.ID)
-		assert.Equal(t, prios[pt.ID], *pt.Priority)
+	assert.False(t, urgent(p))
+	disk := roundTrip(p, snapshotOf(map[string][]Entry{prov: {ent("a", 0), ent("b", 1), ent("c", 2)}}))
+	for _, d := range disk.Pools[prov] {
+		assert.Equal(t, prios[d.ID], d.Priority, d.ID)
 	}
 }
 
@@ -121,7 +117,7 @@ func TestLeases(t *testing.T) {
 			require.NoError(t, err)
 			require.NotNil(t, sel.Lease)
 			assert.Len(t, sel.Lease.ID, 16)
-			assert.InDelta(t, c.epoch()+600, sel.Lease.ExpiresAt, 1e-6)
+			assert.InDelta(t, c.epochOf()+600, sel.Lease.ExpiresAt, 1e-6)
 			got = append(got, sel.Credential.ID)
 		}
 		assert.Equal(t, []string{"a", "b", "a", "b", "a"}, got)
@@ -189,19 +185,19 @@ func TestNextWakeAndNextAvailable(t *testing.T) {
 	})
 	v, err := p.View(prov)
 	require.NoError(t, err)
-	assert.InDelta(t, c.epoch()+240, v.NextAvailableAt, 1e-6, "b's 5 min cooldown ends first")
-	assert.InDelta(t, c.epoch()+240, p.NextWake(), 1e-6)
+	assert.InDelta(t, c.epochOf()+240, v.NextAvailableAt, 1e-6, "b's 5 min cooldown ends first")
+	assert.InDelta(t, c.epochOf()+240, p.NextWake(), 1e-6)
 	o, err := p.View("other")
 	require.NoError(t, err)
-	assert.InDelta(t, c.epoch()+1800, o.NextAvailableAt, 1e-6, "a tokenless entry never becomes available")
+	assert.InDelta(t, c.epochOf()+1800, o.NextAvailableAt, 1e-6, "a tokenless entry never becomes available")
 	c.advance(5 * time.Minute)
-	assert.InDelta(t, epoch(t0)+600, p.NextWake(), 1e-6, "ended cooldowns are not in the future")
+	assert.InDelta(t, epochOf(t0)+600, p.NextWake(), 1e-6, "ended cooldowns are not in the future")
 }
 
 func TestTickRecoversEndedCooldownsEverywhere(t *testing.T) {
 	p, c := newTest(t, Config{}, map[string][]Entry{
 		prov:    {ent("a", 0, exhaustedAgo(429, 50*time.Minute)), ent("b", 1, exhaustedAgo(401, time.Minute))},
-		"other": {ent("x", 0, exhaustedAgo(429, 30*time.Minute))},
+		"other": {ent("x", 0, exhaustedAgo(429, 30*time.Minute)), ent("y", 1, deadAgo(time.Minute)), ent("z", 2, exhaustedAgo(402, time.Minute))},
 	})
 	assert.Empty(t, p.Tick())
 	c.advance(30 * time.Minute)
@@ -212,6 +208,5 @@ func TestTickRecoversEndedCooldownsEverywhere(t *testing.T) {
 		assert.Equal(t, "ttl", x.Cause)
 		assert.Equal(t, "cooldown", x.Reason)
 	}
-	_, urgent := p.Pending()
-	assert.True(t, urgent)
+	assert.True(t, pending(p), "the recoveries are written with the batched changes")
 }

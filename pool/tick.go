@@ -1,7 +1,8 @@
 package pool
 
 // Tick does the periodic work: recover ended cooldowns, end expired leases,
-// prune manual DEAD entries past the prune TTL.
+// prune manual DEAD entries past the prune TTL, forget old removals and
+// ended model cooldowns.
 func (p *Pool) Tick() []Change {
 	_, now := p.now()
 	var changes []Change
@@ -10,20 +11,26 @@ func (p *Pool) Tick() []Change {
 		var pruned []*entryState
 		for _, e := range pp.entries {
 			switch {
-			case e.LastStatus == StatusExhausted && until(&e.StatusFields) <= now:
-				changes = append(changes, p.recoverEntry(pp, e, now, "ttl"))
+			case e.LastStatus == StatusExhausted && pp.until(&e.StatusFields) <= now:
+				changes = append(changes, p.recoverByTime(pp, e, now))
 			case p.pruneAt(e) > 0 && p.pruneAt(e) <= now:
 				pruned = append(pruned, e)
+			}
+			if e.modelMax > 0 && e.modelMax <= now {
+				e.ModelCooldowns, e.ModelCooldownObservedAt = nil, nil
+				e.modelsChanged()
 			}
 		}
 		for _, e := range pruned {
 			p.drop(pp, e)
-			p.queueRemove(pp.name, e.ID)
+			p.bury(pp, e, now)
+			p.markUrgent()
 			changes = append(changes, Change{Kind: ChangePruned, Provider: pp.name, ID: e.ID, Label: e.Label,
 				At: now, Code: e.LastErrorCode, Reason: e.LastErrorReason, Cause: "prune"})
 		}
 	}
 	p.sweepLeases(now)
+	p.sweepTombstones(now)
 	return changes
 }
 

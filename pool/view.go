@@ -2,7 +2,8 @@ package pool
 
 import (
 	"fmt"
-	"unicode/utf8"
+	"maps"
+	"slices"
 )
 
 // Views returns every pool, sorted by provider.
@@ -32,7 +33,8 @@ func (p *Pool) poolView(pp *provPool, now float64, leases map[pkey]int) PoolView
 		Provider:        pp.name,
 		Strategy:        p.strategyOf(pp.name),
 		Entries:         make([]EntryView, 0, len(pp.entries)),
-		NextAvailableAt: nextAvailable(pp, now),
+		NextAvailableAt: pp.nextAvailable(now, query{}),
+		Problems:        slices.Clone(pp.problems),
 	}
 	for _, e := range pp.entries {
 		ev := p.entryView(pp, e, now, leases)
@@ -56,7 +58,7 @@ func (p *Pool) entryView(pp *provPool, e *entryState, now float64, leases map[pk
 		ExpiresAt:        e.ExpiresAt,
 		RequestCount:     e.RequestCount,
 		Status:           norm(e.LastStatus),
-		Available:        e.available(now),
+		Available:        pp.available(e, now, ""),
 		Leases:           leases[pkey{pp.name, e.ID}],
 		LastStatusAt:     e.LastStatusAt,
 		LastErrorCode:    e.LastErrorCode,
@@ -64,28 +66,20 @@ func (p *Pool) entryView(pp *provPool, e *entryState, now float64, leases map[pk
 		LastErrorMessage: e.LastErrorMessage,
 		LastErrorResetAt: e.LastErrorResetAt,
 		PruneAt:          p.pruneAt(e),
+		FailureReason:    e.FailureReason,
+		StatusClearedAt:  e.StatusClearedAt,
+		Unreadable:       slices.Clone(e.Unreadable),
+	}
+	if e.modelMax > now {
+		v.ModelCooldowns = maps.Clone(e.ModelCooldowns)
+		maps.DeleteFunc(v.ModelCooldowns, func(_ string, u float64) bool { return u <= now })
 	}
 	if v.Status == StatusExhausted {
-		if cooling(&e.StatusFields, now) {
-			v.Until = until(&e.StatusFields)
+		if pp.cooling(&e.StatusFields, now) {
+			v.Until = pp.until(&e.StatusFields)
 		} else {
 			v.Status = StatusOK // the cooldown ended; the next tick or select writes it
 		}
 	}
 	return v
-}
-
-// tokenHint is the last 4 characters of a token, or "" for a token shorter
-// than 8 characters, which the hint would give half away.
-func tokenHint(tok string) string {
-	n := utf8.RuneCountInString(tok)
-	if n < 8 {
-		return ""
-	}
-	i := len(tok)
-	for range 4 {
-		_, size := utf8.DecodeLastRuneInString(tok[:i])
-		i -= size
-	}
-	return tok[i:]
 }
