@@ -24,15 +24,15 @@ func Check(m map[string]string) error {
 		kn, ok := classify(name)
 		if len(v) > MaxValueBytes {
 			if ok {
-				return fmt.Errorf("quota: header %s: value is %d bytes, at most %d: %w", kn.name, len(v), MaxValueBytes, ErrBadHeaders)
+				return fmt.Errorf("quota: header %s: value is %d bytes, at most %d: %w", kn.lowerName(), len(v), MaxValueBytes, ErrBadHeaders)
 			}
 			return fmt.Errorf("quota: an unread header's value is %d bytes, at most %d: %w", len(v), MaxValueBytes, ErrBadHeaders)
 		}
 		if ok {
-			if seen[kn.name] {
-				return fmt.Errorf("quota: header %s given twice (names are case-insensitive): %w", kn.name, ErrBadHeaders)
+			if seen[kn.lowerName()] {
+				return fmt.Errorf("quota: header %s given twice (names are case-insensitive): %w", kn.lowerName(), ErrBadHeaders)
 			}
-			seen[kn.name] = true
+			seen[kn.lowerName()] = true
 		}
 	}
 	return nil
@@ -52,7 +52,7 @@ func HeaderFrom(m map[string]string) http.Header {
 		if !ok {
 			continue
 		}
-		key := textproto.CanonicalMIMEHeaderKey(kn.name)
+		key := textproto.CanonicalMIMEHeaderKey(kn.lowerName())
 		if prev, dup := from[key]; dup && prev < name {
 			continue
 		}

@@ -26,7 +26,7 @@ const (
 
 // known is what a recognised header name stands for.
 type known struct {
-	name  string // lower-case header name: what Observation.Ignored reports
+	name  string // the header name; lower-cased, what Observation.Ignored reports
 	kind  kind
 	key   string // window key; for kLimitName the Codex limit id
 	model string // model family the window applies to, "" = all
@@ -98,14 +98,17 @@ func classify(name string) (known, bool) {
 	if !hasPrefixFold(name, "x-") && !hasPrefixFold(name, "anthropic-ratelimit-") && !hasPrefixFold(name, "retry-after") {
 		return known{}, false
 	}
-	lower := strings.ToLower(name)
-	if kn, ok := fixed[lower]; ok {
+	// The patterns read name as it came, case-insensitively: a canonical
+	// name is then classified without a copy.
+	if hasPrefixFold(name, unifiedPrefix) {
+		if kn, ok := classifyUnified(name, name[len(unifiedPrefix):]); ok {
+			return kn, true
+		}
+	} else if kn, ok := classifyCodex(name); ok {
 		return kn, true
 	}
-	if rest, ok := strings.CutPrefix(lower, unifiedPrefix); ok {
-		return classifyUnified(lower, rest)
-	}
-	return classifyCodex(lower)
+	kn, ok := fixed[strings.ToLower(name)] // a fixed name in an odd case
+	return kn, ok
 }
 
 // classifyUnified reads anthropic-ratelimit-unified-<window>-<field>, where
@@ -113,27 +116,28 @@ func classify(name string) (known, bool) {
 // (7d_sonnet, 7d_opus). The overage window is not a budget of the plan (it
 // meters paid extra usage, and "rejected" there mostly means "not enabled"),
 // so it is not read.
-func classifyUnified(lower, rest string) (known, bool) {
+func classifyUnified(name, rest string) (known, bool) {
 	i := strings.LastIndexByte(rest, '-')
 	if i < 0 {
 		return known{}, false
 	}
 	win, field := rest[:i], rest[i+1:]
 	var k kind
-	switch field {
-	case "status":
+	switch {
+	case strings.EqualFold(field, "status"):
 		k = kStatus
-	case "reset":
+	case strings.EqualFold(field, "reset"):
 		k = kResetEpoch
-	case "utilization":
+	case strings.EqualFold(field, "utilization"):
 		k = kUtilization
 	default:
 		return known{}, false
 	}
+	win = strings.ToLower(win) // no copy when already lower, as canonical names have it
 	if !unifiedWindowName(win) {
 		return known{}, false
 	}
-	kn := known{name: lower, kind: k, key: "anthropic-unified/" + win}
+	kn := known{name: name, kind: k, key: "anthropic-unified/" + win}
 	if _, model, ok := strings.Cut(win, "_"); ok {
 		kn.model = model
 	}
@@ -174,28 +178,31 @@ func unifiedWindowName(w string) bool {
 // classifyCodex reads x-<limit>-{primary,secondary}-<field> and
 // x-<limit>-limit-name. The limit id is what Codex calls it: the middle part
 // with '-' made '_' (x-codex-bengalfox-* is limit codex_bengalfox).
-func classifyCodex(lower string) (known, bool) {
-	if !strings.HasPrefix(lower, "x-") {
+func classifyCodex(name string) (known, bool) {
+	if !hasPrefixFold(name, "x-") {
 		return known{}, false
 	}
-	if limit, ok := strings.CutSuffix(lower[2:], "-limit-name"); ok {
+	rest := name[2:]
+	if hasSuffixFold(rest, "-limit-name") {
+		limit := strings.ToLower(rest[:len(rest)-len("-limit-name")])
 		// x-codex-limit-name is not read: Codex's main windows are the
 		// account's general budget, and scoping them to one model would
 		// let every other model through an exhausted account.
 		if !codexLimitName(limit) || limit == codexDefault {
 			return known{}, false
 		}
-		return known{name: lower, kind: kLimitName, key: strings.ReplaceAll(limit, "-", "_")}, true
+		return known{name: name, kind: kLimitName, key: strings.ReplaceAll(limit, "-", "_")}, true
 	}
 	for _, s := range codexSuffixes {
-		limit, ok := strings.CutSuffix(lower[2:], s.suffix)
-		if !ok {
+		if !hasSuffixFold(rest, s.suffix) {
 			continue
 		}
+		limit := strings.ToLower(rest[:len(rest)-len(s.suffix)])
 		if !codexLimitName(limit) {
 			return known{}, false
 		}
-		return known{name: lower, kind: s.kind, key: strings.ReplaceAll(limit, "-", "_") + "/" + s.slot, codex: true}, true
+		key := strings.ReplaceAll(limit, "-", "_") + "/" + s.slot
+		return known{name: name, kind: s.kind, key: key, codex: true}, true
 	}
 	return known{}, false
 }
@@ -220,6 +227,13 @@ func codexLimitName(s string) bool {
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
+}
+
+// lowerName is the name Observation.Ignored and Check's errors give.
+func (kn known) lowerName() string { return strings.ToLower(kn.name) }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 func isLower(c byte) bool { return c >= 'a' && c <= 'z' }

@@ -28,7 +28,7 @@ func Parse(h http.Header, now time.Time) Observation {
 			continue
 		}
 		if len(values[0]) > MaxValueBytes || !p.take(kn, values[0]) {
-			p.ignored = append(p.ignored, kn.name)
+			p.ignored = append(p.ignored, kn.lowerName())
 		}
 	}
 	return p.finish()

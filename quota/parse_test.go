@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,6 +27,7 @@ func runParse(t *testing.T, cases []parseCase) {
 			obs := Parse(c.h, now)
 			assertWindows(t, c.want, obs.Windows)
 			assert.Equal(t, c.ignored, obs.Ignored)
+			assert.NotContains(t, fmt.Sprintf("%+v", obs), secret, "a secret value came back out")
 			for _, name := range obs.Ignored {
 				for _, vs := range c.h {
 					for _, v := range vs {
@@ -39,26 +41,19 @@ func runParse(t *testing.T, cases []parseCase) {
 	}
 }
 
+// withAuthorization adds the request header a careless client passes along.
+func withAuthorization(h http.Header) http.Header {
+	h.Set("Authorization", "Bearer "+secret)
+	return h
+}
+
 func TestParseOpenAI(t *testing.T) {
 	runParse(t, []parseCase{{
 		name: "200 with usage-based variants (as api.openai.com sends)",
-		h: header(
-			"x-ratelimit-limit-requests", "5000",
-			"x-ratelimit-limit-tokens", "160000",
-			"x-ratelimit-limit-tokens_usage_based", "160000",
-			"x-ratelimit-remaining-requests", "4999",
-			"x-ratelimit-remaining-tokens", "158866",
-			"x-ratelimit-remaining-tokens_usage_based", "158866",
-			"x-ratelimit-reset-requests", "12ms",
-			"x-ratelimit-reset-tokens", "425ms",
-			"x-ratelimit-reset-tokens_usage_based", "425ms",
-			"x-request-id", "7dda31bb54cc0faf7bd946d0c05659e8",
-			"openai-processing-ms", "749",
-			"Authorization", "Bearer "+secret,
-		),
+		h:    withAuthorization(openAIAnswer()),
 		want: []Window{
 			win("openai/requests", rem(4999), lim(5000), reset(after(12*time.Millisecond))),
-			win("openai/tokens", rem(158866), lim(160000), reset(after(425*time.Millisecond))),
+			win("openai/tokens", rem(158866), lim(160000), reset(after(16*time.Minute+17764*time.Millisecond))),
 			win("openai/tokens_usage_based", rem(158866), lim(160000), reset(after(425*time.Millisecond))),
 		},
 	}, {
@@ -369,6 +364,14 @@ func TestParseNamesAreCaseInsensitive(t *testing.T) {
 // Every known header is listed in Ignored under its lower-case name when
 // its value is garbage, whatever case it came in: the caller logs names it
 // can grep for.
+func TestParseCodexNamesAreCaseInsensitive(t *testing.T) {
+	obs := Parse(http.Header{
+		"X-CODEX-BENGALFOX-PRIMARY-USED-PERCENT": {"100"},
+		"x-Codex-BengalFox-Limit-NAME":           {"gpt-5.3-codex-spark"},
+	}, now)
+	assertWindows(t, []Window{win("codex_bengalfox/primary", model("gpt-5.3-codex-spark"), util(1))}, obs.Windows)
+}
+
 func TestParseIgnoredNamesAreLowerCase(t *testing.T) {
 	obs := Parse(http.Header{"X-Codex-Bengalfox-Primary-Used-Percent": {"x"}, "RETRY-AFTER": {"x"}}, now)
 	assert.Equal(t, []string{"retry-after", "x-codex-bengalfox-primary-used-percent"}, obs.Ignored)
