@@ -118,6 +118,9 @@ func TestThresholdEdge(t *testing.T) {
 		{"a threshold of the caller's own", win("a/x", util(0.98), r), 0.99, false},
 		{"threshold 1 needs all used", win("a/x", util(1), r), 1, true},
 		{"threshold 0.5", win("a/x", util(0.5), r), 0.5, true},
+		// 1 - 34/100 is a hair under 0.66 in float64: "at" must still block.
+		{"34 left of 100 at threshold 0.66", win("a/x", rem(34), lim(100), r), 0.66, true},
+		{"35 left of 100 at threshold 0.66", win("a/x", rem(35), lim(100), r), 0.66, false},
 		{"threshold NaN means the default", win("a/x", util(0.98), r), math.NaN(), true},
 		{"threshold above 1 means the default", win("a/x", util(0.98), r), 2, true},
 		{"threshold below 0 means the default", win("a/x", util(0.5), r), -1, false},

@@ -48,7 +48,8 @@ func (w *Window) used() float64 {
 	return Unknown
 }
 
-// thresholdSlack absorbs float rounding, so that 20 left of 1000 is at 0.98.
+// thresholdSlack absorbs float rounding: 1 - 34/100 is a hair under 0.66
+// in float64, yet 34 left of 100 is at a threshold of 0.66.
 const thresholdSlack = 1e-9
 
 // out reports whether the window says "no budget" at threshold th. A limit
