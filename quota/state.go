@@ -1,0 +1,126 @@
+package quota
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// State is what is known of one credential's budgets: the last observation
+// of each window, sorted by Key, then Model. The zero State is empty and
+// ready. A State is not safe for concurrent use; its owner (the pool, under
+// its lock) serialises calls.
+type State struct {
+	windows []Window
+}
+
+// Apply takes in one answer's observation. A window replaces the kept one of
+// the same Key and Model unless that one was seen later (answers reported
+// out of order); windows the answer does not mention stay until their reset
+// passes. Windows that fail validation (only a hand-built Observation has
+// them) are dropped. Past MaxWindows the window seen longest ago goes.
+func (s *State) Apply(obs Observation) {
+	for _, w := range obs.Windows {
+		if w.validate() != nil {
+			continue
+		}
+		i, found := slices.BinarySearchFunc(s.windows, w, compareWindows)
+		switch {
+		case found && s.windows[i].SeenAt > w.SeenAt:
+		case found:
+			s.windows[i] = w
+		default:
+			s.windows = slices.Insert(s.windows, i, w)
+		}
+	}
+	for len(s.windows) > MaxWindows {
+		oldest := 0
+		for i := range s.windows {
+			if s.windows[i].SeenAt < s.windows[oldest].SeenAt {
+				oldest = i
+			}
+		}
+		s.windows = slices.Delete(s.windows, oldest, oldest+1)
+	}
+}
+
+// Blocked reports whether the credential is out of budget for a selection
+// of model at now, and until when (epoch seconds; the latest end among the
+// windows that block). A window blocks while it lasts (until its reset, or
+// NoResetHold after it was seen when it has none) if the provider said no
+// (unified status rejected, Retry-After), its remaining is 0, or its
+// utilization (sent, or 1 - remaining/limit) is at or above threshold.
+// A threshold outside (0, 1] means DefaultThreshold. model "" (not known)
+// counts every window, model-scoped ones included. It does not allocate.
+func (s *State) Blocked(now time.Time, threshold float64, model string) (until float64, blocked bool) {
+	t := epochOf(now)
+	if !(threshold > 0 && threshold <= 1) {
+		threshold = DefaultThreshold
+	}
+	for i := range s.windows {
+		w := &s.windows[i]
+		if end := w.end(); end > t && appliesTo(w.Model, model) && w.out(threshold) {
+			until, blocked = math.Max(until, end), true
+		}
+	}
+	return until, blocked
+}
+
+// Headroom is the fraction of budget left on the credential's tightest live
+// window for a selection of model (remaining/limit, or 1 - utilization; 0 for
+// a window that says no), and when that window ends. known is false when
+// no live window tells. Of two windows equally tight the one that lasts
+// longer counts: the credential is tight until then.
+func (s *State) Headroom(now time.Time, model string) (fraction, resetAt float64, known bool) {
+	t := epochOf(now)
+	for i := range s.windows {
+		w := &s.windows[i]
+		end := w.end()
+		if end <= t || !appliesTo(w.Model, model) {
+			continue
+		}
+		f, ok := w.left()
+		if ok && (!known || f < fraction || (f == fraction && end > resetAt)) {
+			fraction, resetAt, known = f, end, true
+		}
+	}
+	return fraction, resetAt, known
+}
+
+// Prune drops the windows that ended by now. It does not allocate.
+func (s *State) Prune(now time.Time) {
+	t := epochOf(now)
+	s.windows = slices.DeleteFunc(s.windows, func(w Window) bool { return w.end() <= t })
+}
+
+// Windows is a copy of the kept windows, sorted by Key, then Model.
+func (s *State) Windows() []Window {
+	return slices.Clone(s.windows)
+}
+
+// Room is one credential's Headroom, as the headroom strategy ranks it.
+type Room struct {
+	Fraction, ResetAt float64
+	Known             bool
+}
+
+// Better reports whether a credential with room a is to be picked before
+// one with room b: the most budget left first, ties to the one whose
+// tightest window resets soonest. A credential no answer has spoken of yet
+// counts as full (it is most likely unused) but loses a tie to one known
+// to be full, whose reset is known.
+func Better(a, b Room) bool {
+	fa, ra := rank(a)
+	fb, rb := rank(b)
+	if fa != fb {
+		return fa > fb
+	}
+	return ra < rb
+}
+
+func rank(r Room) (fraction, resetAt float64) {
+	if !r.Known {
+		return 1, math.Inf(1)
+	}
+	return r.Fraction, r.ResetAt
+}
