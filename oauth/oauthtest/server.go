@@ -83,6 +83,7 @@ type Failure struct {
 	Status     int           // HTTP status; 0 answers normally (after Delay)
 	Code       string        // OAuth error code in the body
 	Message    string        // error_description (or message); the refresh token is appended
+	Body       string        // a raw body to answer with Status (200 when 0), e.g. a malformed token
 	RetryAfter string        // Retry-After header
 	Location   string        // Location header (a redirect)
 	Delay      time.Duration // wait before answering; ends when the request is cancelled
@@ -362,6 +363,15 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, c *contract, f F
 		return writeError(w, c, http.StatusBadRequest, "invalid_request", problem+" (refresh token "+rt+")")
 	}
 	switch {
+	case f.Body != "":
+		status := f.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(f.Body))
+		return status
 	case f.Location != "":
 		w.Header().Set("Location", f.Location)
 		w.WriteHeader(f.Status)
