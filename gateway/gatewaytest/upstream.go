@@ -65,6 +65,7 @@ type Upstream struct {
 	srv       *httptest.Server
 	mu        sync.Mutex
 	keys      map[string]Behaviour
+	forget    bool
 	requests  []Request
 	steps     chan struct{}
 	cancelled chan string
@@ -85,6 +86,14 @@ func (u *Upstream) Requests() []Request {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return append([]Request(nil), u.requests...)
+}
+
+// StopRecording makes the upstream keep no more requests (for benchmarks,
+// whose millions of requests would fill the memory).
+func (u *Upstream) StopRecording() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.forget = true
 }
 
 // Keys are the keys of the requests seen so far, in order.
@@ -126,10 +135,12 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(body, &req)
 	key := keyOf(r.Header)
 	u.mu.Lock()
-	u.requests = append(u.requests, Request{
-		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Key: key,
-		Model: req.Model, Stream: req.Stream, Header: r.Header.Clone(),
-	})
+	if !u.forget {
+		u.requests = append(u.requests, Request{
+			Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Key: key,
+			Model: req.Model, Stream: req.Stream, Header: r.Header.Clone(),
+		})
+	}
 	b, known := u.keys[key]
 	u.mu.Unlock()
 
