@@ -117,6 +117,7 @@ func (e *apiError) Error() string { return e.code + ": " + e.message }
 
 // errorTypes maps a status to OpenAI's error.type and Anthropic's.
 var errorTypes = map[int][2]string{
+	http.StatusBadRequest:            {"invalid_request_error", "invalid_request_error"},
 	http.StatusUnauthorized:          {"invalid_request_error", "authentication_error"},
 	http.StatusForbidden:             {"invalid_request_error", "permission_error"},
 	http.StatusNotFound:              {"invalid_request_error", "not_found_error"},

@@ -168,3 +168,16 @@ func TestDefaultUpstreams(t *testing.T) {
 	require.NotNil(t, e)
 	assert.Equal(t, "no_upstream", e.code)
 }
+
+func TestRequestWithoutBody(t *testing.T) {
+	h := newHarness(t, []gt.Behaviour{gt.OK})
+	resp := h.request("GET", "/openai/models?limit=1", "")
+	body := readAll(t, resp)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Contains(t, body, "fake-model")
+	got := h.up.Requests()[0]
+	assert.Equal(t, "GET", got.Method)
+	assert.Equal(t, "/v1/models", got.Path)
+	assert.Equal(t, "limit=1", got.RawQuery)
+	assert.Equal(t, "", h.b.Selects()[0].Model, "no body, no model")
+}
