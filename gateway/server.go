@@ -1,0 +1,126 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Server is the gateway: New it, then Run it (or mount Handler yourself).
+type Server struct {
+	cfg       Config
+	b         Backend
+	upstreams map[string]*url.URL
+	tokenSum  [sha256.Size]byte
+	log       *slog.Logger
+	metrics   *metrics
+	proxy     *httputil.ReverseProxy
+
+	mu sync.Mutex
+	ln net.Listener
+}
+
+// New checks cfg (errors wrap ErrConfig) and builds a Server on b.
+func New(cfg Config, b Backend) (*Server, error) {
+	if b == nil {
+		return nil, fmt.Errorf("%w: no backend", ErrConfig)
+	}
+	cfg, upstreams, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, b: b, upstreams: upstreams,
+		tokenSum: sha256.Sum256([]byte(cfg.Token)),
+		log:      cfg.Logger,
+		metrics:  newMetrics(),
+	}
+	// ReverseProxy does the HTTP plumbing that is easy to get wrong by
+	// hand: hop-by-hop headers, trailers, 1xx, upgrades, flushing event
+	// streams as they come, cancelling upstream when the client goes. The
+	// rotation lives in its Transport.
+	s.proxy = &httputil.ReverseProxy{
+		Rewrite:      s.rewrite,
+		Transport:    &rotator{s: s},
+		ErrorHandler: s.proxyError,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Handler is the gateway's HTTP handler, for tests and for a caller that
+// serves it itself (on loopback: it trusts its listener's reach).
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// Collectors are the gateway's metrics, for the daemon's registry.
+func (s *Server) Collectors() []prometheus.Collector { return s.metrics.collectors() }
+
+// Listen binds the listen address (once) and returns it; with port 0 that
+// is how a caller learns the port. Run calls it if the caller did not.
+func (s *Server) Listen() (net.Addr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return s.ln.Addr(), nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: listen: %w", err)
+	}
+	// "localhost" resolved by a hosts file that points elsewhere.
+	if !isLoopbackHost(hostOf(ln.Addr().String())) {
+		_ = ln.Close()
+		return nil, fmt.Errorf("gateway: listen: %s resolved to %s: %w", s.cfg.Addr, ln.Addr(), ErrNotLoopback)
+	}
+	s.ln = ln
+	return ln.Addr(), nil
+}
+
+// Run serves until ctx ends, then shuts down: it stops accepting, lets
+// requests under way (streams included) finish for ShutdownGrace, and
+// closes what is left. It returns nil after a shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	l := s.ln
+	s.mu.Unlock()
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	s.log.Info("gateway listening", "addr", ln.String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("gateway: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		s.log.Warn("gateway: requests still running at the end of the shutdown grace; closing them", "grace", s.cfg.ShutdownGrace)
+		_ = srv.Close()
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("gateway: serve: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
