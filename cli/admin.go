@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,14 +11,18 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/config"
 	"github.com/credpool/credpool/pool"
+	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
-// The admin commands change auth.json under the lock, with or without a
-// running daemon: the daemon picks the change up from its file watch, and
-// Hermes sees it too. They run the same pool code the daemon runs.
+// The admin commands work with or without a running daemon. With one, they
+// go through its API, so that they return only once the daemon serves the
+// change and has written it (read your writes: a select right after an add
+// finds the entry). Without one, they change auth.json under the lock with
+// the same pool code the daemon runs.
 
 func runAdd(ctx context.Context, e Env, args []string) error {
 	fs, l := flags(e, "add")
@@ -34,6 +39,9 @@ func runAdd(ctx context.Context, e Env, args []string) error {
 	if *typ != "api_key" && *typ != "oauth" {
 		return usagef("--type must be api_key or oauth, got %q", *typ)
 	}
+	if err := pool.ValidProvider(pos[0]); err != nil {
+		return usageError{err.Error()}
+	}
 	s, err := load(e, l)
 	if err != nil {
 		return err
@@ -42,16 +50,28 @@ func runAdd(ctx context.Context, e Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var added pool.EntryView
-	err = adminUpdate(ctx, s, func(p *pool.Pool) error {
-		v, _, err := p.Add(pos[0], pool.NewEntry{Label: *label, AuthType: *typ, AccessToken: secret, BaseURL: *baseURL})
-		added = v
-		return err
-	})
+	req := apitype.AddRequest{Label: *label, AuthType: *typ, AccessToken: secret, BaseURL: *baseURL}
+	var added apitype.Entry
+	var pers apitype.Persistence
+	res, err := quickClient(s).AddEntry(ctx, pos[0], req)
+	added, pers = res.Entry, res.Persistence
+	if errors.Is(err, socketapi.ErrDaemonNotRunning) {
+		pers.Persisted = true
+		err = adminUpdate(ctx, s, func(p *pool.Pool) error {
+			v, _, err := p.Add(pos[0], pool.NewEntry{Label: req.Label, AuthType: req.AuthType, AccessToken: req.AccessToken, BaseURL: req.BaseURL})
+			added = apitype.EntryFrom(v)
+			return err
+		})
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "added %s %q to %s (priority %d, token …%s)\n", added.ID, added.Label, pos[0], added.Priority, added.TokenHint)
+	hint := ""
+	if added.TokenHint != nil {
+		hint = *added.TokenHint
+	}
+	fmt.Fprintf(e.Stdout, "added %s %q to %s (priority %d, token …%s)\n", added.ID, printable(added.Label), pos[0], added.Priority, hint)
+	warnUnpersisted(e, pers)
 	return nil
 }
 
@@ -68,16 +88,21 @@ func runRemove(ctx context.Context, e Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var removed pool.EntryView
-	err = adminUpdate(ctx, s, func(p *pool.Pool) error {
-		v, _, err := p.Remove(pos[0], pos[1])
-		removed = v
-		return err
-	})
+	res, err := quickClient(s).RemoveEntry(ctx, pos[0], pos[1])
+	removed, pers := res.Removed, res.Persistence
+	if errors.Is(err, socketapi.ErrDaemonNotRunning) {
+		pers.Persisted = true
+		err = adminUpdate(ctx, s, func(p *pool.Pool) error {
+			v, _, err := p.Remove(pos[0], pos[1])
+			removed = apitype.EntryFrom(v)
+			return err
+		})
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "removed %s %q from %s\n", removed.ID, removed.Label, pos[0])
+	fmt.Fprintf(e.Stdout, "removed %s %q from %s\n", removed.ID, printable(removed.Label), pos[0])
+	warnUnpersisted(e, pers)
 	return nil
 }
 
@@ -98,21 +123,66 @@ func runReset(ctx context.Context, e Env, args []string) error {
 	if len(pos) == 2 {
 		target = pos[1]
 	}
-	var n int
-	err = adminUpdate(ctx, s, func(p *pool.Pool) error {
-		var err error
-		n, _, err = p.Reset(pos[0], target)
-		return err
-	})
+	res, err := quickClient(s).Reset(ctx, pos[0], target)
+	n, pers := res.Reset, res.Persistence
+	if errors.Is(err, socketapi.ErrDaemonNotRunning) {
+		pers.Persisted = true
+		err = adminUpdate(ctx, s, func(p *pool.Pool) error {
+			var err error
+			n, _, err = p.Reset(pos[0], target)
+			return err
+		})
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "reset %d entr%s of %s\n", n, plural(n, "y", "ies"), pos[0])
+	warnUnpersisted(e, pers)
 	return nil
 }
 
+func runRepair(ctx context.Context, e Env, args []string) error {
+	fs, l := flags(e, "repair")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("repair needs exactly one PROVIDER")
+	}
+	s, err := load(e, l)
+	if err != nil {
+		return err
+	}
+	res, err := quickClient(s).Repair(ctx, pos[0])
+	n, pers := res.Repaired, res.Persistence
+	if errors.Is(err, socketapi.ErrDaemonNotRunning) {
+		pers.Persisted = true
+		err = adminUpdate(ctx, s, func(p *pool.Pool) error {
+			var err error
+			n, err = p.Repair(pos[0])
+			return err
+		})
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "gave %d row%s of %s an id of %s own\n", n, plural(n, "", "s"), pos[0], plural(n, "its", "their"))
+	warnUnpersisted(e, pers)
+	return nil
+}
+
+// warnUnpersisted says on stderr that a change is served but not yet on
+// disk. The command still succeeds: the daemon holds the change and keeps
+// retrying, and running the command again would do it twice.
+func warnUnpersisted(e Env, p apitype.Persistence) {
+	if !p.Persisted {
+		fmt.Fprintf(e.Stderr, "credpool: warning: not yet written to the auth file: %s\n", p.PersistError)
+	}
+}
+
 // adminUpdate runs op on a pool loaded from auth.json under the lock and
-// writes back only op's own changes.
+// writes back only what op changed.
 func adminUpdate(ctx context.Context, s config.Settings, op func(p *pool.Pool) error) error {
 	_, err := authfile.NewStore(s.AuthFile).Update(ctx, func(f *authfile.File) error {
 		p := pool.New(poolConfig(s))

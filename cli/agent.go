@@ -8,7 +8,8 @@ import (
 	"io"
 	"time"
 
-	socketapi "github.com/credpool/credpool/unix-socket-api"
+	"github.com/credpool/credpool/apitype"
+	"github.com/credpool/credpool/epoch"
 )
 
 func runSelect(ctx context.Context, e Env, args []string) error {
@@ -18,6 +19,7 @@ func runSelect(ctx context.Context, e Env, args []string) error {
 	asJSON := fs.Bool("json", false, "print the whole answer as JSON (includes the token)")
 	strategy := fs.String("strategy", "", "override the pool's strategy for this selection")
 	wait := fs.Duration("wait", 0, "wait up to this long (max 30s) for a credential to become available")
+	model := fs.String("model", "", "the model the call will use: skip credentials benched for it")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -32,8 +34,8 @@ func runSelect(ctx context.Context, e Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := client(s).Select(ctx, pos[0], socketapi.SelectRequest{
-		Strategy: *strategy, Lease: *lease, WaitMS: int(wait.Milliseconds()),
+	res, err := client(s).Select(ctx, pos[0], apitype.SelectRequest{
+		Strategy: *strategy, Lease: *lease, WaitMS: int(wait.Milliseconds()), Model: *model,
 	})
 	if err != nil {
 		return explainNone(err)
@@ -45,9 +47,9 @@ func runSelect(ctx context.Context, e Env, args []string) error {
 		return writeJSON(e.Stdout, res)
 	default:
 		c := res.Credential
-		fmt.Fprintf(e.Stdout, "%s  %s  (%s, %s, priority %d, %d requests)\n", c.ID, c.Label, c.AuthType, c.Source, c.Priority, c.RequestCount)
-		if c.BaseURL != "" {
-			fmt.Fprintf(e.Stdout, "base_url  %s\n", c.BaseURL)
+		fmt.Fprintf(e.Stdout, "%s  %s  (%s, %s, priority %d, %d requests)\n", c.ID, printable(c.Label), c.AuthType, printable(c.Source), c.Priority, c.RequestCount)
+		if c.BaseURL != nil {
+			fmt.Fprintf(e.Stdout, "base_url  %s\n", printable(*c.BaseURL))
 		}
 		if res.Lease != nil {
 			fmt.Fprintf(e.Stdout, "lease     %s (expires %s)\n", res.Lease.ID, formatTime(res.Lease.ExpiresAt))
@@ -59,11 +61,11 @@ func runSelect(ctx context.Context, e Env, args []string) error {
 
 // explainNone adds the earliest recovery time to a "none available" error.
 func explainNone(err error) error {
-	var apiErr *socketapi.APIError
-	if errors.As(err, &apiErr) && apiErr.Status == 503 {
+	var apiErr *apitype.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == apitype.CodeNoneAvailable {
 		if apiErr.NextAvailableAt != nil {
 			return fmt.Errorf("%w; the next one is available at %s (in %s); retry then, or add one with 'credpool add'",
-				err, formatTime(*apiErr.NextAvailableAt), humanDuration(time.Until(epochTime(*apiErr.NextAvailableAt))))
+				err, formatTime(*apiErr.NextAvailableAt), humanSeconds(epoch.Until(*apiErr.NextAvailableAt, time.Now())))
 		}
 		return fmt.Errorf("%w; only DEAD credentials remain: log in again, or add one with 'credpool add'", err)
 	}
@@ -79,6 +81,8 @@ func runReport(ctx context.Context, e Env, args []string) error {
 	message := fs.String("message", "", "provider error message")
 	retryAfter := fs.String("retry-after", "", "Retry-After: seconds or an HTTP-date")
 	resetAt := fs.String("reset-at", "", "provider reset time: epoch seconds, ms or ISO-8601")
+	model := fs.String("model", "", "the model the call used (an Anthropic 429 or a model_entitlement failure benches that model only)")
+	failure := fs.String("failure-reason", "", "billing, billing_unverified or model_entitlement")
 	asJSON := fs.Bool("json", false, "print the answer as JSON (includes the next token)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -97,9 +101,10 @@ func runReport(ctx context.Context, e Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := client(s).Report(ctx, pos[0], socketapi.ReportRequest{
+	res, err := client(s).Report(ctx, pos[0], apitype.ReportRequest{
 		CredentialID: *id, LeaseID: *leaseID, StatusCode: *code, Reason: *reason, Message: *message,
-		RetryAfter: socketapi.FlexString(*retryAfter), ResetAt: socketapi.FlexString(*resetAt),
+		RetryAfter: apitype.FlexString(*retryAfter), ResetAt: apitype.FlexString(*resetAt),
+		Model: *model, FailureReason: *failure,
 	})
 	if err != nil {
 		return err
@@ -107,15 +112,19 @@ func runReport(ctx context.Context, e Env, args []string) error {
 	if *asJSON {
 		return writeJSON(e.Stdout, res)
 	}
-	if res.Marked == nil {
+	switch m := res.Marked; {
+	case m == nil:
 		fmt.Fprintln(e.Stdout, "marked nothing (no entry matched, or the code is not an error)")
-	} else if res.Marked.Until > 0 {
-		fmt.Fprintf(e.Stdout, "marked %s %s until %s\n", res.Marked.ID, res.Marked.Status, formatTime(res.Marked.Until))
-	} else {
-		fmt.Fprintf(e.Stdout, "marked %s %s\n", res.Marked.ID, res.Marked.Status)
+	case m.Model != "" && m.Until != nil:
+		fmt.Fprintf(e.Stdout, "marked %s benched for %s until %s\n", m.ID, printable(m.Model), formatTime(*m.Until))
+	case m.Until != nil:
+		fmt.Fprintf(e.Stdout, "marked %s %s until %s\n", m.ID, m.Status, formatTime(*m.Until))
+	default:
+		fmt.Fprintf(e.Stdout, "marked %s %s\n", m.ID, m.Status)
 	}
+	warnUnpersisted(e, res.Persistence)
 	if res.Next != nil {
-		fmt.Fprintf(e.Stdout, "next   %s  %s\n", res.Next.ID, res.Next.Label)
+		fmt.Fprintf(e.Stdout, "next   %s  %s\n", res.Next.ID, printable(res.Next.Label))
 	} else {
 		fmt.Fprintln(e.Stdout, "next   none available")
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/config"
 	"github.com/credpool/credpool/packaging"
 	"github.com/credpool/credpool/pool"
@@ -67,6 +68,7 @@ func commands() []command {
 		{"add", "PROVIDER [--label L] [--type api_key|oauth] [--base-url U]", "add a credential (secret from stdin or a no-echo prompt)", runAdd, false},
 		{"remove", "PROVIDER TARGET", "remove a credential (id, label or 1-based index)", runRemove, false},
 		{"reset", "PROVIDER [TARGET]", "clear cooldowns and DEAD marks", runReset, false},
+		{"repair", "PROVIDER", "give rows that repeat another row's id an id of their own", runRepair, false},
 		{"events", "", "follow the event stream", runEvents, false},
 		{"version", "", "print the version", runVersion, false},
 		{"man", "", "print the credpool(1) man page", runMan, true},
@@ -142,7 +144,7 @@ func report(e Env, name string, err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
-	var apiErr *socketapi.APIError
+	var apiErr *apitype.APIError
 	switch {
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(e.Stderr, "credpool %s: %v\nRun 'credpool help' for usage.\n", name, err)

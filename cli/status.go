@@ -6,12 +6,18 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/config"
+	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -30,7 +36,7 @@ func runStatus(ctx context.Context, e Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	views, live, err := statusViews(ctx, s, pos)
+	pools, live, err := statusPools(ctx, s, pos)
 	if err != nil {
 		return err
 	}
@@ -38,28 +44,29 @@ func runStatus(ctx context.Context, e Env, args []string) error {
 		fmt.Fprintf(e.Stderr, "credpool status: the daemon is not running; showing %s (leases unknown)\n", s.AuthFile)
 	}
 	if *asJSON {
-		return writeJSON(e.Stdout, map[string]any{"pools": views})
+		return writeJSON(e.Stdout, apitype.Pools{Pools: pools})
 	}
-	renderStatus(e.Stdout, views, time.Now())
+	renderStatus(e.Stdout, pools, time.Now())
 	return nil
 }
 
-// statusViews asks the daemon, and reads auth.json itself when no daemon
-// answers: status is most wanted exactly when something is wrong.
-func statusViews(ctx context.Context, s config.Settings, pos []string) ([]pool.PoolView, bool, error) {
+// statusPools asks the daemon, and reads auth.json itself when no daemon
+// answers: status is most wanted exactly when something is wrong. Both
+// give the same wire types, so --json says the same either way.
+func statusPools(ctx context.Context, s config.Settings, pos []string) ([]apitype.Pool, bool, error) {
 	c := quickClient(s)
-	var views []pool.PoolView
+	var pools []apitype.Pool
 	var err error
 	if len(pos) == 1 {
-		var v pool.PoolView
+		var v apitype.Pool
 		if v, err = c.Pool(ctx, pos[0]); err == nil {
-			views = []pool.PoolView{v}
+			pools = []apitype.Pool{v}
 		}
 	} else {
-		views, err = c.Pools(ctx)
+		pools, err = c.Pools(ctx)
 	}
 	if err == nil || !errors.Is(err, socketapi.ErrDaemonNotRunning) {
-		return views, true, err
+		return pools, true, err
 	}
 	f, _, rerr := authfile.NewStore(s.AuthFile).Read()
 	if rerr != nil {
@@ -72,98 +79,155 @@ func statusViews(ctx context.Context, s config.Settings, pos []string) ([]pool.P
 		if verr != nil {
 			return nil, false, fmt.Errorf("%w: %q is not in %s", verr, pos[0], s.AuthFile)
 		}
-		return []pool.PoolView{v}, false, nil
+		return []apitype.Pool{apitype.PoolFrom(v)}, false, nil
 	}
-	return p.Views(), false, nil
+	return apitype.PoolsFrom(p.Views()).Pools, false, nil
 }
 
 // renderStatus prints one block per pool.
-func renderStatus(w io.Writer, views []pool.PoolView, now time.Time) {
-	if len(views) == 0 {
+func renderStatus(w io.Writer, pools []apitype.Pool, now time.Time) {
+	if len(pools) == 0 {
 		fmt.Fprintln(w, "no pools yet: add a credential with 'credpool add PROVIDER'")
 		return
 	}
-	for i, v := range views {
+	for i, v := range pools {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "%s  (%s, %d of %d available", v.Provider, v.Strategy, v.Available, len(v.Entries))
-		if v.Available == 0 && v.NextAvailableAt > 0 {
-			fmt.Fprintf(w, ", next in %s", humanDuration(epochTime(v.NextAvailableAt).Sub(now)))
+		fmt.Fprintf(w, "%s  (%s, %d of %d available", printable(v.Provider), v.Strategy, v.Available, len(v.Entries))
+		if v.Available == 0 && v.NextAvailableAt != nil {
+			fmt.Fprintf(w, ", next in %s", humanSeconds(epoch.Until(*v.NextAvailableAt, now)))
 		}
 		fmt.Fprintln(w, ")")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  LABEL\tID\tTYPE\tSOURCE\tSTATE\tREQUESTS\tLEASES")
 		for _, en := range v.Entries {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%d\n", en.Label, en.ID, en.AuthType, en.Source, entryState(en, now), en.RequestCount, en.Leases)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%d\n", printable(en.Label), printable(en.ID), printable(en.AuthType),
+				printable(en.Source), entryState(en, now), en.RequestCount, en.Leases)
 		}
 		_ = tw.Flush()
+		for _, pr := range v.Problems {
+			fmt.Fprintf(w, "  ! row %d: %s\n", pr.Index, printable(pr.What))
+		}
 	}
 }
 
 // entryState is the STATE column: "ok", "exhausted 429 rate_limit_exceeded,
-// 41m left", "dead token_invalidated, 3h ago, pruned in 21h".
-func entryState(en pool.EntryView, now time.Time) string {
+// 41m left", "dead token_invalidated, 3h ago, pruned in 21h", with model
+// cooldowns and unreadable fields after it.
+func entryState(en apitype.Entry, now time.Time) string {
 	var parts []string
 	switch en.Status {
-	case pool.StatusDead:
+	case string(pool.StatusDead):
 		head := "dead"
-		if en.LastErrorReason != "" {
-			head += " " + en.LastErrorReason
-		} else if en.LastErrorCode != 0 {
-			head += fmt.Sprintf(" %d", en.LastErrorCode)
+		if en.LastErrorReason != nil {
+			head += " " + printable(*en.LastErrorReason)
+		} else if en.LastErrorCode != nil {
+			head += " " + strconv.Itoa(*en.LastErrorCode)
 		}
 		parts = append(parts, head)
-		if en.LastStatusAt > 0 {
-			parts = append(parts, humanDuration(now.Sub(epochTime(en.LastStatusAt)))+" ago")
+		if en.LastStatusAt != nil {
+			parts = append(parts, ago(*en.LastStatusAt, now))
 		}
 		switch {
-		case en.PruneAt > 0 && epochTime(en.PruneAt).After(now):
-			parts = append(parts, "pruned in "+humanDuration(epochTime(en.PruneAt).Sub(now)))
-		case en.PruneAt > 0:
+		case en.PruneAt != nil && epoch.Until(*en.PruneAt, now) > 0:
+			parts = append(parts, "pruned in "+humanSeconds(epoch.Until(*en.PruneAt, now)))
+		case en.PruneAt != nil:
 			parts = append(parts, "pruned on the next tick")
 		}
-	case pool.StatusExhausted:
+	case string(pool.StatusExhausted):
 		head := "exhausted"
-		if en.LastErrorCode != 0 {
-			head += fmt.Sprintf(" %d", en.LastErrorCode)
+		if en.LastErrorCode != nil {
+			head += " " + strconv.Itoa(*en.LastErrorCode)
 		}
-		if en.LastErrorReason != "" {
-			head += " " + en.LastErrorReason
+		if en.LastErrorReason != nil {
+			head += " " + printable(*en.LastErrorReason)
 		}
 		parts = append(parts, head)
-		if en.Until > 0 {
-			parts = append(parts, humanDuration(epochTime(en.Until).Sub(now))+" left")
+		if en.Until != nil {
+			parts = append(parts, humanSeconds(epoch.Until(*en.Until, now))+" left")
 		}
 	default:
 		parts = append(parts, "ok")
 	}
+	models := make([]string, 0, len(en.ModelCooldowns))
+	for m := range en.ModelCooldowns {
+		models = append(models, m)
+	}
+	slices.Sort(models)
+	for _, m := range models {
+		parts = append(parts, fmt.Sprintf("%s benched %s", printable(m), humanSeconds(epoch.Until(en.ModelCooldowns[m], now))))
+	}
 	s := strings.Join(parts, ", ")
-	if en.TokenHint == "" && en.Status != pool.StatusDead && !en.Available {
+	switch {
+	case len(en.Unreadable) > 0:
+		s += fmt.Sprintf(" (unreadable %s in the file: not handed out)", printable(strings.Join(en.Unreadable, ", ")))
+	case en.TokenHint == nil && en.Status != string(pool.StatusDead) && !en.Available:
 		s += " (no token on disk: not handed out)"
 	}
 	return s
 }
 
-// humanDuration rounds to the largest useful unit: 41m, 3h, 2d, 45s.
-func humanDuration(d time.Duration) string {
-	if d < 0 {
-		d = 0
+// ago says how long ago an epoch time was, or that it lies in the future
+// (a writer with a skewed clock).
+func ago(at float64, now time.Time) string {
+	d := -epoch.Until(at, now)
+	if d < -1 {
+		return "stamped " + humanSeconds(-d) + " in the future"
+	}
+	return humanSeconds(d) + " ago"
+}
+
+// humanSeconds rounds to the largest useful unit: 41m, 3h, 2d, 45s, 8y. It
+// works on float seconds, so a cooldown to the year 9999 is not an
+// overflow.
+func humanSeconds(sec float64) string {
+	if sec < 0 || math.IsNaN(sec) {
+		sec = 0
 	}
 	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(math.Ceil(d.Seconds())))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
+	case sec < 60:
+		return fmt.Sprintf("%ds", int(math.Ceil(sec)))
+	case sec < 3600:
+		return fmt.Sprintf("%dm", int(sec/60))
+	case sec < 48*3600:
+		return fmt.Sprintf("%dh", int(sec/3600))
+	case sec < 2*365*86400:
+		return fmt.Sprintf("%dd", int(sec/86400))
 	default:
-		return fmt.Sprintf("%dd", int(d.Hours()/24))
+		return fmt.Sprintf("%dy", int(sec/(365*86400)))
 	}
 }
 
-func epochTime(s float64) time.Time { return time.Unix(0, int64(s*1e9)) }
-
 func formatTime(s float64) string {
-	return epochTime(s).Local().Format("2006-01-02 15:04:05 MST")
+	return epoch.Time(s).Local().Format("2006-01-02 15:04:05 MST")
+}
+
+// printable shows text from the file or a provider on a terminal safely:
+// control and bidirectional-override characters are escaped (another
+// writer's label must not rewrite the line around it), and it is cut to
+// 80 characters.
+func printable(s string) string {
+	if len(s) > 0 && strings.IndexFunc(s, unsafeRune) < 0 && utf8.RuneCountInString(s) <= 80 {
+		return s
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == 80 {
+			b.WriteString("…")
+			break
+		}
+		n++
+		if unsafeRune(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func unsafeRune(r rune) bool {
+	return r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credpool/credpool/paths"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -204,12 +205,13 @@ func parseDuration(raw string, dst *time.Duration, check func(time.Duration) str
 	return ""
 }
 
-func validStrategy(name string) bool {
-	switch pool.Strategy(name) {
-	case pool.FillFirst, pool.RoundRobin, pool.LeastUsed, pool.Random:
-		return true
+// strategyNames lists pool's strategies for help texts and errors.
+func strategyNames() string {
+	names := make([]string, len(pool.Strategies))
+	for i, s := range pool.Strategies {
+		names[i] = string(s)
 	}
-	return false
+	return strings.Join(names, ", ")
 }
 
 // strategyFlag collects repeated --strategy P=NAME; it is checked in Load so
@@ -239,7 +241,7 @@ func RegisterFlags(fs *flag.FlagSet) *Loader {
 		l.values[sc.key] = fs.String(sc.flag, "", sc.usage)
 	}
 	fs.Var(&l.strategies, strategyFlagName,
-		"`provider=name` strategy for a provider: fill_first, round_robin, least_used or random (repeatable; default fill_first)")
+		"`provider=name` strategy for a provider: "+strategyNames()+" (repeatable; default fill_first)")
 	return l
 }
 
@@ -298,7 +300,7 @@ func (l *Loader) Load(getenv func(string) string) (Settings, error) {
 			continue
 		}
 		if sc.isPath {
-			p, why := expandPath(raw, getenv)
+			p, why := paths.Expand(raw, getenv)
 			if why != "" {
 				return Settings{}, &SettingError{Key: sc.key, Source: src, Value: raw, Reason: why}
 			}
@@ -315,7 +317,7 @@ func (l *Loader) Load(getenv func(string) string) (Settings, error) {
 	}
 
 	if s.Sources[KeyAuthFile] == SourceDefault {
-		p, ok := DefaultAuthFile(getenv)
+		p, ok := paths.AuthFile(getenv)
 		if !ok {
 			return Settings{}, &SettingError{Key: KeyAuthFile, Source: SourceDefault, Value: "",
 				Reason: "none of HERMES_HOME, XDG_CONFIG_HOME and HOME is set; give --auth-file"}
@@ -323,7 +325,7 @@ func (l *Loader) Load(getenv func(string) string) (Settings, error) {
 		s.AuthFile = p
 	}
 	if s.Sources[KeySocket] == SourceDefault {
-		s.Socket = DefaultSocketPath(getenv)
+		s.Socket = paths.Socket(getenv)
 	}
 	return s, nil
 }
@@ -373,9 +375,9 @@ func (l *Loader) mergeStrategies(s *Settings, file fileLayer, flagSet bool, gete
 			switch {
 			case !ok || p == "":
 				return &SettingError{Key: KeyStrategies, Source: ly.source, Value: pair, Reason: "want provider=strategy"}
-			case !validStrategy(name):
+			case !pool.ValidStrategy(pool.Strategy(name)):
 				return &SettingError{Key: KeyStrategies, Source: ly.source, Value: pair,
-					Reason: "unknown strategy " + strconv.Quote(name) + "; want fill_first, round_robin, least_used or random"}
+					Reason: "unknown strategy " + strconv.Quote(name) + "; want one of " + strategyNames()}
 			}
 			s.Strategies[p] = name
 			s.Sources[KeyStrategies+"."+p] = ly.source

@@ -6,10 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/credpool/credpool/paths"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,7 +81,7 @@ func TestDefaults(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.authFile, s.AuthFile)
-			assert.Equal(t, DefaultSocketPath(envOf(tt.env)), s.Socket)
+			assert.Equal(t, paths.Socket(envOf(tt.env)), s.Socket)
 			assert.Equal(t, 60*time.Second, s.Tick)
 			assert.Equal(t, 24*time.Hour, s.PruneDeadAfter)
 			assert.Equal(t, 10*time.Minute, s.LeaseTTL)
@@ -94,27 +95,6 @@ func TestDefaults(t *testing.T) {
 				KeyLeaseTTL, KeyMaxLeases, KeyStrategies, KeyLogLevel, KeyLogFormat} {
 				assert.Equal(t, SourceDefault, s.Sources[key], key)
 			}
-		})
-	}
-}
-
-func TestDefaultSocketPath(t *testing.T) {
-	uid := os.Getuid()
-	tests := []struct {
-		name, goos string
-		env        map[string]string
-		want       string
-	}{
-		{"linux runtime dir", "linux", map[string]string{"XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/a"}, "/run/user/1000/credpool/credpool.sock"},
-		{"linux relative runtime dir ignored", "linux", map[string]string{"XDG_RUNTIME_DIR": "run", "HOME": "/home/a"}, "/home/a/.cache/credpool/credpool.sock"},
-		{"linux HOME fallback", "linux", map[string]string{"HOME": "/home/a"}, "/home/a/.cache/credpool/credpool.sock"},
-		{"linux nothing", "linux", map[string]string{}, filepath.Join(os.TempDir(), "credpool-"+strconv.Itoa(uid), "credpool.sock")},
-		{"darwin TMPDIR", "darwin", map[string]string{"TMPDIR": "/var/folders/xy/T/", "XDG_RUNTIME_DIR": "/run/user/501", "HOME": "/Users/a"}, "/var/folders/xy/T/credpool/credpool.sock"},
-		{"darwin no TMPDIR", "darwin", map[string]string{"HOME": "/Users/a"}, "/tmp/credpool-" + strconv.Itoa(uid) + "/credpool.sock"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, defaultSocketPath(tt.goos, envOf(tt.env)))
 		})
 	}
 }
@@ -134,7 +114,7 @@ func TestPrecedence(t *testing.T) {
 			flagV: "/f/auth.json", envV: "/e/auth.json", fileV: home + "/c/auth.json", defV: home + "/.config/credpool/auth.json",
 			get: func(s Settings) any { return s.AuthFile }},
 		{key: KeySocket, flag: "--socket=~/f.sock", env: "/e.sock", file: `socket = "/c.sock"`,
-			flagV: home + "/f.sock", envV: "/e.sock", fileV: "/c.sock", defV: DefaultSocketPath(envOf(map[string]string{"HOME": home})),
+			flagV: home + "/f.sock", envV: "/e.sock", fileV: "/c.sock", defV: paths.Socket(envOf(map[string]string{"HOME": home})),
 			get: func(s Settings) any { return s.Socket }},
 		{key: KeyTick, flag: "--tick=100ms", env: "2s", file: `tick = "3m"`,
 			flagV: 100 * time.Millisecond, envV: 2 * time.Second, fileV: 3 * time.Minute, defV: time.Minute,

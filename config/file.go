@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/credpool/credpool/paths"
 )
 
 // fileLayer is the config file reduced to raw strings, like the other layers.
@@ -40,14 +42,14 @@ func (l *Loader) readConfig(explicit bool, getenv func(string) string, s *Settin
 	var path string
 	if explicit {
 		s.Sources[KeyConfig] = SourceFlag
-		p, why := expandPath(l.configPath, getenv)
+		p, why := paths.Expand(l.configPath, getenv)
 		if why != "" {
 			return fileLayer{}, &SettingError{Key: KeyConfig, Source: SourceFlag, Value: l.configPath, Reason: why}
 		}
 		path = p
 	} else {
 		s.Sources[KeyConfig] = SourceDefault
-		p, ok := DefaultConfigFile(getenv)
+		p, ok := paths.ConfigFile(getenv)
 		if !ok {
 			return fileLayer{}, nil
 		}

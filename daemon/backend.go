@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -12,19 +13,39 @@ import (
 var _ socketapi.Backend = (*Daemon)(nil)
 
 // Health answers /v1/health.
-func (d *Daemon) Health() socketapi.Health {
+func (d *Daemon) Health() apitype.Health {
 	h := d.health.Load()
 	d.mu.Lock()
 	pools, entries := d.pool.Counts()
+	var problems []pool.Problem
+	for _, v := range d.pool.Views() {
+		problems = append(problems, v.Problems...)
+	}
+	pending, _ := d.pool.Dirty()
 	d.mu.Unlock()
-	status := "ok"
-	if h.degraded {
-		status = "degraded"
+	out := apitype.Health{
+		Status: "ok", Version: d.cfg.Version, AuthFile: d.cfg.AuthFile,
+		Pools: pools, Entries: entries, PendingWrite: pending && h.pendingSince > 0,
+		Problems: apitype.ProblemsFrom(problems),
 	}
-	return socketapi.Health{
-		Status: status, Version: d.cfg.Version, AuthFile: d.cfg.AuthFile,
-		Pools: pools, Entries: entries, LastReloadAt: h.lastReloadAt, LastError: h.lastError,
+	if h.lastReloadAt > 0 {
+		at := h.lastReloadAt
+		out.LastReloadAt = &at
 	}
+	switch {
+	case h.readErr != "":
+		out.Status, out.LastError = "degraded", &h.readErr
+	case h.writeErr != "":
+		out.Status, out.LastError = "degraded", &h.writeErr
+	}
+	if len(problems) > 0 {
+		out.Status = "degraded"
+		if out.LastError == nil {
+			msg := problems[0].What
+			out.LastError = &msg
+		}
+	}
+	return out
 }
 
 // Pools answers /v1/pools.
@@ -44,8 +65,8 @@ func (d *Daemon) Pool(provider string) (pool.PoolView, error) {
 // Select hands out a credential. With a wait it blocks until one becomes
 // available: every change that can free one closes d.avail, so a waiter
 // wakes at once instead of polling.
-func (d *Daemon) Select(ctx context.Context, provider string, req socketapi.SelectRequest) (socketapi.SelectResponse, error) {
-	opt := pool.SelectOptions{Strategy: pool.Strategy(req.Strategy), Lease: req.Lease}
+func (d *Daemon) Select(ctx context.Context, provider string, req apitype.SelectRequest) (pool.Selection, error) {
+	opt := pool.SelectOptions{Strategy: pool.Strategy(req.Strategy), Lease: req.Lease, Model: req.Model, Exclude: req.Exclude}
 	var timeout <-chan time.Time
 	if req.WaitMS > 0 {
 		t := time.NewTimer(time.Duration(req.WaitMS) * time.Millisecond)
@@ -59,44 +80,59 @@ func (d *Daemon) Select(ctx context.Context, provider string, req socketapi.Sele
 		d.mu.Unlock()
 		if err == nil {
 			d.apply(sel.Changes)
-			if len(sel.Changes) > 0 || !d.flushArmed.Load() {
+			if len(sel.Changes) > 0 || !d.writeArmed.Load() {
 				d.kickIO()
 			}
-			return socketapi.SelectResponse{Credential: sel.Credential, Lease: sel.Lease}, nil
+			return sel, nil
 		}
 		if timeout == nil || !errors.Is(err, pool.ErrNoneAvailable) {
-			return socketapi.SelectResponse{}, err
+			return pool.Selection{}, err
 		}
 		select {
 		case <-avail:
 		case <-timeout:
 			timeout = nil // one last look, then answer
 		case <-ctx.Done():
-			return socketapi.SelectResponse{}, err
+			return pool.Selection{}, err
 		case <-d.stopping:
-			return socketapi.SelectResponse{}, err
+			return pool.Selection{}, apitype.ErrShuttingDown
 		}
 	}
 }
 
-// Report marks the reported entry and answers the next credential.
-func (d *Daemon) Report(provider string, req socketapi.ReportRequest) (socketapi.ReportResponse, error) {
+// Report marks the reported entry and answers the next credential, once
+// the mark is on disk.
+func (d *Daemon) Report(ctx context.Context, provider string, req apitype.ReportRequest) (socketapi.ReportResult, error) {
 	d.mu.Lock()
 	res, err := d.pool.Report(provider, pool.Report{
 		CredentialID: req.CredentialID, LeaseID: req.LeaseID, APIKeyHint: req.APIKeyHint,
 		StatusCode: req.StatusCode, Reason: req.Reason, Message: req.Message,
 		ResetAt: string(req.ResetAt), RetryAfter: string(req.RetryAfter), FailureReason: req.FailureReason,
+		Model: req.Model,
 	})
+	var seq uint64
+	if err == nil && res.Marked != nil {
+		seq = d.changedLocked()
+	}
 	d.mu.Unlock()
 	if err != nil {
-		return socketapi.ReportResponse{}, err
+		return socketapi.ReportResult{}, err
 	}
 	if res.Unmatched {
 		d.log.Info("report matched no credential", "provider", provider, "code", req.StatusCode)
 	}
 	d.apply(res.Changes)
-	d.kickIO()
-	return socketapi.ReportResponse{Marked: res.Marked, Next: res.Next}, nil
+	pers := d.persisted(ctx, seq)
+	if res.Marked != nil {
+		// Answer what is true now, on disk: a reset that landed meanwhile
+		// may have voided the mark.
+		d.mu.Lock()
+		if m, err := d.pool.Verdict(provider, res.Marked.ID, res.Marked.Model); err == nil {
+			res.Marked = &m
+		}
+		d.mu.Unlock()
+	}
+	return socketapi.ReportResult{Marked: res.Marked, Next: res.Next, Persistence: pers}, nil
 }
 
 // Release ends a lease.
@@ -106,50 +142,66 @@ func (d *Daemon) Release(leaseID string) error {
 	return d.pool.Release(leaseID)
 }
 
-// AddEntry adds a manual credential.
-func (d *Daemon) AddEntry(provider string, req socketapi.AddRequest) (pool.EntryView, error) {
+// AddEntry adds a manual credential and answers once it is on disk.
+func (d *Daemon) AddEntry(ctx context.Context, provider string, req apitype.AddRequest) (pool.EntryView, apitype.Persistence, error) {
 	d.mu.Lock()
 	v, changes, err := d.pool.Add(provider, pool.NewEntry{
 		Label: req.Label, AuthType: req.AuthType, AccessToken: req.AccessToken,
 		RefreshToken: req.RefreshToken, BaseURL: req.BaseURL, Priority: req.Priority,
 	})
-	if err == nil {
-		d.wakeLocked()
-	}
+	seq := d.adminLocked(err)
 	d.mu.Unlock()
-	return v, d.afterAdmin(changes, err)
+	return v, d.afterAdmin(ctx, seq, changes), err
 }
 
-// RemoveEntry removes the entry target names.
-func (d *Daemon) RemoveEntry(provider, target string) (pool.EntryView, error) {
+// RemoveEntry removes the entry target names and answers once it is gone
+// from disk.
+func (d *Daemon) RemoveEntry(ctx context.Context, provider, target string) (pool.EntryView, apitype.Persistence, error) {
 	d.mu.Lock()
 	v, changes, err := d.pool.Remove(provider, target)
+	seq := d.adminLocked(err)
 	d.mu.Unlock()
-	return v, d.afterAdmin(changes, err)
+	return v, d.afterAdmin(ctx, seq, changes), err
 }
 
-// Reset clears statuses.
-func (d *Daemon) Reset(provider, target string) (int, error) {
+// Reset ends verdicts and answers once the reset is on disk.
+func (d *Daemon) Reset(ctx context.Context, provider, target string) (int, apitype.Persistence, error) {
 	d.mu.Lock()
 	n, changes, err := d.pool.Reset(provider, target)
-	if err == nil && n > 0 {
-		d.wakeLocked()
-	}
+	seq := d.adminLocked(err)
 	d.mu.Unlock()
-	return n, d.afterAdmin(changes, err)
+	return n, d.afterAdmin(ctx, seq, changes), err
 }
 
-func (d *Daemon) afterAdmin(changes []pool.Change, err error) error {
+// Repair gives rows with a duplicated id ids of their own.
+func (d *Daemon) Repair(ctx context.Context, provider string) (int, apitype.Persistence, error) {
+	d.mu.Lock()
+	n, err := d.pool.Repair(provider)
+	seq := d.adminLocked(err)
+	d.mu.Unlock()
+	return n, d.afterAdmin(ctx, seq, nil), err
+}
+
+// adminLocked numbers an admin change that succeeded and wakes waiting
+// selects. Callers hold d.mu.
+func (d *Daemon) adminLocked(err error) uint64 {
 	if err != nil {
-		return err
+		return 0
+	}
+	d.wakeLocked()
+	return d.changedLocked()
+}
+
+func (d *Daemon) afterAdmin(ctx context.Context, seq uint64, changes []pool.Change) apitype.Persistence {
+	if seq == 0 {
+		return apitype.Persistence{}
 	}
 	d.apply(changes)
-	d.kickIO()
-	return nil
+	return d.persisted(ctx, seq)
 }
 
 // Subscribe follows the event stream.
-func (d *Daemon) Subscribe(ctx context.Context) <-chan socketapi.Event {
+func (d *Daemon) Subscribe(ctx context.Context) <-chan apitype.Event {
 	return d.hub.subscribe(ctx)
 }
 
@@ -164,5 +216,6 @@ func (d *Daemon) Stats() socketapi.Stats {
 	return socketapi.Stats{
 		Transitions: tr, Reloads: d.stats.reloads.Load(),
 		ReloadErrors: d.stats.reloadErrors.Load(), Prunes: d.stats.prunes.Load(),
+		DroppedEvents: d.hub.dropped.Load(), WriteErrors: d.stats.writeErrors.Load(),
 	}
 }

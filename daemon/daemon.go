@@ -1,6 +1,7 @@
 // Package daemon is credpool's runtime: it owns the live pool, watches
 // auth.json, runs the ticker, persists this process's changes through
-// authfile.Update, publishes events and serves the socket API.
+// authfile, answers changes only once they are on disk, publishes events and
+// serves the socket API.
 package daemon
 
 import (
@@ -9,29 +10,47 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
-// Config is what Run needs. Zero durations take the defaults noted.
+// Defaults of Config.
+const (
+	DefaultTick          = 60 * time.Second
+	DefaultDebounce      = 10 * time.Millisecond
+	DefaultFlushInterval = time.Second
+	// DefaultAnswerTimeout is how long an answer that reports a change waits
+	// for it to reach the disk before it says "persisted": false.
+	DefaultAnswerTimeout = 2 * time.Second
+	// DefaultStopTimeout is how long a stop waits for pending writes; the
+	// service units give systemd and launchd more than this.
+	DefaultStopTimeout = 15 * time.Second
+)
+
+// Config is what Run needs. Zero values take the defaults above.
 type Config struct {
 	AuthFile string
 	Socket   string
 	Version  string
 	Pool     pool.Config
-	Tick     time.Duration // default 60s
-	// Debounce absorbs bursts of file events; default 10ms.
+	Tick     time.Duration
+	// Debounce absorbs bursts of file events.
 	Debounce time.Duration
-	// FlushInterval bounds how often batched counters are written; default 1s.
+	// FlushInterval bounds how often batched counters are written.
 	FlushInterval time.Duration
-	// LockTimeout is how long a write waits for auth.lock; default 15s.
-	LockTimeout time.Duration
+	// AnswerTimeout bounds the wait of an answer for its change to be
+	// written; the change is served meanwhile and written when it can be.
+	AnswerTimeout time.Duration
+	// StopTimeout bounds the wait for pending writes at a stop.
+	StopTimeout time.Duration
+	// MaxFileSize caps what is read of auth.json; 0 = authfile's default.
+	MaxFileSize int64
 	Logger      *slog.Logger
 	// OnReady is called once the socket answers (sd_notify READY=1), and
 	// OnStopping when shutdown begins.
@@ -41,16 +60,19 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Tick <= 0 {
-		c.Tick = 60 * time.Second
+		c.Tick = DefaultTick
 	}
 	if c.Debounce <= 0 {
-		c.Debounce = 10 * time.Millisecond
+		c.Debounce = DefaultDebounce
 	}
 	if c.FlushInterval <= 0 {
-		c.FlushInterval = time.Second
+		c.FlushInterval = DefaultFlushInterval
 	}
-	if c.LockTimeout <= 0 {
-		c.LockTimeout = 15 * time.Second
+	if c.AnswerTimeout <= 0 {
+		c.AnswerTimeout = DefaultAnswerTimeout
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = DefaultStopTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -69,6 +91,10 @@ func (c *Config) defaults() {
 // ErrAlreadyRunning is returned when another daemon holds the instance lock.
 var ErrAlreadyRunning = errors.New("another credpool daemon is running")
 
+// ErrUnwritten is returned by Run when a stop left answered changes that
+// could not be written within the stop timeout.
+var ErrUnwritten = errors.New("changes could not be written before the stop")
+
 // Daemon is the running service. It implements socketapi.Backend.
 type Daemon struct {
 	cfg   Config
@@ -76,42 +102,49 @@ type Daemon struct {
 	store *authfile.Store
 	hub   *hub
 
-	mu   sync.Mutex // guards pool, avail
+	mu   sync.Mutex // guards pool, avail and the durability state
 	pool *pool.Pool
 	// avail is closed and replaced whenever something may have become
 	// available, to wake waiting selects without polling.
 	avail chan struct{}
+	dur   durability
 
-	// kick tells the io loop that state changed (flush, re-arm the wake timer).
+	// kick tells the io loop that state changed (write, re-arm the timers).
 	kick chan struct{}
 	// stopping is closed when shutdown begins, to end waiting selects.
 	stopping chan struct{}
 
-	// flushArmed is set while a batched write is scheduled, so the select
-	// hot path need not wake the io loop again.
-	flushArmed atomic.Bool
+	// writeArmed is set while a write is scheduled, so the select hot path
+	// need not wake the io loop again.
+	writeArmed atomic.Bool
 
 	health atomic.Pointer[healthState]
 	stats  stats
 }
 
 type healthState struct {
-	degraded     bool
-	lastError    string
+	readErr      string  // the file cannot be read as it is
+	writeErr     string  // writes keep failing
+	pendingSince float64 // changes wait for the disk since then (0 = none)
 	lastReloadAt float64
 }
 
+func (h healthState) degraded() bool { return h.readErr != "" || h.writeErr != "" }
+
 type stats struct {
-	reloads, reloadErrors, prunes atomic.Uint64
-	mu                            sync.Mutex
-	transitions                   map[string]uint64
+	reloads, reloadErrors, prunes, writeErrors atomic.Uint64
+	mu                                         sync.Mutex
+	transitions                                map[string]uint64
 }
 
 // New prepares a daemon; Run starts it.
 func New(cfg Config) *Daemon {
 	cfg.defaults()
 	store := authfile.NewStore(cfg.AuthFile)
-	store.LockTimeout = cfg.LockTimeout
+	store.Now = cfg.Pool.Now
+	if cfg.MaxFileSize > 0 {
+		store.MaxSize = cfg.MaxFileSize
+	}
 	d := &Daemon{
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -122,6 +155,7 @@ func New(cfg Config) *Daemon {
 		kick:     make(chan struct{}, 1),
 		stopping: make(chan struct{}),
 	}
+	d.dur.written = make(chan struct{})
 	d.stats.transitions = make(map[string]uint64)
 	d.health.Store(&healthState{})
 	return d
@@ -133,7 +167,9 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // Run serves until ctx ends, then stops accepting, finishes requests in
-// flight, flushes pending changes and removes the socket.
+// flight, writes what is pending (for up to the stop timeout) and removes
+// the socket. Changes it had answered but could not write make it return
+// ErrUnwritten.
 func (d *Daemon) Run(ctx context.Context) error {
 	unlock, err := acquireInstance(d.cfg.Socket)
 	if err != nil {
@@ -142,7 +178,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer unlock()
 
 	loop := newIOLoop(d)
-	if err := loop.initialLoad(); err != nil {
+	if err := loop.start(); err != nil {
 		return err
 	}
 
@@ -157,7 +193,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer os.Remove(d.cfg.Socket)
 
-	srv := socketapi.NewServer(d, socketapi.ServerOptions{Logger: d.log})
+	srv := socketapi.NewServer(d, socketapi.ServerOptions{Logger: d.log, Now: d.cfg.Pool.Now})
 
 	ioCtx, stopIO := context.WithCancel(context.Background())
 	ioDone := make(chan error, 1)
@@ -195,17 +231,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := <-ioDone; err != nil && runErr == nil {
 		runErr = err
 	}
-	// Last flush, bounded so a held lock cannot keep us from exiting.
-	flushCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := loop.flush(flushCtx); err != nil {
-		d.log.Warn("final flush failed; changes since the last write are lost", "err", err)
+	if err := loop.drain(); err != nil && runErr == nil {
+		runErr = err
 	}
 	d.log.Info("credpool daemon stopped")
 	return runErr
 }
 
-// wake tells waiting selects to look again. Callers hold d.mu.
+// wakeLocked tells waiting selects to look again. Callers hold d.mu.
 func (d *Daemon) wakeLocked() {
 	close(d.avail)
 	d.avail = make(chan struct{})
@@ -219,7 +252,7 @@ func (d *Daemon) kickIO() {
 }
 
 // apply publishes changes as events, logs and stats. It never sees secrets:
-// pool.Change carries none.
+// pool.Change carries none, and reasons are redacted by pool.
 func (d *Daemon) apply(changes []pool.Change) {
 	for _, c := range changes {
 		attrs := []any{"provider", c.Provider, "id", c.ID, "label", c.Label, "cause", c.Cause}
@@ -230,6 +263,8 @@ func (d *Daemon) apply(changes []pool.Change) {
 		case pool.ChangeExhausted:
 			d.log.Info("credential exhausted", append(attrs, "code", c.Code, "reason", c.Reason, "until", formatEpoch(c.Until))...)
 			d.countTransition("exhausted")
+		case pool.ChangeModelCooldown:
+			d.log.Info("credential benched for a model", append(attrs, "model", c.Model, "code", c.Code, "until", formatEpoch(c.Until))...)
 		case pool.ChangeRecovered:
 			d.log.Info("credential recovered", append(attrs, "reason", c.Reason)...)
 			d.countTransition("ok")
@@ -241,9 +276,9 @@ func (d *Daemon) apply(changes []pool.Change) {
 		case pool.ChangeRemoved:
 			d.log.Info("credential removed", attrs...)
 		}
-		d.hub.publish(socketapi.Event{
+		d.hub.publish(apitype.Event{
 			Type: string(c.Kind), At: c.At, Provider: c.Provider, ID: c.ID, Label: c.Label,
-			Code: c.Code, Reason: c.Reason, Until: c.Until, Cause: c.Cause,
+			Code: c.Code, Reason: c.Reason, Until: c.Until, Model: c.Model, Cause: c.Cause,
 		})
 	}
 }
@@ -252,21 +287,4 @@ func (d *Daemon) countTransition(status string) {
 	d.stats.mu.Lock()
 	d.stats.transitions[status]++
 	d.stats.mu.Unlock()
-}
-
-func (d *Daemon) now() float64 { return epoch(d.cfg.Pool.Now()) }
-
-func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
-
-func formatEpoch(s float64) string {
-	if s == 0 {
-		return ""
-	}
-	return time.Unix(0, int64(s*1e9)).UTC().Format(time.RFC3339)
-}
-
-// instanceLockPath is the single-instance lock: beside the socket, so that
-// two daemons for the same socket exclude each other.
-func instanceLockPath(socket string) string {
-	return filepath.Join(filepath.Dir(socket), filepath.Base(socket)+".lock")
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -124,7 +126,7 @@ func diskEntry(t *testing.T, path, provider, id string) (pool.Entry, bool) {
 // follow collects events from the daemon's stream.
 type follower struct {
 	mu     sync.Mutex
-	events []socketapi.Event
+	events []apitype.Event
 }
 
 func (h *harness) follow(t *testing.T) *follower {
@@ -159,13 +161,13 @@ func TestSelectAndReportArePersisted(t *testing.T) {
 	h := start(t, fixture(t), nil)
 	ctx := context.Background()
 
-	sel, err := h.client.Select(ctx, "openrouter", socketapi.SelectRequest{})
+	sel, err := h.client.Select(ctx, "openrouter", apitype.SelectRequest{})
 	require.NoError(t, err)
 	// abc123 has no token on disk and 9f8e7d is cooling after a 402.
 	assert.Equal(t, "77aa11", sel.Credential.ID)
 	assert.Equal(t, "sk-or-v1-primary-key-77aa11", sel.Credential.AccessToken)
 
-	res, err := h.client.Report(ctx, "openrouter", socketapi.ReportRequest{CredentialID: "77aa11", StatusCode: 429, Reason: "rate_limit_exceeded"})
+	res, err := h.client.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: "77aa11", StatusCode: 429, Reason: "rate_limit_exceeded"})
 	require.NoError(t, err)
 	require.NotNil(t, res.Marked)
 	assert.Equal(t, pool.StatusExhausted, res.Marked.Status)
@@ -174,7 +176,7 @@ func TestSelectAndReportArePersisted(t *testing.T) {
 		return e.LastStatus == pool.StatusExhausted && e.LastErrorCode == 429
 	})
 
-	res, err = h.client.Report(ctx, "openrouter", socketapi.ReportRequest{CredentialID: "77aa11", StatusCode: 401, Reason: " Token_Invalidated "})
+	res, err = h.client.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: "77aa11", StatusCode: 401, Reason: " Token_Invalidated "})
 	require.NoError(t, err)
 	require.NotNil(t, res.Marked)
 	assert.Equal(t, pool.StatusDead, res.Marked.Status)
@@ -214,7 +216,7 @@ func TestFreshTokensRecoverDeadEntry(t *testing.T) {
 		{
 			name: "device_code follows the singleton", provider: "openai-codex", id: "a1b2c3",
 			prepare: func(t *testing.T, h *harness) {
-				_, err := h.client.Report(context.Background(), "openai-codex", socketapi.ReportRequest{CredentialID: "a1b2c3", StatusCode: 401, Reason: "token_revoked"})
+				_, err := h.client.Report(context.Background(), "openai-codex", apitype.ReportRequest{CredentialID: "a1b2c3", StatusCode: 401, Reason: "token_revoked"})
 				require.NoError(t, err)
 				daemontest.Eventually(t, "DEAD on disk", func() bool {
 					e, _ := diskEntry(t, h.auth, "openai-codex", "a1b2c3")
@@ -282,7 +284,7 @@ func TestOthersAddAndRemoveWhileWeMark(t *testing.T) {
 		v, err := h.client.Pool(ctx, "openrouter")
 		return err == nil && len(v.Entries) == 3 && v.Entries[2].ID == "new001"
 	})
-	_, err := h.client.Report(ctx, "openrouter", socketapi.ReportRequest{CredentialID: "new001", StatusCode: 401, Reason: "invalid_grant"})
+	_, err := h.client.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: "new001", StatusCode: 401, Reason: "invalid_grant"})
 	require.NoError(t, err)
 	daemontest.Eventually(t, "DEAD on disk", func() bool {
 		e, ok := diskEntry(t, h.auth, "openrouter", "new001")
@@ -295,7 +297,7 @@ func TestOthersAddAndRemoveWhileWeMark(t *testing.T) {
 func TestPruneOnTick(t *testing.T) {
 	h := start(t, fixture(t), nil)
 	ctx := context.Background()
-	_, err := h.client.Report(ctx, "openrouter", socketapi.ReportRequest{CredentialID: "77aa11", StatusCode: 401, Reason: "token_invalidated"})
+	_, err := h.client.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: "77aa11", StatusCode: 401, Reason: "token_invalidated"})
 	require.NoError(t, err)
 	daemontest.Eventually(t, "DEAD on disk", func() bool {
 		e, _ := diskEntry(t, h.auth, "openrouter", "77aa11")
@@ -337,9 +339,9 @@ func TestCorruptFileIsNeverWrittenOver(t *testing.T) {
 		return err == nil && hl.Status == "degraded" && hl.LastError != ""
 	})
 	// Still serving the last good state, and a mark waits instead of writing.
-	sel, err := h.client.Select(ctx, "openrouter", socketapi.SelectRequest{})
+	sel, err := h.client.Select(ctx, "openrouter", apitype.SelectRequest{})
 	require.NoError(t, err)
-	_, err = h.client.Report(ctx, "openrouter", socketapi.ReportRequest{CredentialID: sel.Credential.ID, StatusCode: 401, Reason: "token_invalidated"})
+	_, err = h.client.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: sel.Credential.ID, StatusCode: 401, Reason: "token_invalidated"})
 	require.NoError(t, err)
 	time.Sleep(200 * time.Millisecond) // give a wrong write a chance to happen
 	now, err := os.ReadFile(h.auth)
@@ -360,14 +362,14 @@ func TestCorruptFileIsNeverWrittenOver(t *testing.T) {
 func TestWaitingSelectWakesOnRecovery(t *testing.T) {
 	h := start(t, fixture(t), nil)
 	ctx := context.Background()
-	_, err := h.client.Report(ctx, "openrouter", socketapi.ReportRequest{CredentialID: "77aa11", StatusCode: 429})
+	_, err := h.client.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: "77aa11", StatusCode: 429})
 	require.NoError(t, err)
-	_, err = h.client.Select(ctx, "openrouter", socketapi.SelectRequest{})
+	_, err = h.client.Select(ctx, "openrouter", apitype.SelectRequest{})
 	require.ErrorIs(t, err, pool.ErrNoneAvailable)
 
 	got := make(chan error, 1)
 	go func() {
-		_, err := h.client.Select(ctx, "openrouter", socketapi.SelectRequest{WaitMS: 20000})
+		_, err := h.client.Select(ctx, "openrouter", apitype.SelectRequest{WaitMS: 20000})
 		got <- err
 	}()
 	time.Sleep(50 * time.Millisecond) // let the select start waiting
@@ -438,10 +440,10 @@ func TestUnknownFieldsSurviveDaemonWrites(t *testing.T) {
 	h := start(t, fixture(t), nil)
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
-		_, err := h.client.Select(ctx, "openrouter", socketapi.SelectRequest{})
+		_, err := h.client.Select(ctx, "openrouter", apitype.SelectRequest{})
 		require.NoError(t, err)
 	}
-	_, err := h.client.Report(ctx, "openrouter", socketapi.ReportRequest{CredentialID: "77aa11", StatusCode: 402, FailureReason: "billing"})
+	_, err := h.client.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: "77aa11", StatusCode: 402, FailureReason: "billing"})
 	require.NoError(t, err)
 	daemontest.Eventually(t, "402 on disk", func() bool {
 		e, _ := diskEntry(t, h.auth, "openrouter", "77aa11")

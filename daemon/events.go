@@ -5,7 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	socketapi "github.com/credpool/credpool/unix-socket-api"
+	"github.com/credpool/credpool/apitype"
 )
 
 // followerBuffer is how many events a follower may lag behind before events
@@ -15,17 +15,17 @@ const followerBuffer = 256
 // hub fans events out to any number of followers.
 type hub struct {
 	mu        sync.Mutex
-	followers map[chan socketapi.Event]struct{}
+	followers map[chan apitype.Event]struct{}
 	dropped   atomic.Uint64
 }
 
 func newHub() *hub {
-	return &hub{followers: make(map[chan socketapi.Event]struct{})}
+	return &hub{followers: make(map[chan apitype.Event]struct{})}
 }
 
 // subscribe returns a channel that receives events until ctx ends.
-func (h *hub) subscribe(ctx context.Context) <-chan socketapi.Event {
-	ch := make(chan socketapi.Event, followerBuffer)
+func (h *hub) subscribe(ctx context.Context) <-chan apitype.Event {
+	ch := make(chan apitype.Event, followerBuffer)
 	h.mu.Lock()
 	h.followers[ch] = struct{}{}
 	h.mu.Unlock()
@@ -39,7 +39,7 @@ func (h *hub) subscribe(ctx context.Context) <-chan socketapi.Event {
 	return ch
 }
 
-func (h *hub) publish(ev socketapi.Event) {
+func (h *hub) publish(ev apitype.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range h.followers {

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -12,27 +11,37 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/authfile"
-	"github.com/credpool/credpool/pool"
-	socketapi "github.com/credpool/credpool/unix-socket-api"
+	"github.com/credpool/credpool/epoch"
+	"github.com/credpool/credpool/paths"
 )
 
 // ioLoop is the one goroutine that touches auth.json: reloads and writes are
-// serialised here, so a reload can never interleave with a write of ours and
-// flap an entry's status in memory.
+// serialised here, so a reload can never interleave with a write of ours. It
+// never waits for auth.lock: a write that finds the lock busy is retried
+// later, and meanwhile reloads, ticks and waking waiting selects go on.
 type ioLoop struct {
-	d    *Daemon
-	path string // auth.json as configured (may be a symlink)
-	dir  string
+	d         *Daemon
+	path      string // auth.json as configured (may be a symlink)
+	dir       string
+	statePath string
 
-	lastSum [32]byte
-	// haveSum: we have read or written the file, so it existed; if it
-	// vanishes we keep the last good state.
-	haveSum  bool
+	// version is what this process last read or wrote of the file; its
+	// zero value means it has never seen one. A vanished file after it had
+	// one is a replacement in progress, not an empty pool.
+	version  authfile.Version
 	lastStat fileStamp // for the ticker's safety-net re-stat
 	watching bool      // the directory itself is watched
 
 	lastWrite time.Time
+	// writeDue is when the next write attempt is due (zero: none armed);
+	// retry is the backoff after a failed one.
+	writeDue time.Time
+	retry    time.Duration
+	// tempsLeft: temp files of a killed write may remain (the lock was busy
+	// when we looked).
+	tempsLeft bool
 }
 
 type fileStamp struct {
@@ -55,27 +64,45 @@ func stampOf(path string) fileStamp {
 }
 
 func newIOLoop(d *Daemon) *ioLoop {
-	path := d.cfg.AuthFile
-	return &ioLoop{d: d, path: path, dir: filepath.Dir(path)}
+	path := filepath.Clean(d.cfg.AuthFile)
+	return &ioLoop{d: d, path: path, dir: filepath.Dir(path), statePath: paths.State(path)}
 }
 
-// initialLoad reads auth.json before the socket opens. A corrupt file is not
-// fatal: the daemon starts degraded with an empty pool and waits for a good
-// file, because refusing to start would leave agents with no daemon at all.
-func (l *ioLoop) initialLoad() error {
+// start reads auth.json and credpool's own state before the socket opens.
+// A corrupt file is not fatal: the daemon starts degraded with an empty
+// pool and waits for a good file, because refusing to start would leave
+// agents with no daemon at all. Nothing here waits for auth.lock.
+func (l *ioLoop) start() error {
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
 		return fmt.Errorf("daemon: auth dir: %w", err)
 	}
-	// A writer killed mid-write leaves its temp file, a copy of every token.
-	ctx, cancel := context.WithTimeout(context.Background(), l.d.cfg.LockTimeout)
-	defer cancel()
-	if n, err := l.d.store.RemoveStaleTemps(ctx); err != nil {
-		l.d.log.Warn("could not remove stale temp files beside the auth file", "err", err)
-	} else if n > 0 {
-		l.d.log.Info("removed temp files left by an interrupted write", "count", n)
+	st, err := loadOwnState(l.statePath)
+	if err != nil {
+		l.d.log.Warn("credpool's state file was unusable", "err", err)
 	}
+	l.d.pool.ImportState(st.Pool)
+	l.removeTemps()
 	l.reload()
 	return nil
+}
+
+// removeTemps removes temp files that a write killed mid-way left beside
+// auth.json (each a copy of every token), when auth.lock is free; else it
+// tries again on the next tick.
+func (l *ioLoop) removeTemps() {
+	n, err := l.d.store.RemoveStaleTemps()
+	switch {
+	case errors.Is(err, authfile.ErrLockBusy):
+		l.tempsLeft = true
+	case err != nil:
+		l.tempsLeft = false
+		l.d.log.Warn("could not remove stale temp files beside the auth file", "err", err)
+	default:
+		l.tempsLeft = false
+		if n > 0 {
+			l.d.log.Info("removed temp files left by an interrupted write", "count", n)
+		}
+	}
 }
 
 func (l *ioLoop) run(ctx context.Context) error {
@@ -88,18 +115,13 @@ func (l *ioLoop) run(ctx context.Context) error {
 
 	ticker := time.NewTicker(l.d.cfg.Tick)
 	defer ticker.Stop()
-	debounce := time.NewTimer(time.Hour)
-	debounce.Stop()
-	wake := time.NewTimer(time.Hour)
-	wake.Stop()
-	flushT := time.NewTimer(time.Hour)
-	flushT.Stop()
+	debounce := stoppedTimer()
+	wake := stoppedTimer()
+	writeT := stoppedTimer()
 	defer debounce.Stop()
 	defer wake.Stop()
-	defer flushT.Stop()
+	defer writeT.Stop()
 
-	parent := filepath.Dir(l.dir)
-	name := filepath.Base(l.path)
 	// Overdue prunes and ended cooldowns are settled at once, not a tick later.
 	l.tickPool()
 	l.d.kickIO()
@@ -111,15 +133,11 @@ func (l *ioLoop) run(ctx context.Context) error {
 			if !ok {
 				return errors.New("daemon: watcher closed")
 			}
-			switch {
-			case filepath.Dir(ev.Name) == l.dir && filepath.Base(ev.Name) == name:
-				debounce.Reset(l.d.cfg.Debounce)
-			case ev.Name == l.dir && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0:
-				l.watching = false
-			case filepath.Dir(ev.Name) == parent && ev.Name == l.dir && ev.Op&fsnotify.Create != 0:
-				l.watch(w)
-				debounce.Reset(l.d.cfg.Debounce)
+			if !l.concerns(w, ev) {
+				continue // not our file: no work at all (a busy ~ must not spin us)
 			}
+			debounce.Reset(l.d.cfg.Debounce)
+			continue
 		case err, ok := <-w.Errors:
 			if !ok {
 				return errors.New("daemon: watcher closed")
@@ -128,6 +146,7 @@ func (l *ioLoop) run(ctx context.Context) error {
 			// look at the file again.
 			l.d.log.Warn("file watcher error; re-reading auth file", "err", err)
 			debounce.Reset(l.d.cfg.Debounce)
+			continue
 		case <-debounce.C:
 			l.reload()
 		case <-ticker.C:
@@ -137,75 +156,80 @@ func (l *ioLoop) run(ctx context.Context) error {
 			if st := stampOf(l.path); st != l.lastStat {
 				l.reload()
 			}
+			if l.tempsLeft {
+				l.removeTemps()
+			}
 			l.tickPool()
 		case <-wake.C:
 			l.tickPool()
-		case <-flushT.C:
-			l.d.flushArmed.Store(false)
-			if err := l.flush(ctx); err != nil {
-				l.d.log.Warn("write to auth file failed; will retry", "err", err)
-			}
+		case <-writeT.C:
+			l.writeDue = time.Time{}
+			l.d.writeArmed.Store(false)
 		case <-l.d.kick:
 		}
-
-		// After anything: write urgent changes now, batch the rest, and
-		// re-arm the wake-up for the next cooldown end.
-		l.d.mu.Lock()
-		pending, urgent := l.d.pool.Dirty()
-		next := l.d.pool.NextWake()
-		l.d.mu.Unlock()
-		if urgent {
-			if err := l.flush(ctx); err != nil {
-				l.d.log.Warn("write to auth file failed; will retry", "err", err)
-				urgent = false
-				pending = true
-			}
-		}
-		if pending && !urgent && !l.d.flushArmed.Load() {
-			wait := l.d.cfg.FlushInterval - time.Since(l.lastWrite)
-			if wait < 0 {
-				wait = 0
-			}
-			// A failed write is retried on the tick, not in a hot loop.
-			if l.health().degraded {
-				wait = l.d.cfg.Tick
-			}
-			flushT.Reset(wait)
-			l.d.flushArmed.Store(true)
-		}
-		if next > 0 {
-			d := time.Duration((next - l.d.now()) * float64(time.Second))
-			if d < 0 {
-				d = 0
-			}
-			wake.Reset(d + time.Millisecond)
-		} else {
-			wake.Stop()
-		}
+		l.afterward(writeT, wake)
 	}
 }
 
-var errVanished = errors.New("auth file vanished")
-
-var noFile = sha256.Sum256(nil)
-
-func (l *ioLoop) missingErr() error {
-	return fmt.Errorf("auth file %s is missing; serving the last good state until it is back", l.path)
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
 }
+
+// afterward runs after anything that may have changed state: it writes
+// what is due, arms the timer for what is not, and re-arms the wake-up for
+// the next cooldown end.
+func (l *ioLoop) afterward(writeT, wake *time.Timer) {
+	l.d.mu.Lock()
+	pending, urgent := l.d.pool.Dirty()
+	pending = pending || l.d.pool.StateDirty()
+	l.d.mu.Unlock()
+	if pending {
+		now := time.Now()
+		due := now
+		if !urgent {
+			due = l.lastWrite.Add(l.d.cfg.FlushInterval)
+		}
+		if l.retry > 0 {
+			due = maxTime(due, l.lastWrite.Add(l.retry))
+		}
+		if !due.After(now) && l.writable() {
+			l.write()
+			pending = l.pending()
+			due = l.lastWrite.Add(l.d.cfg.FlushInterval) // what came during the write
+			if l.retry > 0 {
+				due = l.lastWrite.Add(l.retry)
+			}
+		}
+		if pending && l.writable() && (l.writeDue.IsZero() || due.Before(l.writeDue)) {
+			l.writeDue = due
+			writeT.Reset(time.Until(due))
+			l.d.writeArmed.Store(true)
+		}
+	}
+	l.d.mu.Lock()
+	next := l.d.pool.NextWake()
+	l.d.mu.Unlock()
+	if next > 0 {
+		wake.Reset(time.Duration(max(0, epoch.Until(next, l.d.cfg.Pool.Now()))*float64(time.Second)) + time.Millisecond)
+	} else {
+		wake.Stop()
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// writable: writes wait while the file is unusable, since we never write
+// over a file we cannot parse; a reload that succeeds lifts it.
+func (l *ioLoop) writable() bool { return l.health().readErr == "" }
 
 func (l *ioLoop) health() healthState { return *l.d.health.Load() }
-
-// watch watches the auth directory (editors and atomic writers replace the
-// file's inode, so a watch on the file would go stale) and its parent, to
-// notice the directory itself being re-created.
-func (l *ioLoop) watch(w *fsnotify.Watcher) {
-	_ = w.Add(filepath.Dir(l.dir))
-	if err := w.Add(l.dir); err != nil {
-		l.watching = false
-		return
-	}
-	l.watching = true
-}
 
 func (l *ioLoop) tickPool() {
 	l.d.mu.Lock()
@@ -217,115 +241,68 @@ func (l *ioLoop) tickPool() {
 	l.d.apply(changes)
 }
 
+var errVanished = errors.New("auth file vanished")
+
+func (l *ioLoop) missingErr() error {
+	return fmt.Errorf("auth file %s is missing; serving the last good state until it is back", l.path)
+}
+
 // reload reads auth.json and reconciles the pool with it, unless the bytes
 // are the ones we wrote last.
 func (l *ioLoop) reload() {
 	l.lastStat = stampOf(l.path)
-	// Bytes we wrote ourselves need no parse: the pool already holds them.
-	var sum [32]byte
-	f, data, err := l.d.store.ReadUnless(func(b []byte) bool {
-		sum = sha256.Sum256(b)
-		return l.haveSum && sum == l.lastSum
-	})
+	f, v, err := l.d.store.ReadUnless(l.version)
 	if err != nil {
-		l.setDegraded(err)
+		l.setReadErr(err)
 		return
 	}
-	if data == nil {
-		if l.haveSum {
+	if !v.Exists() {
+		if l.version.Exists() {
 			// Someone may be replacing the file; recreating it from memory
 			// could undo their change, so wait for it to reappear.
-			l.setDegraded(l.missingErr())
+			l.setReadErr(l.missingErr())
 		}
 		return
 	}
-	if f == nil {
-		l.setHealthy(false)
+	l.version = v
+	if f == nil { // our own write
+		l.setReadErr(nil)
 		return
 	}
-	l.lastSum, l.haveSum = sum, true
 	l.d.mu.Lock()
 	changes := l.d.pool.Load(f.Snapshot())
 	l.d.wakeLocked()
 	l.d.mu.Unlock()
 	l.d.apply(changes)
 	l.d.stats.reloads.Add(1)
-	l.setHealthy(true)
-	l.d.hub.publish(socketapi.Event{Type: "file.reloaded", At: l.d.now()})
-}
-
-func (l *ioLoop) setDegraded(err error) {
-	prev := l.health()
-	msg := err.Error()
-	l.d.health.Store(&healthState{degraded: true, lastError: msg, lastReloadAt: prev.lastReloadAt})
-	l.d.stats.reloadErrors.Add(1)
-	if prev.lastError != msg {
-		l.d.log.Error("auth file unusable; serving the last good state", "err", err)
-		l.d.hub.publish(socketapi.Event{Type: "file.error", At: l.d.now(), Message: msg})
-	}
-}
-
-func (l *ioLoop) setHealthy(reloaded bool) {
-	prev := l.health()
-	h := healthState{lastReloadAt: prev.lastReloadAt}
-	if reloaded {
-		h.lastReloadAt = l.d.now()
-	}
-	if prev.degraded {
-		l.d.log.Info("auth file readable again")
-	}
+	l.setReadErr(nil)
+	h := l.health()
+	h.lastReloadAt = l.d.now()
 	l.d.health.Store(&h)
+	l.d.hub.publish(apitype.Event{Type: "file.reloaded", At: l.d.now()})
 }
 
-// flush writes this process's pending changes through authfile.Update: lock,
-// re-read, apply our patches to what is on disk now, write. Writes wait while
-// the file is unusable: we never write over a file we cannot parse.
-func (l *ioLoop) flush(ctx context.Context) error {
-	if l.health().degraded {
-		return nil
-	}
-	l.d.mu.Lock()
-	if pending, _ := l.d.pool.Dirty(); !pending {
-		l.d.mu.Unlock()
-		return nil
-	}
-	l.d.mu.Unlock()
-
-	var commit pool.Commit
-	var changes []pool.Change
-	sum, err := l.d.store.Update(ctx, func(f *authfile.File) error {
-		// A file that vanished since we last read it is not an empty pool:
-		// writing onto nothing would recreate it without everyone else's
-		// entries, and loading that would drop them here.
-		if l.haveSum && !f.OnDisk() {
-			return errVanished
+// setReadErr records whether the file can be read as it is (nil: yes).
+func (l *ioLoop) setReadErr(err error) {
+	prev := l.health()
+	h := prev
+	if err == nil {
+		h.readErr = ""
+		if prev.readErr != "" {
+			l.d.log.Info("auth file readable again")
 		}
-		l.d.mu.Lock()
-		commit, changes = l.d.pool.Sync(f.Snapshot())
-		l.d.mu.Unlock()
-		return nil
-	})
-	l.lastWrite = time.Now()
-	if err != nil {
-		switch {
-		case errors.Is(err, authfile.ErrCorrupt):
-			l.setDegraded(err)
-		case errors.Is(err, errVanished):
-			l.setDegraded(l.missingErr())
-			return nil
-		}
-		return fmt.Errorf("daemon: write: %w", err)
+		l.d.health.Store(&h)
+		return
 	}
-	// Update hashes no bytes when there is still no file: nothing was read
-	// or written, so nothing is known to exist.
-	if sum != noFile {
-		l.lastSum, l.haveSum = sum, true
+	h.readErr = err.Error()
+	l.d.health.Store(&h)
+	l.d.stats.reloadErrors.Add(1)
+	if prev.readErr != h.readErr {
+		l.d.log.Error("auth file unusable; serving the last good state", "err", err)
+		l.d.hub.publish(apitype.Event{Type: "file.error", At: l.d.now(), Message: h.readErr})
 	}
-	l.lastStat = stampOf(l.path)
-	l.d.mu.Lock()
-	l.d.pool.Committed(commit)
-	l.d.wakeLocked()
-	l.d.mu.Unlock()
-	l.d.apply(changes)
-	return nil
 }
+
+func (d *Daemon) now() float64 { return epoch.Seconds(d.cfg.Pool.Now()) }
+
+func formatEpoch(s float64) string { return epoch.Format(s) }

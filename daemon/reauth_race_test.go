@@ -6,11 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
 	"github.com/credpool/credpool/pool"
-	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
 // TestRapidReloginsAlwaysRecover re-logs in right after each DEAD mark, so
@@ -21,7 +22,7 @@ func TestRapidReloginsAlwaysRecover(t *testing.T) {
 	h := start(t, fixture(t), func(c *Config) { c.Pool.Now = time.Now })
 	ctx := context.Background()
 	for i := 0; i < 120; i++ {
-		_, err := h.client.Report(ctx, "openrouter", socketapi.ReportRequest{CredentialID: "77aa11", StatusCode: 401, Reason: "token_invalidated"})
+		_, err := h.client.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: "77aa11", StatusCode: 401, Reason: "token_invalidated"})
 		require.NoError(t, err)
 		if i%2 == 0 {
 			time.Sleep(time.Duration(i%7) * time.Millisecond)

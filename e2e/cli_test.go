@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/gofrs/flock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
-	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
 // `select P --token` prints the token and nothing else, for $(...) use.
@@ -72,7 +73,7 @@ func TestCLIAdminCommands(t *testing.T) {
 		})
 
 		// reset clears a mark the daemon made.
-		_, err := h.Client.Report(bg, "openrouter", socketapi.ReportRequest{CredentialID: id, StatusCode: 429})
+		_, err := h.Client.Report(bg, "openrouter", apitype.ReportRequest{CredentialID: id, StatusCode: 429})
 		require.NoError(t, err)
 		daemontest.Eventually(t, "429 on disk", func() bool {
 			return str(entryOf(t, h.disk(), "openrouter", id)["last_status"]) == "exhausted"
@@ -169,7 +170,7 @@ func TestCLINoDaemonExits3(t *testing.T) {
 func TestCLINoneAvailableExits4(t *testing.T) {
 	t.Parallel()
 	h := start(t, secretFixture(t, nil), daemontest.Options{})
-	for _, r := range []socketapi.ReportRequest{
+	for _, r := range []apitype.ReportRequest{
 		{CredentialID: "9f8e7d", StatusCode: 429},
 		{CredentialID: "77aa11", StatusCode: 401, Reason: "token_revoked"},
 	} {
@@ -181,7 +182,7 @@ func TestCLINoneAvailableExits4(t *testing.T) {
 	assert.Empty(t, res.stdout, "no token printed")
 	assert.Contains(t, res.stderr, "available at")
 
-	_, err := h.Client.Report(bg, "openrouter", socketapi.ReportRequest{CredentialID: "9f8e7d", StatusCode: 401, Reason: "invalid_grant"})
+	_, err := h.Client.Report(bg, "openrouter", apitype.ReportRequest{CredentialID: "9f8e7d", StatusCode: 401, Reason: "invalid_grant"})
 	require.NoError(t, err)
 	res = h.credpool("", "select", "openrouter")
 	assert.Equal(t, 4, res.code, res.stderr)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/gofrs/flock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,7 +24,6 @@ import (
 	"github.com/credpool/credpool/internal/daemontest"
 	"github.com/credpool/credpool/internal/testio"
 	"github.com/credpool/credpool/pool"
-	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
 var bg = context.Background()
@@ -33,12 +34,12 @@ func TestSelectReport429And401Dead(t *testing.T) {
 	t.Parallel()
 	h := start(t, secretFixture(t, nil), daemontest.Options{})
 
-	sel, err := h.Client.Select(bg, "openrouter", socketapi.SelectRequest{})
+	sel, err := h.Client.Select(bg, "openrouter", apitype.SelectRequest{})
 	require.NoError(t, err)
 	first := sel.Credential.ID
 	require.Contains(t, []string{"9f8e7d", "77aa11"}, first, "abc123 has no token and is never handed out")
 
-	res, err := h.Client.Report(bg, "openrouter", socketapi.ReportRequest{CredentialID: first, StatusCode: 429, Reason: "rate_limit_exceeded"})
+	res, err := h.Client.Report(bg, "openrouter", apitype.ReportRequest{CredentialID: first, StatusCode: 429, Reason: "rate_limit_exceeded"})
 	require.NoError(t, err)
 	require.NotNil(t, res.Marked)
 	assert.Equal(t, pool.StatusExhausted, res.Marked.Status)
@@ -46,7 +47,7 @@ func TestSelectReport429And401Dead(t *testing.T) {
 	second := res.Next.ID
 	assert.NotEqual(t, first, second)
 
-	res, err = h.Client.Report(bg, "openrouter", socketapi.ReportRequest{CredentialID: second, StatusCode: 401, Reason: "token_invalidated",
+	res, err = h.Client.Report(bg, "openrouter", apitype.ReportRequest{CredentialID: second, StatusCode: 401, Reason: "token_invalidated",
 		Message: "Your authentication token has been invalidated."})
 	require.NoError(t, err)
 	require.NotNil(t, res.Marked)
@@ -114,10 +115,10 @@ func TestReloginRecoversDeadEntry(t *testing.T) {
 			t.Parallel()
 			h := start(t, secretFixture(t, nil), daemontest.Options{})
 			for _, id := range tc.busy {
-				_, err := h.Client.Report(bg, tc.provider, socketapi.ReportRequest{CredentialID: id, StatusCode: 429})
+				_, err := h.Client.Report(bg, tc.provider, apitype.ReportRequest{CredentialID: id, StatusCode: 429})
 				require.NoError(t, err)
 			}
-			res, err := h.Client.Report(bg, tc.provider, socketapi.ReportRequest{CredentialID: tc.id, StatusCode: 401, Reason: "token_invalidated"})
+			res, err := h.Client.Report(bg, tc.provider, apitype.ReportRequest{CredentialID: tc.id, StatusCode: 401, Reason: "token_invalidated"})
 			require.NoError(t, err)
 			require.NotNil(t, res.Marked)
 			require.Equal(t, pool.StatusDead, res.Marked.Status)
@@ -156,7 +157,7 @@ func TestReloginRecoversDeadEntry(t *testing.T) {
 					e["last_error_code"] == nil && e["last_error_reason"] == nil
 			})
 			// Only now a select: the fresh credential is handed out.
-			sel, err := h.Client.Select(bg, tc.provider, socketapi.SelectRequest{})
+			sel, err := h.Client.Select(bg, tc.provider, apitype.SelectRequest{})
 			require.NoError(t, err)
 			assert.Equal(t, tc.id, sel.Credential.ID)
 			assert.Equal(t, access, sel.Credential.AccessToken)
@@ -183,7 +184,7 @@ func (h *harness) cliEvents(t *testing.T, typ, id string) func() bool {
 	// harmless Hermes-style writes until a file.reloaded comes through.
 	has := func(typ, id string) bool {
 		for _, l := range strings.Split(out.String(), "\n") {
-			var ev socketapi.Event
+			var ev apitype.Event
 			if json.Unmarshal([]byte(l), &ev) == nil && ev.Type == typ && (id == "" || ev.ID == id) {
 				return true
 			}
@@ -227,7 +228,7 @@ func TestConcurrentWriterLosesNothing(t *testing.T) {
 loop:
 	for i := 0; ; i++ {
 		id := ids[i%2]
-		_, err := h.Client.Report(bg, "openrouter", socketapi.ReportRequest{CredentialID: id, StatusCode: 429, Reason: fmt.Sprint("r", i)})
+		_, err := h.Client.Report(bg, "openrouter", apitype.ReportRequest{CredentialID: id, StatusCode: 429, Reason: fmt.Sprint("r", i)})
 		require.NoError(t, err)
 		_, err = h.Client.Reset(bg, "openrouter", id)
 		require.NoError(t, err)
@@ -240,9 +241,9 @@ loop:
 		}
 	}
 	// The last word on each entry is the daemon's.
-	_, err := h.Client.Report(bg, "openrouter", socketapi.ReportRequest{CredentialID: "9f8e7d", StatusCode: 429, Reason: "final_429"})
+	_, err := h.Client.Report(bg, "openrouter", apitype.ReportRequest{CredentialID: "9f8e7d", StatusCode: 429, Reason: "final_429"})
 	require.NoError(t, err)
-	_, err = h.Client.Report(bg, "openrouter", socketapi.ReportRequest{CredentialID: "77aa11", StatusCode: 401, Reason: "invalid_grant"})
+	_, err = h.Client.Report(bg, "openrouter", apitype.ReportRequest{CredentialID: "77aa11", StatusCode: 401, Reason: "invalid_grant"})
 	require.NoError(t, err)
 
 	var got struct{ Kept, Removed []string }
@@ -343,9 +344,9 @@ func TestCorruptFileDegradedThenRepaired(t *testing.T) {
 	f.wait(t, "file.error", "")
 
 	// Still serving the last good state; the mark must wait.
-	sel, err := h.Client.Select(bg, "openrouter", socketapi.SelectRequest{})
+	sel, err := h.Client.Select(bg, "openrouter", apitype.SelectRequest{})
 	require.NoError(t, err)
-	_, err = h.Client.Report(bg, "openrouter", socketapi.ReportRequest{CredentialID: sel.Credential.ID, StatusCode: 401, Reason: "token_revoked"})
+	_, err = h.Client.Report(bg, "openrouter", apitype.ReportRequest{CredentialID: sel.Credential.ID, StatusCode: 401, Reason: "token_revoked"})
 	require.NoError(t, err)
 	// Several ticks (100ms each) and the debounce: a wrong write would show.
 	time.Sleep(600 * time.Millisecond)
@@ -395,7 +396,7 @@ func TestProcessLifecycle(t *testing.T) {
 	assert.Equal(t, 3, sel.code, "a stale socket is 'not reachable': %s", sel.stderr)
 
 	require.NoError(t, h.Restart(), "restart after kill -9 (stale socket)")
-	_, err = h.Client.Select(bg, "openrouter", socketapi.SelectRequest{})
+	_, err = h.Client.Select(bg, "openrouter", apitype.SelectRequest{})
 	require.NoError(t, err)
 
 	require.NoError(t, h.Stop(), "SIGTERM gives exit 0")
@@ -433,16 +434,16 @@ func TestUnknownFieldsSurviveManyWrites(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		id := ids[i%2]
 		c := codes[i%len(codes)]
-		_, err := h.Client.Report(bg, "openrouter", socketapi.ReportRequest{CredentialID: id, StatusCode: c.code, Reason: c.reason})
+		_, err := h.Client.Report(bg, "openrouter", apitype.ReportRequest{CredentialID: id, StatusCode: c.code, Reason: c.reason})
 		require.NoError(t, err)
 		if i%10 == 0 {
-			_, _ = h.Client.Select(bg, "openrouter", socketapi.SelectRequest{})
-			_, _ = h.Client.Select(bg, "openai-codex", socketapi.SelectRequest{})
+			_, _ = h.Client.Select(bg, "openrouter", apitype.SelectRequest{})
+			_, _ = h.Client.Select(bg, "openai-codex", apitype.SelectRequest{})
 		}
 		_, err = h.Client.Reset(bg, "openrouter", id)
 		require.NoError(t, err)
 	}
-	_, err := h.Client.Report(bg, "openai-codex", socketapi.ReportRequest{CredentialID: "a1b2c3", StatusCode: 429})
+	_, err := h.Client.Report(bg, "openai-codex", apitype.ReportRequest{CredentialID: "a1b2c3", StatusCode: 429})
 	require.NoError(t, err)
 	daemontest.Eventually(t, "the last write on disk", func() bool {
 		return str(entryOf(t, h.disk(), "openai-codex", "a1b2c3")["last_status"]) == "exhausted"

@@ -20,12 +20,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
 	"github.com/credpool/credpool/internal/testio"
-	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
 // secretMark is in every fake access and refresh token of these tests, so a
@@ -176,7 +177,7 @@ func (h *harness) call(method, path, body string) (int, []byte) {
 }
 
 // health is the daemon's health, or a zero value when it does not answer.
-func (h *harness) health() socketapi.Health {
+func (h *harness) health() apitype.Health {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	hl, _ := h.Client.Health(ctx)
@@ -303,7 +304,7 @@ func runHermes(command []string, args ...string) (string, error) {
 type follower struct {
 	mu    sync.Mutex
 	lines []string
-	evs   []socketapi.Event
+	evs   []apitype.Event
 }
 
 func (h *harness) follow() *follower {
@@ -322,7 +323,7 @@ func (h *harness) follow() *follower {
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
-			var ev socketapi.Event
+			var ev apitype.Event
 			err := json.Unmarshal(sc.Bytes(), &ev)
 			f.mu.Lock()
 			f.lines = append(f.lines, sc.Text())
@@ -346,7 +347,7 @@ func (f *follower) raw() []string {
 	return append([]string(nil), f.lines...)
 }
 
-func (f *follower) find(typ, id string) (socketapi.Event, bool) {
+func (f *follower) find(typ, id string) (apitype.Event, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, ev := range f.evs {
@@ -354,13 +355,13 @@ func (f *follower) find(typ, id string) (socketapi.Event, bool) {
 			return ev, true
 		}
 	}
-	return socketapi.Event{}, false
+	return apitype.Event{}, false
 }
 
 // wait waits for an event of typ about id ("" = any).
-func (f *follower) wait(t testing.TB, typ, id string) socketapi.Event {
+func (f *follower) wait(t testing.TB, typ, id string) apitype.Event {
 	t.Helper()
-	var ev socketapi.Event
+	var ev apitype.Event
 	daemontest.Eventually(t, "event "+typ+" "+id, func() bool {
 		var ok bool
 		ev, ok = f.find(typ, id)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/fsnotify/fsnotify"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -371,7 +373,7 @@ func TestManyIdleConnections(t *testing.T) {
 	hl, err := fresh.Health(bg)
 	require.NoError(t, err, "a new client is answered beside %d idle connections", idle)
 	assert.Equal(t, "ok", hl.Status)
-	sel, err := fresh.Select(bg, "openrouter", socketapi.SelectRequest{})
+	sel, err := fresh.Select(bg, "openrouter", apitype.SelectRequest{})
 	require.NoError(t, err)
 	assert.NotEmpty(t, sel.Credential.ID)
 	// The idle ones were still open (a read would block, not see EOF).

@@ -100,7 +100,7 @@ func Parse(text string) (float64, error) {
 	}
 	for _, layout := range isoLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			if sec := Seconds(t); sec > 0 && t.Unix() <= Max {
+			if sec := Seconds(t); sec > 0 && sec <= Max {
 				return sec, nil
 			}
 			return 0, bad("time", text)
@@ -144,7 +144,7 @@ func ParseRetryAfter(text string, now time.Time) (float64, error) {
 	}
 	for _, layout := range httpDateLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			if sec := Seconds(t); sec > 0 && t.Unix() <= Max {
+			if sec := Seconds(t); sec > 0 && sec <= Max {
 				return sec, nil
 			}
 			break

@@ -46,6 +46,7 @@ func TestParse(t *testing.T) {
 		{in: "1969-12-31T23:59:59Z", bad: true},
 		{in: "1e-9", bad: true}, // rounds to the epoch itself
 		{in: "9999-12-31T23:59:59-01:00", bad: true},
+		{in: "9999-12-31T23:59:59.5Z", bad: true},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := Parse(tc.in)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -91,12 +93,12 @@ func (w *poolWatch) stop() (polls int, changed []string) {
 }
 
 // collectEvents follows /v1/events until the test ends.
-func collectEvents(t *testing.T, c *socketapi.Client) func() []socketapi.Event {
+func collectEvents(t *testing.T, c *socketapi.Client) func() []apitype.Event {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	evs, _ := c.Events(ctx)
 	var mu sync.Mutex
-	var got []socketapi.Event
+	var got []apitype.Event
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -107,7 +109,7 @@ func collectEvents(t *testing.T, c *socketapi.Client) func() []socketapi.Event {
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return func() []socketapi.Event {
+	return func() []apitype.Event {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(got)
@@ -115,9 +117,9 @@ func collectEvents(t *testing.T, c *socketapi.Client) func() []socketapi.Event {
 }
 
 // waitHealth polls health until it has status, for at most limit.
-func waitHealth(c *socketapi.Client, status string, limit time.Duration) (socketapi.Health, bool) {
+func waitHealth(c *socketapi.Client, status string, limit time.Duration) (apitype.Health, bool) {
 	deadline := time.Now().Add(limit)
-	var h socketapi.Health
+	var h apitype.Health
 	for time.Now().Before(deadline) {
 		var err error
 		h, err = c.Health(context.Background())
@@ -181,21 +183,21 @@ func TestCodexInPlaceWriter(t *testing.T) {
 		// Odd rounds report before the daemon may have seen the truncation
 		// (its write must then fail on the re-read under the lock); even
 		// rounds once it is degraded (its write must wait).
-		var rep socketapi.ReportResponse
+		var rep apitype.ReportResponse
 		if i%2 == 1 {
-			rep, err = d.Client.Report(ctx, churnPool, socketapi.ReportRequest{
+			rep, err = d.Client.Report(ctx, churnPool, apitype.ReportRequest{
 				CredentialID: victim, StatusCode: 429, Reason: "rate_limit_exceeded"})
 		}
 		h, ok := waitHealth(d.Client, "degraded", 5*time.Second)
 		assert.True(t, ok, "round %d: health is %q during the half write, want degraded", i, h.Status)
 		if i%2 == 0 {
-			rep, err = d.Client.Report(ctx, churnPool, socketapi.ReportRequest{
+			rep, err = d.Client.Report(ctx, churnPool, apitype.ReportRequest{
 				CredentialID: victim, StatusCode: 429, Reason: "rate_limit_exceeded"})
 		}
 		require.NoError(t, err, "round %d: report while the file is half-written", i)
 		require.NotNil(t, rep.Marked, "round %d", i)
 		assert.Equal(t, pool.StatusExhausted, rep.Marked.Status)
-		_, err = d.Client.Select(ctx, churnPool, socketapi.SelectRequest{})
+		_, err = d.Client.Select(ctx, churnPool, apitype.SelectRequest{})
 		require.NoError(t, err, "round %d: select while the file is half-written", i)
 		time.Sleep(time.Until(pauseEnd))
 		codex.send("rest")

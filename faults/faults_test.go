@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -61,7 +63,7 @@ func label(t *testing.T, c *socketapi.Client, provider, id string) string {
 func servesFromMemory(t *testing.T, d *daemontest.Daemon, want map[string][]string) {
 	t.Helper()
 	assert.Equal(t, want, currentIDs(t, d.Client), "the daemon dropped its last good state")
-	_, err := d.Client.Select(context.Background(), countPool, socketapi.SelectRequest{})
+	_, err := d.Client.Select(context.Background(), countPool, apitype.SelectRequest{})
 	assert.NoError(t, err, "select from the last good state")
 }
 
@@ -69,7 +71,7 @@ func report429(t *testing.T, c *socketapi.Client, provider, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	rep, err := c.Report(ctx, provider, socketapi.ReportRequest{CredentialID: id, StatusCode: 429, Reason: "rate_limit_exceeded"})
+	rep, err := c.Report(ctx, provider, apitype.ReportRequest{CredentialID: id, StatusCode: 429, Reason: "rate_limit_exceeded"})
 	require.NoError(t, err, "report 429 on %s/%s", provider, id)
 	require.NotNil(t, rep.Marked)
 	assert.Equal(t, pool.StatusExhausted, rep.Marked.Status)
@@ -241,7 +243,7 @@ func TestLockHeldLong(t *testing.T) {
 	for time.Since(held) < hold {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		t0 := time.Now()
-		sel, err := d.Client.Select(ctx, countPool, socketapi.SelectRequest{})
+		sel, err := d.Client.Select(ctx, countPool, apitype.SelectRequest{})
 		cancel()
 		require.NoError(t, err, "select %d while auth.lock is held: not answered from memory", n)
 		counted[sel.Credential.ID]++

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/gofrs/flock"
 	"github.com/stretchr/testify/require"
 
@@ -425,13 +427,13 @@ func startLoad(c *socketapi.Client, workers int, deadFrac float64, count bool) *
 
 func (l *load) work(ctx context.Context, rng *rand.Rand) {
 	for ctx.Err() == nil {
-		sel, err := l.client.Select(ctx, churnPool, socketapi.SelectRequest{})
+		sel, err := l.client.Select(ctx, churnPool, apitype.SelectRequest{})
 		if err == nil {
 			l.mu.Lock()
 			l.selects++
 			l.mu.Unlock()
 			if rng.Float64() < l.deadFrac {
-				rep, err := l.client.Report(ctx, churnPool, socketapi.ReportRequest{
+				rep, err := l.client.Report(ctx, churnPool, apitype.ReportRequest{
 					CredentialID: sel.Credential.ID, StatusCode: 401, Reason: "token_invalidated",
 					Message: "Your authentication token has been invalidated."})
 				if err == nil && rep.Marked != nil && rep.Marked.Status == pool.StatusDead {
@@ -448,7 +450,7 @@ func (l *load) work(ctx context.Context, rng *rand.Rand) {
 			// Not cancelled with the load: a select the daemon counted
 			// must also be counted here.
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			sel, err := l.client.Select(cctx, countPool, socketapi.SelectRequest{})
+			sel, err := l.client.Select(cctx, countPool, apitype.SelectRequest{})
 			cancel()
 			if err == nil {
 				l.mu.Lock()

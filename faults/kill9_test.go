@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
-	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
 // TestKill9UnderLoad kills the daemon with SIGKILL at random moments while
@@ -51,7 +52,7 @@ func TestKill9UnderLoad(t *testing.T) {
 		h, err := d.Client.Health(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, "ok", h.Status, "cycle %d: health after restart: %s", i, h.LastError)
-		_, err = d.Client.Select(ctx, countPool, socketapi.SelectRequest{})
+		_, err = d.Client.Select(ctx, countPool, apitype.SelectRequest{})
 		cancel()
 		require.NoError(t, err, "cycle %d: select after restart", i)
 	}

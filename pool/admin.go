@@ -45,7 +45,7 @@ func (p *Pool) Add(provider string, in NewEntry) (EntryView, []Change, error) {
 	_, now := p.now()
 	pp := p.pools[provider]
 	if pp == nil {
-		pp = newProvPool(provider)
+		pp = p.newProvPool(provider)
 		p.pools[provider] = pp
 	}
 	prio := 0

@@ -60,6 +60,13 @@ type Config struct {
 	Now func() time.Time
 	// Rand drives the random strategy and new ids; default a random seed.
 	Rand *rand.Rand
+	// QuotaThreshold is the utilization (0..1) of a provider's budget at
+	// which a credential is skipped until the budget resets; 0 = 0.98.
+	QuotaThreshold float64
+	// LongWait: a 429 whose Retry-After is longer benches the credential
+	// and rotates without telling the caller to wait; a shorter one tells
+	// the caller to wait that long (Retry-After in the answer). 0 = 60 s.
+	LongWait time.Duration
 }
 
 // ChangeKind names a change of state; the values are the event types of the
@@ -137,6 +144,10 @@ type Report struct {
 	// Model is the model the call used ("" unknown): some answers bench a
 	// credential for that model only.
 	Model string
+	// Headers are the provider's response headers (lower-case names): the
+	// rate-limit ones are recorded (a 200 report records quota and marks
+	// nothing), and retry-after counts when RetryAfter is empty.
+	Headers map[string]string
 }
 
 // Marked is the entry a report marked.
@@ -155,6 +166,12 @@ type ReportResult struct {
 	Unmatched bool        // the identity matched no entry
 	Next      *Credential // the next credential, nil if none is available
 	Changes   []Change
+	// RetryAfter is set (seconds) when the provider asked for a short wait
+	// (at most Config.LongWait) and no other credential is available: the
+	// caller may wait that long and retry the same one.
+	RetryAfter float64
+	// Ignored names headers whose values could not be trusted (debug log).
+	Ignored []string
 }
 
 // NewEntry is what an admin supplies to add a credential.

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+
+	"github.com/credpool/credpool/quota"
 )
 
 // A generation is one token pair (access + refresh) of an entry, known by a
@@ -99,11 +101,19 @@ func (p *Pool) sweepTombstones(now float64) {
 }
 
 // State is what the pool remembers beyond auth.json and must keep across a
-// restart: removals and replaced token generations. It holds fingerprints,
-// never tokens.
+// restart: removals, replaced token generations and quota readings. It
+// holds fingerprints, never tokens.
 type State struct {
 	Tombstones []TombstoneState `json:"tombstones"`
 	History    []HistoryState   `json:"history"`
+	Quota      []QuotaState     `json:"quota"`
+}
+
+// QuotaState is one entry's quota readings.
+type QuotaState struct {
+	Provider string      `json:"provider"`
+	ID       string      `json:"id"`
+	State    quota.State `json:"state"`
 }
 
 // TombstoneState is one remembered removal.
@@ -136,6 +146,9 @@ func (p *Pool) ExportState() State {
 	})
 	for _, name := range p.sortedNames() {
 		for _, e := range p.pools[name].entries {
+			if e.quota != nil && len(e.quota.Windows()) > 0 {
+				s.Quota = append(s.Quota, QuotaState{Provider: name, ID: e.ID, State: *e.quota})
+			}
 			if len(e.history) == 0 {
 				continue
 			}
@@ -162,6 +175,15 @@ func (p *Pool) ImportState(s State) {
 			p.tombstones[pkey{ts.Provider, ts.ID}] = tombstone{gen: g, at: ts.RemovedAt}
 		}
 	}
+	for _, q := range s.Quota {
+		if q.Provider != "" && q.ID != "" {
+			if p.pendingQuota == nil {
+				p.pendingQuota = map[pkey]*quota.State{}
+			}
+			st := q.State
+			p.pendingQuota[pkey{q.Provider, q.ID}] = &st
+		}
+	}
 	for _, h := range s.History {
 		var gens []generation
 		for _, str := range h.Generations {
@@ -177,3 +199,7 @@ func (p *Pool) ImportState(s State) {
 		}
 	}
 }
+
+// StateNotSaved says the last ExportState could not be saved: StateDirty
+// is true again.
+func (p *Pool) StateNotSaved() { p.stateDirty = true }

@@ -64,7 +64,7 @@ func (p *Pool) reconcileAll(s Snapshot, pl plan) ([]Change, bool) {
 		disk, onDisk := s.Pools[name]
 		pp := p.pools[name]
 		if pp == nil {
-			pp = newProvPool(name)
+			pp = p.newProvPool(name)
 			p.pools[name] = pp
 		}
 		var urgent bool
@@ -208,6 +208,7 @@ func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, chan
 		}
 		p.retire(e)
 		e.AccessToken, e.RefreshToken = cur.AccessToken, cur.RefreshToken
+		e.quota = nil
 		e.ModelCooldowns, e.ModelCooldownObservedAt = nil, nil
 		e.modelsChanged()
 		adopted = true

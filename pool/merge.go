@@ -51,6 +51,10 @@ func (p *Pool) adoptRow(pp *provPool, d *Entry, now float64) (*entryState, write
 		e.history = h
 		delete(p.pendingHistory, pkey{pp.name, d.ID})
 	}
+	if q := p.pendingQuota[pkey{pp.name, d.ID}]; q != nil {
+		e.quota = q
+		delete(p.pendingQuota, pkey{pp.name, d.ID})
+	}
 	var wb writeBack
 	if d.StatusClearedAt != 0 {
 		var clamped bool
@@ -99,6 +103,7 @@ func (p *Pool) mergeRow(pp *provPool, e *entryState, d *Entry, now float64, chan
 		p.retire(e)
 		e.AccessToken, e.RefreshToken, e.ExpiresAt, e.LastRefresh = d.AccessToken, d.RefreshToken, d.ExpiresAt, d.LastRefresh
 		e.endedAt, e.carriedAt = 0, 0
+		e.quota = nil
 		oldModels := e.ModelCooldowns
 		e.ModelCooldowns, e.ModelCooldownObservedAt = nil, nil
 		if d.StatusClearedAt != 0 {

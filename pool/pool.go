@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/credpool/credpool/quota"
 )
 
 // Pool is the live state of every provider's pool. It is not safe for
@@ -23,6 +25,7 @@ type Pool struct {
 	// pendingHistory holds imported token histories until their entries
 	// are loaded.
 	pendingHistory map[pkey][]generation
+	pendingQuota   map[pkey]*quota.State
 	// repairing names the providers whose duplicate ids the next Sync
 	// replaces.
 	repairing map[string]bool
@@ -69,7 +72,9 @@ type entryState struct {
 	// modelMax is the latest model cooldown end, 0 if none: most selects
 	// never look at the map.
 	modelMax float64
-	leases   int // live leases (expired ones are swept lazily)
+	// quota is what the provider's rate-limit headers said (nil: nothing).
+	quota  *quota.State
+	leases int // live leases (expired ones are swept lazily)
 }
 
 // provPool is one provider's pool.
@@ -84,6 +89,8 @@ type provPool struct {
 	// problems are what the file holds that credpool cannot use as it is
 	// (duplicate ids); health and status show them.
 	problems []Problem
+	// threshold is the quota utilization at which a credential is skipped.
+	threshold float64
 
 	soleKnown, soleVal bool
 }
@@ -125,8 +132,12 @@ func (p *Pool) Counts() (pools, entries int) {
 	return len(p.pools), entries
 }
 
-func newProvPool(name string) *provPool {
-	return &provPool{name: name, byID: map[string]*entryState{}, byToken: map[string][]*entryState{}}
+func (p *Pool) newProvPool(name string) *provPool {
+	th := p.cfg.QuotaThreshold
+	if th <= 0 {
+		th = quota.DefaultThreshold
+	}
+	return &provPool{name: name, byID: map[string]*entryState{}, byToken: map[string][]*entryState{}, threshold: th}
 }
 
 // reindex rebuilds byID and byPrio after entries changed.

@@ -1,11 +1,63 @@
 package pool
 
-// Quota observations (provider rate-limit headers) are wired in here; until
-// then no entry is ever blocked by quota and all have equal headroom.
+import (
+	"github.com/credpool/credpool/epoch"
+	"github.com/credpool/credpool/quota"
+)
 
-func (e *entryState) quotaBlocked(now float64, model string) bool { return false }
+// Quota is observational: what the providers' rate-limit headers said of a
+// credential's budgets (package quota). It lives in memory and in
+// credpool's own state file, never in auth.json. It belongs to the token
+// generation like every verdict (new tokens start with no readings), and a
+// reading is applied to every entry holding the same access token.
 
-func (e *entryState) quotaUntil(now float64, model string) float64 { return 0 }
+// quotaUntil is when a quota block of e for model ends, 0 if none.
+func (pp *provPool) quotaUntil(e *entryState, now float64, model string) float64 {
+	if e.quota == nil {
+		return 0
+	}
+	if u, blocked := e.quota.Blocked(epoch.Time(now), pp.threshold, model); blocked {
+		return u
+	}
+	return 0
+}
 
-// moreHeadroom reports whether e has more budget left than o for model.
-func (e *entryState) moreHeadroom(o *entryState, now float64, model string) bool { return false }
+// moreHeadroom reports whether e has more budget left than o for model
+// (ties to the one whose tightest window resets soonest).
+func moreHeadroom(e, o *entryState, now float64, model string) bool {
+	return quota.Better(e.room(now, model), o.room(now, model))
+}
+
+func (e *entryState) room(now float64, model string) quota.Room {
+	if e.quota == nil {
+		return quota.Room{}
+	}
+	f, r, known := e.quota.Headroom(epoch.Time(now), model)
+	return quota.Room{Fraction: f, ResetAt: r, Known: known}
+}
+
+// observe records what a provider's answer said of e's budgets, on e and
+// every entry holding its token. It returns the header names whose values
+// could not be trusted (for a debug log line; never a value).
+func (p *Pool) observe(pp *provPool, e *entryState, headers map[string]string, now float64) []string {
+	obs := quota.Parse(quota.HeaderFrom(headers), epoch.Time(now))
+	if len(obs.Windows) > 0 {
+		for _, x := range pp.holders(e) {
+			if x.quota == nil {
+				x.quota = &quota.State{}
+			}
+			x.quota.Apply(obs)
+		}
+		p.stateDirty = true
+	}
+	return obs.Ignored
+}
+
+// pruneQuota drops readings whose reset has passed.
+func (pp *provPool) pruneQuota(now float64) {
+	for _, e := range pp.entries {
+		if e.quota != nil {
+			e.quota.Prune(epoch.Time(now))
+		}
+	}
+}

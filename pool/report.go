@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +19,13 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 	}
 	nowT, now := p.now()
 	var res ReportResult
+	if r.RetryAfter == "" {
+		r.RetryAfter = retryAfterHeader(r.Headers)
+	}
 	target := p.identify(pp, r, now)
+	if target != nil && len(r.Headers) > 0 {
+		res.Ignored = p.observe(pp, target, r.Headers, now)
+	}
 	switch {
 	case target == nil:
 		res.Unmatched = true
@@ -35,8 +42,36 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 		p.take(pp, e, strat)
 		c := e.credential(provider)
 		res.Next = &c
+	} else if r.StatusCode == 429 {
+		// Nothing to rotate to: a short wait is worth waiting out on the
+		// same credential; a long one is not (the caller is not told to
+		// sleep through it, and the 503 of its next select says when).
+		if d := providerDeadline(r, nowT, now) - now; d > 0 && d <= p.longWait() {
+			res.RetryAfter = d
+		}
 	}
 	return res, nil
+}
+
+func (p *Pool) longWait() float64 {
+	if p.cfg.LongWait > 0 {
+		return p.cfg.LongWait.Seconds()
+	}
+	return 60
+}
+
+// retryAfterHeader is the Retry-After a report's headers carry (retry-after,
+// or retry-after-ms as seconds), "" if none.
+func retryAfterHeader(h map[string]string) string {
+	if v := h["retry-after"]; v != "" {
+		return v
+	}
+	if v := h["retry-after-ms"]; v != "" {
+		if ms, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && ms >= 0 {
+			return strconv.FormatFloat(ms/1000, 'f', -1, 64)
+		}
+	}
+	return ""
 }
 
 // identify finds the reported entry: by credential id, else by lease, else by

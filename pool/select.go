@@ -90,7 +90,7 @@ func (p *Pool) pick(pp *provPool, strat Strategy, q query, now float64, changes 
 				best = e
 			}
 		case strat == Headroom:
-			if e.moreHeadroom(best, now, q.model) {
+			if moreHeadroom(e, best, now, q.model) {
 				best = e
 			}
 		case strat == Random:
@@ -180,7 +180,7 @@ func (pp *provPool) freeAt(e *entryState, now float64, model string) float64 {
 	if u := e.modelUntil(now, model); u > 0 {
 		t = max(t, u)
 	}
-	if u := e.quotaUntil(now, model); u > 0 {
+	if u := pp.quotaUntil(e, now, model); u > 0 {
 		t = max(t, u)
 	}
 	return t
@@ -227,7 +227,7 @@ func (p *Pool) NextWake() float64 {
 					soon(u)
 				}
 			}
-			soon(e.quotaUntil(now, ""))
+			soon(pp.quotaUntil(e, now, ""))
 		}
 	}
 	for _, l := range p.leases {

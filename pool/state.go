@@ -122,7 +122,7 @@ func (pp *provPool) available(e *entryState, now float64, model string) bool {
 			return false
 		}
 	}
-	return e.modelFree(now, model) && !e.quotaBlocked(now, model)
+	return e.modelFree(now, model) && pp.quotaUntil(e, now, model) == 0
 }
 
 // sole reports whether the pool holds at most one entry that is not DEAD.

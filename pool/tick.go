@@ -29,6 +29,9 @@ func (p *Pool) Tick() []Change {
 				At: now, Code: e.LastErrorCode, Reason: e.LastErrorReason, Cause: "prune"})
 		}
 	}
+	for _, pp := range p.pools {
+		pp.pruneQuota(now)
+	}
 	p.sweepLeases(now)
 	p.sweepTombstones(now)
 	return changes

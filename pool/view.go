@@ -83,3 +83,30 @@ func (p *Pool) entryView(pp *provPool, e *entryState, now float64, leases map[pk
 	}
 	return v
 }
+
+// Verdict is an entry's verdict now, in the form a report answers it: for
+// model, the model cooldown if one runs; else the credential's status.
+// Errors: ErrUnknownPool, ErrNoTarget.
+func (p *Pool) Verdict(provider, id, model string) (Marked, error) {
+	pp := p.pools[provider]
+	if pp == nil {
+		return Marked{}, fmt.Errorf("pool: verdict %q: %w", provider, ErrUnknownPool)
+	}
+	e := pp.byID[id]
+	if e == nil {
+		return Marked{}, fmt.Errorf("pool: verdict %q: %w", id, ErrNoTarget)
+	}
+	_, now := p.now()
+	if model != "" {
+		if u := e.modelUntil(now, model); u > 0 {
+			return Marked{ID: id, Status: StatusOK, Until: u, Model: model}, nil
+		}
+	}
+	switch {
+	case e.LastStatus == StatusDead:
+		return Marked{ID: id, Status: StatusDead}, nil
+	case pp.cooling(&e.StatusFields, now):
+		return Marked{ID: id, Status: StatusExhausted, Until: pp.until(&e.StatusFields)}, nil
+	}
+	return Marked{ID: id, Status: StatusOK}, nil
+}

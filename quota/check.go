@@ -61,3 +61,22 @@ func HeaderFrom(m map[string]string) http.Header {
 	}
 	return h
 }
+
+// Headers keeps, of a provider's response headers, those this package
+// reads, as the name-to-value map a report carries (lower-case names, the
+// first value of each). A client sends only these: the daemon would ignore
+// the rest, and they might carry something private.
+func Headers(h http.Header) map[string]string {
+	var out map[string]string
+	for name, values := range h {
+		kn, ok := classify(name)
+		if !ok || len(values) == 0 || len(values[0]) > MaxValueBytes {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, 8)
+		}
+		out[kn.lowerName()] = values[0]
+	}
+	return out
+}

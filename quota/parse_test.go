@@ -137,7 +137,7 @@ func TestParseAnthropicAPIKey(t *testing.T) {
 			"anthropic-ratelimit-requests-remaining", "0",
 			"anthropic-ratelimit-requests-reset", "0001-01-01T00:00:00Z",
 			"anthropic-ratelimit-tokens-remaining", "10",
-			"anthropic-ratelimit-tokens-reset", "9999-06-01T00:00:00Z",
+			"anthropic-ratelimit-tokens-reset", "9999-12-31T23:59:59.5Z",
 			"anthropic-ratelimit-input-tokens-remaining", "10",
 			"anthropic-ratelimit-input-tokens-reset", "1780315260",
 			"anthropic-ratelimit-output-tokens-remaining", "10",

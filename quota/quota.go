@@ -29,6 +29,8 @@ package quota
 import (
 	"errors"
 	"time"
+
+	"github.com/credpool/credpool/epoch"
 )
 
 // Bounds of one report's headers (Check) and of the kept state.
@@ -42,10 +44,10 @@ const (
 )
 
 // MaxResetAt bounds every time this package reads or keeps: a reset must be
-// after 1970 and before this instant, 9999-01-01T00:00:00Z, in epoch seconds.
-// Anything else is garbage: a reset at 0 would end a block at once, one past
-// year 9999 is a typo or an attack, not a provider's clock.
-const MaxResetAt = 253370764800
+// after 1970 and at most epoch.Max (the end of year 9999). Anything else is
+// garbage: a reset at 0 would end a block at once, one past 9999 is a typo
+// or an attack, not a provider's clock.
+const MaxResetAt = epoch.Max
 
 // DefaultThreshold is the utilization at and above which a window counts as
 // out of budget when the caller passes no threshold of its own: the last 2 %

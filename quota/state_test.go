@@ -273,7 +273,7 @@ func TestApplyDropsInvalidWindows(t *testing.T) {
 		win("a/x", rem(math.Inf(1))),
 		win("a/x", util(1.5)),
 		win("a/x", rem(0), reset(math.NaN())),
-		win("a/x", rem(0), reset(MaxResetAt)),
+		win("a/x", rem(0), reset(MaxResetAt+1)),
 		win("a/x", rem(0), seen(0)),
 		win("a/x\n", rem(0)),
 		win("a/x", rem(-2)),

@@ -2,24 +2,23 @@ package quota
 
 import (
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/credpool/credpool/epoch"
 )
 
 // Each reader returns ok=false for a value that cannot be trusted; the
 // caller then names the header in Observation.Ignored.
 
-// epochOf is t in epoch seconds. It avoids UnixNano, which overflows past
-// year 2262.
-func epochOf(t time.Time) float64 {
-	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
-}
+// epochOf is t in epoch seconds: the project's one conversion.
+var epochOf = epoch.Seconds
 
-// validTime is the one range check of every time read or kept.
+// validTime is the one range check of every time read or kept: the
+// project's one range (after 1970, at most 9999-12-31T23:59:59Z).
 func validTime(x float64) bool {
-	return x > 0 && x < MaxResetAt // false for NaN and ±Inf too
+	return x > 0 && x <= MaxResetAt // false for NaN and ±Inf too
 }
 
 // number reads a finite, non-negative number.
@@ -50,14 +49,14 @@ func epochSeconds(v string) (float64, bool) {
 }
 
 // rfc3339 reads an absolute time such as 2026-06-01T12:34:56Z (a fraction
-// of a second is allowed).
+// of a second is allowed), with the project's one time parser; a bare
+// number is not an RFC 3339 time here.
 func rfc3339(v string) (float64, bool) {
-	t, err := time.Parse(time.RFC3339, strings.TrimSpace(v))
-	if err != nil {
+	if _, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
 		return 0, false
 	}
-	x := epochOf(t)
-	return x, validTime(x)
+	x, err := epoch.Parse(v)
+	return x, err == nil && validTime(x)
 }
 
 // goDuration reads a reset relative to now written as a Go duration:
@@ -84,15 +83,8 @@ func delay(v string, now, unit float64) (float64, bool) {
 // retryAfter reads Retry-After: delta seconds, or an HTTP-date in any of the
 // three forms RFC 9110 allows.
 func retryAfter(v string, now float64) (float64, bool) {
-	if t, ok := delay(v, now, 1); ok {
-		return t, true
-	}
-	t, err := http.ParseTime(strings.TrimSpace(v))
-	if err != nil {
-		return 0, false
-	}
-	x := epochOf(t)
-	return x, validTime(x)
+	x, err := epoch.ParseRetryAfter(v, epoch.Time(now))
+	return x, err == nil && validTime(x)
 }
 
 // status is a unified status word.

@@ -3,6 +3,8 @@ package socketapi
 import (
 	"context"
 	"testing"
+
+	"github.com/credpool/credpool/apitype"
 )
 
 // BenchmarkSelectRoundTrip is one client's select over the real socket with
@@ -15,7 +17,7 @@ func BenchmarkSelectRoundTrip(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.Select(ctx, "openrouter", SelectRequest{}); err != nil {
+		if _, err := c.Select(ctx, "openrouter", apitype.SelectRequest{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -32,7 +34,7 @@ func BenchmarkSelectParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := c.Select(ctx, "openrouter", SelectRequest{}); err != nil {
+			if _, err := c.Select(ctx, "openrouter", apitype.SelectRequest{}); err != nil {
 				b.Error(err)
 				return
 			}

@@ -11,11 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/credpool/credpool/pool"
+	"github.com/credpool/credpool/apitype"
+	"github.com/credpool/credpool/paths"
+	"github.com/credpool/credpool/quota"
 )
 
 // DefaultDialRetry is how long a client keeps dialling a socket that does not
@@ -36,11 +39,11 @@ type Client struct {
 	tr   *http.Transport
 }
 
-// NewClient returns a client for the daemon at socketPath
-// (DefaultSocketPath() when empty).
+// NewClient returns a client for the daemon at socketPath (when empty,
+// $CREDPOOL_SOCKET or the default socket, paths.SocketFor).
 func NewClient(socketPath string) *Client {
 	if socketPath == "" {
-		socketPath = DefaultSocketPath()
+		socketPath = paths.SocketFor(os.Getenv)
 	}
 	c := &Client{path: socketPath, DialRetry: DefaultDialRetry}
 	c.tr = &http.Transport{
@@ -88,41 +91,56 @@ func (c *Client) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 }
 
 // Health returns the daemon's health.
-func (c *Client) Health(ctx context.Context) (Health, error) {
-	var h Health
+func (c *Client) Health(ctx context.Context) (apitype.Health, error) {
+	var h apitype.Health
 	err := c.do(ctx, http.MethodGet, "/v1/health", nil, http.StatusOK, &h)
 	return h, err
 }
 
 // Pools returns every pool.
-func (c *Client) Pools(ctx context.Context) ([]pool.PoolView, error) {
-	var out struct {
-		Pools []pool.PoolView `json:"pools"`
-	}
+func (c *Client) Pools(ctx context.Context) ([]apitype.Pool, error) {
+	var out apitype.Pools
 	err := c.do(ctx, http.MethodGet, "/v1/pools", nil, http.StatusOK, &out)
 	return out.Pools, err
 }
 
 // Pool returns one provider's pool.
-func (c *Client) Pool(ctx context.Context, provider string) (pool.PoolView, error) {
-	var v pool.PoolView
-	err := c.do(ctx, http.MethodGet, "/v1/pools/"+url.PathEscape(provider), nil, http.StatusOK, &v)
+func (c *Client) Pool(ctx context.Context, provider string) (apitype.Pool, error) {
+	var v apitype.Pool
+	err := c.do(ctx, http.MethodGet, poolPath(provider, ""), nil, http.StatusOK, &v)
 	return v, err
 }
 
+func poolPath(provider, rest string) string { return "/v1/pools/" + url.PathEscape(provider) + rest }
+
 // Select asks for a credential. When none is available the error is an
-// *APIError that matches pool.ErrNoneAvailable and tells when to retry.
-func (c *Client) Select(ctx context.Context, provider string, req SelectRequest) (SelectResponse, error) {
-	var resp SelectResponse
-	err := c.do(ctx, http.MethodPost, "/v1/pools/"+url.PathEscape(provider)+"/select", req, http.StatusOK, &resp)
+// *apitype.APIError that matches pool.ErrNoneAvailable and tells when to
+// retry.
+func (c *Client) Select(ctx context.Context, provider string, req apitype.SelectRequest) (apitype.SelectResponse, error) {
+	var resp apitype.SelectResponse
+	err := c.do(ctx, http.MethodPost, poolPath(provider, "/select"), req, http.StatusOK, &resp)
 	return resp, err
 }
 
 // Report tells the daemon how the provider answered a call.
-func (c *Client) Report(ctx context.Context, provider string, req ReportRequest) (ReportResponse, error) {
-	var resp ReportResponse
-	err := c.do(ctx, http.MethodPost, "/v1/pools/"+url.PathEscape(provider)+"/report", req, http.StatusOK, &resp)
+func (c *Client) Report(ctx context.Context, provider string, req apitype.ReportRequest) (apitype.ReportResponse, error) {
+	var resp apitype.ReportResponse
+	err := c.do(ctx, http.MethodPost, poolPath(provider, "/report"), req, http.StatusOK, &resp)
 	return resp, err
+}
+
+// Observe reports a provider's answer, success included, with its response
+// headers: the daemon records the quota they announce and rotates before
+// the wall.
+func (c *Client) Observe(ctx context.Context, provider, credentialID string, status int, h http.Header) (apitype.ReportResponse, error) {
+	return c.Report(ctx, provider, apitype.ReportRequest{CredentialID: credentialID, StatusCode: status, Headers: HeadersOf(h)})
+}
+
+// HeadersOf keeps the rate-limit headers of a provider's answer, in the
+// form a report carries (the daemon ignores every other one anyway; the
+// client does not send them).
+func HeadersOf(h http.Header) map[string]string {
+	return quota.Headers(h)
 }
 
 // Release gives a lease back.
@@ -131,32 +149,32 @@ func (c *Client) Release(ctx context.Context, leaseID string) error {
 }
 
 // AddEntry adds a credential to a provider's pool.
-func (c *Client) AddEntry(ctx context.Context, provider string, req AddRequest) (pool.EntryView, error) {
-	var out struct {
-		Entry pool.EntryView `json:"entry"`
-	}
-	err := c.do(ctx, http.MethodPost, "/v1/pools/"+url.PathEscape(provider)+"/entries", req, http.StatusCreated, &out)
-	return out.Entry, err
+func (c *Client) AddEntry(ctx context.Context, provider string, req apitype.AddRequest) (apitype.AddResponse, error) {
+	var out apitype.AddResponse
+	err := c.do(ctx, http.MethodPost, poolPath(provider, "/entries"), req, http.StatusCreated, &out)
+	return out, err
 }
 
 // RemoveEntry removes the entry that target names (id, exact label or
 // 1-based index).
-func (c *Client) RemoveEntry(ctx context.Context, provider, target string) (pool.EntryView, error) {
-	var out struct {
-		Removed pool.EntryView `json:"removed"`
-	}
-	err := c.do(ctx, http.MethodDelete, "/v1/pools/"+url.PathEscape(provider)+"/entries/"+url.PathEscape(target), nil, http.StatusOK, &out)
-	return out.Removed, err
+func (c *Client) RemoveEntry(ctx context.Context, provider, target string) (apitype.RemoveResponse, error) {
+	var out apitype.RemoveResponse
+	err := c.do(ctx, http.MethodDelete, poolPath(provider, "/entries/"+url.PathEscape(target)), nil, http.StatusOK, &out)
+	return out, err
 }
 
-// Reset clears the status of target, or of every entry when target is "",
-// and returns how many entries it reset.
-func (c *Client) Reset(ctx context.Context, provider, target string) (int, error) {
-	var out struct {
-		Reset int `json:"reset"`
-	}
-	err := c.do(ctx, http.MethodPost, "/v1/pools/"+url.PathEscape(provider)+"/reset", resetRequest{Target: target}, http.StatusOK, &out)
-	return out.Reset, err
+// Reset ends the verdicts of target, or of every entry when target is "".
+func (c *Client) Reset(ctx context.Context, provider, target string) (apitype.ResetResponse, error) {
+	var out apitype.ResetResponse
+	err := c.do(ctx, http.MethodPost, poolPath(provider, "/reset"), apitype.ResetRequest{Target: target}, http.StatusOK, &out)
+	return out, err
+}
+
+// Repair gives every row of provider with a duplicated id an id of its own.
+func (c *Client) Repair(ctx context.Context, provider string) (apitype.RepairResponse, error) {
+	var out apitype.RepairResponse
+	err := c.do(ctx, http.MethodPost, poolPath(provider, "/repair"), nil, http.StatusOK, &out)
+	return out, err
 }
 
 // Metrics returns the Prometheus text exposition.
@@ -179,8 +197,8 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 // Events follows the event stream until ctx ends or the daemon goes. Events
 // arrive on the first channel, which closes when the stream ends; then the
 // second channel yields nil (ctx ended) or why the stream ended, and closes.
-func (c *Client) Events(ctx context.Context) (<-chan Event, <-chan error) {
-	events := make(chan Event, 64)
+func (c *Client) Events(ctx context.Context) (<-chan apitype.Event, <-chan error) {
+	events := make(chan apitype.Event, 64)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(errc)
@@ -190,7 +208,7 @@ func (c *Client) Events(ctx context.Context) (<-chan Event, <-chan error) {
 	return events, errc
 }
 
-func (c *Client) follow(ctx context.Context, events chan<- Event) error {
+func (c *Client) follow(ctx context.Context, events chan<- apitype.Event) error {
 	resp, err := c.send(ctx, http.MethodGet, "/v1/events", nil)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -205,7 +223,7 @@ func (c *Client) follow(ctx context.Context, events chan<- Event) error {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
-		var ev Event
+		var ev apitype.Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			return fmt.Errorf("socketapi: events: malformed event: %w", err)
 		}
@@ -280,24 +298,20 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	return resp, nil
 }
 
-// readAPIError turns an error answer into an *APIError; an answer that is
-// not the API's JSON (a proxy, a different program on the socket) keeps its
-// status and a short excerpt.
+// readAPIError turns an error answer into an *apitype.APIError; an answer
+// that is not the API's JSON (a proxy, a different program on the socket)
+// keeps its status and a short excerpt.
 func readAPIError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var body struct {
-		Error           errorDetail `json:"error"`
-		NextAvailableAt *float64    `json:"next_available_at"`
-		RetryAfterS     *float64    `json:"retry_after_s"`
-	}
+	var body apitype.NoneAvailableBody
 	if err := json.Unmarshal(b, &body); err != nil || body.Error.Code == "" {
 		msg := strings.TrimSpace(string(b))
 		if len(msg) > 200 {
 			msg = msg[:200]
 		}
-		return &APIError{Status: resp.StatusCode, Code: "http_" + fmt.Sprint(resp.StatusCode), Message: msg}
+		return &apitype.APIError{Status: resp.StatusCode, Code: "http_" + fmt.Sprint(resp.StatusCode), Message: msg}
 	}
-	return &APIError{
+	return &apitype.APIError{
 		Status: resp.StatusCode, Code: body.Error.Code, Message: body.Error.Message,
 		NextAvailableAt: body.NextAvailableAt, RetryAfterS: body.RetryAfterS,
 	}

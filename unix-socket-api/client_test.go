@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/internal/testio"
 	"github.com/credpool/credpool/pool"
 )
@@ -31,43 +32,47 @@ func TestClientAgainstServer(t *testing.T) {
 
 	h, err := c.Health(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, Health{Status: "ok", Version: "test", AuthFile: "/tmp/auth.json", Pools: 1, Entries: 3, LastReloadAt: 1700000000}, h)
+	at := 1700000000.0
+	assert.Equal(t, apitype.Health{Status: "ok", Version: "test", AuthFile: "/tmp/auth.json", Pools: 1, Entries: 3, LastReloadAt: &at}, h)
 
 	pools, err := c.Pools(ctx)
 	require.NoError(t, err)
 	require.Len(t, pools, 1)
-	// The wire's nulls decode back to pool's zero values: a lossless round trip.
-	assert.Equal(t, f.pools["openrouter"], pools[0])
+	// The client reads exactly the server's dialect: one set of wire types.
+	assert.Equal(t, apitype.PoolFrom(f.pools["openrouter"]), pools[0])
 
 	p, err := c.Pool(ctx, "openrouter")
 	require.NoError(t, err)
-	assert.Equal(t, f.pools["openrouter"], p)
+	assert.Equal(t, apitype.PoolFrom(f.pools["openrouter"]), p)
 
-	sel, err := c.Select(ctx, "openrouter", SelectRequest{Lease: true, WaitMS: 250})
+	sel, err := c.Select(ctx, "openrouter", apitype.SelectRequest{Lease: true, WaitMS: 250})
 	require.NoError(t, err)
 	assert.Equal(t, secretAccess, sel.Credential.AccessToken)
 	require.NotNil(t, sel.Lease)
-	assert.Equal(t, pool.Lease{ID: "lease-1", ExpiresAt: 1700000600}, *sel.Lease)
+	assert.Equal(t, apitype.Lease{ID: "lease-1", ExpiresAt: 1700000600}, *sel.Lease)
 
-	rep, err := c.Report(ctx, "openrouter", ReportRequest{CredentialID: "a1b2c3", StatusCode: 429, ResetAt: "1.7e9", RetryAfter: "Wed, 21 Oct 2015 07:28:00 GMT"})
+	rep, err := c.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: "a1b2c3", StatusCode: 429, ResetAt: "1.7e9", RetryAfter: "Wed, 21 Oct 2015 07:28:00 GMT"})
 	require.NoError(t, err)
-	assert.Equal(t, &pool.Marked{ID: "a1b2c3", Status: pool.StatusExhausted, Until: 1700003600}, rep.Marked)
+	until := 1700003600.0
+	assert.Equal(t, &apitype.Marked{ID: "a1b2c3", Status: "exhausted", Until: &until}, rep.Marked)
+	assert.True(t, rep.Persisted)
 	require.NotNil(t, rep.Next)
 	assert.Equal(t, "d4e5f6", rep.Next.ID)
 
 	require.NoError(t, c.Release(ctx, "lease-1"))
 
 	prio := 0
-	e, err := c.AddEntry(ctx, "openrouter", AddRequest{Label: "new", AccessToken: secretAdded, Priority: &prio})
+	e, err := c.AddEntry(ctx, "openrouter", apitype.AddRequest{Label: "new", AccessToken: secretAdded, Priority: &prio})
 	require.NoError(t, err)
-	assert.Equal(t, "fff000", e.ID)
-	assert.Equal(t, 0, e.Priority)
+	assert.Equal(t, "fff000", e.Entry.ID)
+	assert.Equal(t, 0, e.Entry.Priority)
 
 	removed, err := c.RemoveEntry(ctx, "openrouter", "backup")
 	require.NoError(t, err)
-	assert.Equal(t, "d4e5f6", removed.ID)
+	assert.Equal(t, "d4e5f6", removed.Removed.ID)
 
-	n, err := c.Reset(ctx, "openrouter", "")
+	rr, err := c.Reset(ctx, "openrouter", "")
+	n := rr.Reset
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
 
@@ -77,10 +82,10 @@ func TestClientAgainstServer(t *testing.T) {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	assert.Equal(t, SelectRequest{Lease: true, WaitMS: 250}, f.selects[0])
+	assert.Equal(t, apitype.SelectRequest{Lease: true, WaitMS: 250}, f.selects[0])
 	// The flexible fields keep their text both ways.
-	assert.Equal(t, FlexString("1.7e9"), f.reports[0].ResetAt)
-	assert.Equal(t, FlexString("Wed, 21 Oct 2015 07:28:00 GMT"), f.reports[0].RetryAfter)
+	assert.Equal(t, apitype.FlexString("1.7e9"), f.reports[0].ResetAt)
+	assert.Equal(t, apitype.FlexString("Wed, 21 Oct 2015 07:28:00 GMT"), f.reports[0].RetryAfter)
 }
 
 func TestClientErrors(t *testing.T) {
@@ -90,8 +95,8 @@ func TestClientErrors(t *testing.T) {
 	c := newTestClient(t, ts)
 	ctx := context.Background()
 
-	_, err := c.Select(ctx, "openrouter", SelectRequest{})
-	var apiErr *APIError
+	_, err := c.Select(ctx, "openrouter", apitype.SelectRequest{})
+	var apiErr *apitype.APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.ErrorIs(t, err, pool.ErrNoneAvailable)
 	assert.Equal(t, 503, apiErr.Status)
@@ -109,7 +114,7 @@ func TestClientErrors(t *testing.T) {
 		{"unknown lease", func() error { return c.Release(ctx, "nope") }, pool.ErrUnknownLease},
 		{"unknown entry", func() error { _, err := c.RemoveEntry(ctx, "openrouter", "a/b c"); return err }, pool.ErrNoTarget},
 		{"ambiguous", func() error { _, err := c.RemoveEntry(ctx, "openrouter", "dup"); return err }, pool.ErrAmbiguousTarget},
-		{"bad input", func() error { _, err := c.Report(ctx, "openrouter", ReportRequest{StatusCode: 7}); return err }, pool.ErrBadInput},
+		{"bad input", func() error { _, err := c.Report(ctx, "openrouter", apitype.ReportRequest{StatusCode: 7}); return err }, pool.ErrBadInput},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,7 +133,7 @@ func TestClientEscapesPathValues(t *testing.T) {
 	c := newTestClient(t, ts)
 	e, err := c.RemoveEntry(context.Background(), "openrouter", "team a/b")
 	require.NoError(t, err)
-	assert.Equal(t, "a1b2c3", e.ID)
+	assert.Equal(t, "a1b2c3", e.Removed.ID)
 }
 
 func TestClientDaemonNotRunning(t *testing.T) {
@@ -188,9 +193,9 @@ func TestClientEvents(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	events, errc := c.Events(ctx)
 	<-f.subscribed
-	f.publish(Event{Type: "entry.recovered", At: 1, Provider: "openrouter", ID: "a1b2c3", Reason: "reauth"})
+	f.publish(apitype.Event{Type: "entry.recovered", At: 1, Provider: "openrouter", ID: "a1b2c3", Reason: "reauth"})
 	ev := <-events
-	assert.Equal(t, Event{Type: "entry.recovered", At: 1, Provider: "openrouter", ID: "a1b2c3", Reason: "reauth"}, ev)
+	assert.Equal(t, apitype.Event{Type: "entry.recovered", At: 1, Provider: "openrouter", ID: "a1b2c3", Reason: "reauth"}, ev)
 	cancel()
 	for range events {
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -29,14 +30,14 @@ type fakeBackend struct {
 	// this is a handler that ignores shutdown.
 	reportGate    chan struct{}
 	reportStarted chan struct{}
-	selects       []SelectRequest
-	reports       []ReportRequest
-	adds          []AddRequest
+	selects       []apitype.SelectRequest
+	reports       []apitype.ReportRequest
+	adds          []apitype.AddRequest
 	resets        [][2]string
-	subs          map[chan Event]struct{}
+	subs          map[chan apitype.Event]struct{}
 	subscribed    chan struct{} // gets a value per Subscribe
 	stats         Stats
-	panicMsg      string // Health panics with this when set
+	panicMsg      string // apitype.Health panics with this when set
 }
 
 func newFake() *fakeBackend {
@@ -56,21 +57,22 @@ func newFake() *fakeBackend {
 				},
 			},
 		},
-		subs:       map[chan Event]struct{}{},
+		subs:       map[chan apitype.Event]struct{}{},
 		subscribed: make(chan struct{}, 16),
 		stats: Stats{Transitions: map[string]uint64{"ok": 2, "exhausted": 5, "dead": 1},
 			Reloads: 4, ReloadErrors: 1, Prunes: 3},
 	}
 }
 
-func (f *fakeBackend) Health() Health {
+func (f *fakeBackend) Health() apitype.Health {
 	f.mu.Lock()
 	msg := f.panicMsg
 	f.mu.Unlock()
 	if msg != "" {
 		panic(msg)
 	}
-	return Health{Status: "ok", Version: "test", AuthFile: "/tmp/auth.json", Pools: 1, Entries: 3, LastReloadAt: 1700000000}
+	at := 1700000000.0
+	return apitype.Health{Status: "ok", Version: "test", AuthFile: "/tmp/auth.json", Pools: 1, Entries: 3, LastReloadAt: &at}
 }
 
 func (f *fakeBackend) Pools() []pool.PoolView {
@@ -98,12 +100,12 @@ func (f *fakeBackend) known(provider string) error {
 	return nil
 }
 
-func (f *fakeBackend) Select(ctx context.Context, provider string, req SelectRequest) (SelectResponse, error) {
+func (f *fakeBackend) Select(ctx context.Context, provider string, req apitype.SelectRequest) (pool.Selection, error) {
 	if err := f.known(provider); err != nil {
-		return SelectResponse{}, err
+		return pool.Selection{}, err
 	}
 	if req.Strategy != "" && req.Strategy != "fill_first" && req.Strategy != "round_robin" {
-		return SelectResponse{}, fmt.Errorf("strategy %q: %w", req.Strategy, pool.ErrUnknownStrategy)
+		return pool.Selection{}, fmt.Errorf("strategy %q: %w", req.Strategy, pool.ErrUnknownStrategy)
 	}
 	f.mu.Lock()
 	f.selects = append(f.selects, req)
@@ -113,13 +115,13 @@ func (f *fakeBackend) Select(ctx context.Context, provider string, req SelectReq
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return SelectResponse{}, ctx.Err()
+			return pool.Selection{}, apitype.ErrShuttingDown
 		}
 	}
 	if none {
-		return SelectResponse{}, &pool.NoneAvailableError{Provider: provider, NextAvailableAt: nextAt}
+		return pool.Selection{}, &pool.NoneAvailableError{Provider: provider, NextAvailableAt: nextAt}
 	}
-	resp := SelectResponse{Credential: pool.Credential{ID: "a1b2c3", Provider: provider, Label: "primary",
+	resp := pool.Selection{Credential: pool.Credential{ID: "a1b2c3", Provider: provider, Label: "primary",
 		AuthType: "api_key", Source: "manual", AccessToken: secretAccess, RequestCount: 8}}
 	if req.Lease {
 		resp.Lease = &pool.Lease{ID: "lease-1", ExpiresAt: 1700000600}
@@ -127,9 +129,9 @@ func (f *fakeBackend) Select(ctx context.Context, provider string, req SelectReq
 	return resp, nil
 }
 
-func (f *fakeBackend) Report(provider string, req ReportRequest) (ReportResponse, error) {
+func (f *fakeBackend) Report(ctx context.Context, provider string, req apitype.ReportRequest) (ReportResult, error) {
 	if err := f.known(provider); err != nil {
-		return ReportResponse{}, err
+		return ReportResult{}, err
 	}
 	f.mu.Lock()
 	f.reports = append(f.reports, req)
@@ -140,12 +142,13 @@ func (f *fakeBackend) Report(provider string, req ReportRequest) (ReportResponse
 		<-gate
 	}
 	if req.StatusCode < 400 {
-		return ReportResponse{}, nil
+		return ReportResult{Persistence: apitype.Persistence{Persisted: true}}, nil
 	}
-	return ReportResponse{
+	return ReportResult{
 		Marked: &pool.Marked{ID: "a1b2c3", Status: pool.StatusExhausted, Until: 1700003600},
 		Next: &pool.Credential{ID: "d4e5f6", Provider: provider, Label: "backup", AuthType: "api_key",
 			Source: "manual", AccessToken: secretAdded, Priority: 1},
+		Persistence: apitype.Persistence{Persisted: true},
 	}, nil
 }
 
@@ -156,12 +159,14 @@ func (f *fakeBackend) Release(leaseID string) error {
 	return nil
 }
 
-func (f *fakeBackend) AddEntry(provider string, req AddRequest) (pool.EntryView, error) {
+var persisted = apitype.Persistence{Persisted: true}
+
+func (f *fakeBackend) AddEntry(ctx context.Context, provider string, req apitype.AddRequest) (pool.EntryView, apitype.Persistence, error) {
 	if err := f.known(provider); err != nil {
-		return pool.EntryView{}, err
+		return pool.EntryView{}, apitype.Persistence{}, err
 	}
 	if req.AuthType != "" && req.AuthType != "api_key" && req.AuthType != "oauth" {
-		return pool.EntryView{}, fmt.Errorf("auth_type %q: %w", req.AuthType, pool.ErrBadInput)
+		return pool.EntryView{}, apitype.Persistence{}, fmt.Errorf("auth_type %q: %w", req.AuthType, pool.ErrBadInput)
 	}
 	f.mu.Lock()
 	f.adds = append(f.adds, req)
@@ -171,12 +176,12 @@ func (f *fakeBackend) AddEntry(provider string, req AddRequest) (pool.EntryView,
 		prio = *req.Priority
 	}
 	return pool.EntryView{ID: "fff000", Label: req.Label, AuthType: "api_key", Priority: prio, Source: "manual",
-		TokenHint: req.AccessToken[max(0, len(req.AccessToken)-4):], Status: pool.StatusOK, Available: true}, nil
+		TokenHint: req.AccessToken[max(0, len(req.AccessToken)-4):], Status: pool.StatusOK, Available: true}, persisted, nil
 }
 
-func (f *fakeBackend) RemoveEntry(provider, target string) (pool.EntryView, error) {
+func (f *fakeBackend) RemoveEntry(ctx context.Context, provider, target string) (pool.EntryView, apitype.Persistence, error) {
 	if err := f.known(provider); err != nil {
-		return pool.EntryView{}, err
+		return pool.EntryView{}, apitype.Persistence{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -188,28 +193,35 @@ func (f *fakeBackend) RemoveEntry(provider, target string) (pool.EntryView, erro
 	}
 	switch len(found) {
 	case 0:
-		return pool.EntryView{}, fmt.Errorf("target %q: %w", target, pool.ErrNoTarget)
+		return pool.EntryView{}, apitype.Persistence{}, fmt.Errorf("target %q: %w", target, pool.ErrNoTarget)
 	case 1:
-		return found[0], nil
+		return found[0], persisted, nil
 	}
-	return pool.EntryView{}, fmt.Errorf("target %q: %w", target, pool.ErrAmbiguousTarget)
+	return pool.EntryView{}, apitype.Persistence{}, fmt.Errorf("target %q: %w", target, pool.ErrAmbiguousTarget)
 }
 
-func (f *fakeBackend) Reset(provider, target string) (int, error) {
+func (f *fakeBackend) Reset(ctx context.Context, provider, target string) (int, apitype.Persistence, error) {
 	if err := f.known(provider); err != nil {
-		return 0, err
+		return 0, apitype.Persistence{}, err
 	}
 	f.mu.Lock()
 	f.resets = append(f.resets, [2]string{provider, target})
 	f.mu.Unlock()
 	if target == "" {
-		return 2, nil
+		return 2, persisted, nil
 	}
-	return 1, nil
+	return 1, persisted, nil
 }
 
-func (f *fakeBackend) Subscribe(ctx context.Context) <-chan Event {
-	ch := make(chan Event, 16)
+func (f *fakeBackend) Repair(ctx context.Context, provider string) (int, apitype.Persistence, error) {
+	if err := f.known(provider); err != nil {
+		return 0, apitype.Persistence{}, err
+	}
+	return 0, persisted, nil
+}
+
+func (f *fakeBackend) Subscribe(ctx context.Context) <-chan apitype.Event {
+	ch := make(chan apitype.Event, 16)
 	f.mu.Lock()
 	f.subs[ch] = struct{}{}
 	f.mu.Unlock()
@@ -225,7 +237,7 @@ func (f *fakeBackend) Subscribe(ctx context.Context) <-chan Event {
 
 // publish sends ev to every follower, dropping it for one whose buffer is
 // full, as the daemon does.
-func (f *fakeBackend) publish(ev Event) {
+func (f *fakeBackend) publish(ev apitype.Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for ch := range f.subs {

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/credpool/credpool/apitype"
 )
 
 // fuzzBody sends body to path through the full handler (middleware, mux,
@@ -26,8 +28,8 @@ func fuzzBody(f *testing.F, path string, ok int, seeds ...string) {
 				t.Fatalf("invalid JSON answer %q", rec.Body)
 			}
 		case http.StatusBadRequest:
-			var eb errorBody
-			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code != CodeBadRequest || eb.Error.Message == "" {
+			var eb apitype.ErrorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code != apitype.CodeBadRequest || eb.Error.Message == "" {
 				t.Fatalf("400 without a proper error body: %q", rec.Body)
 			}
 			if strings.Contains(rec.Body.String(), secretAccess) {

@@ -1,85 +1,28 @@
 package socketapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/pool"
+	"github.com/credpool/credpool/quota"
 )
-
-type route struct {
-	method, path string
-	h            http.HandlerFunc
-}
-
-// routes builds the mux. Every path also gets a method-less pattern that
-// answers 405 in JSON (the mux's own 405 is plain text), and "/" answers 404.
-func (s *Server) routes() http.Handler {
-	rs := []route{
-		{http.MethodGet, "/v1/health", s.handleHealth},
-		{http.MethodGet, "/v1/pools", s.handlePools},
-		{http.MethodGet, "/v1/pools/{provider}", s.handlePool},
-		{http.MethodPost, "/v1/pools/{provider}/select", s.handleSelect},
-		{http.MethodPost, "/v1/pools/{provider}/report", s.handleReport},
-		{http.MethodPost, "/v1/leases/{lease_id}/release", s.handleRelease},
-		{http.MethodPost, "/v1/pools/{provider}/entries", s.handleAdd},
-		{http.MethodDelete, "/v1/pools/{provider}/entries/{target}", s.handleRemove},
-		{http.MethodPost, "/v1/pools/{provider}/reset", s.handleReset},
-		{http.MethodGet, "/v1/events", s.handleEvents},
-		{http.MethodGet, "/metrics", s.metrics.handler(s.log).ServeHTTP},
-	}
-	mux := http.NewServeMux()
-	allowed := map[string][]string{}
-	var paths []string
-	for _, rt := range rs {
-		pattern := rt.method + " " + rt.path
-		mux.Handle(pattern, s.metrics.instrument(pattern, rt.h))
-		if _, ok := allowed[rt.path]; !ok {
-			paths = append(paths, rt.path)
-		}
-		allowed[rt.path] = append(allowed[rt.path], rt.method)
-	}
-	for _, p := range paths {
-		methods := allowed[p]
-		if slices.Contains(methods, http.MethodGet) {
-			methods = append(methods, http.MethodHead)
-		}
-		allow := strings.Join(methods, ", ")
-		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", allow)
-			writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed,
-				fmt.Sprintf("method %s is not allowed here; use %s", r.Method, allow))
-		})
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint")
-	})
-	return mux
-}
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.b.Health())
 }
 
 func (s *Server) handlePools(w http.ResponseWriter, r *http.Request) {
-	views := s.b.Pools()
-	out := struct {
-		Pools []wirePool `json:"pools"`
-	}{Pools: make([]wirePool, 0, len(views))}
-	for _, v := range views {
-		out.Pools = append(out.Pools, toWirePool(v))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, apitype.PoolsFrom(s.b.Pools()))
 }
 
 func (s *Server) handlePool(w http.ResponseWriter, r *http.Request) {
@@ -88,66 +31,68 @@ func (s *Server) handlePool(w http.ResponseWriter, r *http.Request) {
 		s.writeBackendError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toWirePool(v))
+	writeJSON(w, http.StatusOK, apitype.PoolFrom(v))
 }
 
 func (s *Server) handleSelect(w http.ResponseWriter, r *http.Request) {
-	var req SelectRequest
+	var req apitype.SelectRequest
 	if !decodeBody(w, r, &req, true) {
 		return
 	}
-	if req.WaitMS < 0 || req.WaitMS > MaxWaitMS {
-		writeError(w, http.StatusBadRequest, CodeBadRequest,
-			fmt.Sprintf("wait_ms must be between 0 and %d", MaxWaitMS))
+	if req.WaitMS < 0 || req.WaitMS > apitype.MaxWaitMS {
+		writeError(w, http.StatusBadRequest, apitype.CodeBadRequest,
+			fmt.Sprintf("wait_ms must be between 0 and %d", apitype.MaxWaitMS))
+		return
+	}
+	if len(req.Exclude) > maxExclude {
+		writeError(w, http.StatusBadRequest, apitype.CodeBadRequest, fmt.Sprintf("exclude lists more than %d ids", maxExclude))
 		return
 	}
 	ctx := r.Context()
 	if req.WaitMS > 0 {
 		// Let a shutdown end the wait at once. (ReadTimeout does not end it:
 		// net/http lifts the read deadline once the body is read.)
-		var stop func() bool
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
-		stop = context.AfterFunc(s.stop, cancel)
-		defer stop()
+		defer context.AfterFunc(s.stop, cancel)()
 	}
 	provider := r.PathValue("provider")
-	resp, err := s.b.Select(ctx, provider, req)
+	sel, err := s.b.Select(ctx, provider, req)
 	if err != nil {
 		var none *pool.NoneAvailableError
 		switch {
-		case errors.As(err, &none) || errors.Is(err, pool.ErrNoneAvailable):
+		case errors.As(err, &none):
 			s.metrics.selection(provider, "none")
-			next := 0.0
-			if none != nil {
-				next = none.NextAvailableAt
-			}
-			s.writeNoneAvailable(w, provider, next)
+			s.writeNoneAvailable(w, provider, none.NextAvailableAt)
 		case ctx.Err() != nil && r.Context().Err() == nil:
-			// The server is shutting down: the client may retry at once
-			// against the next daemon.
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, CodeShuttingDown, "the daemon is shutting down")
+			s.writeBackendError(w, r, apitype.ErrShuttingDown)
 		default:
 			s.writeBackendError(w, r, err)
 		}
 		return
 	}
 	s.metrics.selection(provider, "ok")
-	writeJSON(w, http.StatusOK, wireSelect{Credential: toWireCredential(resp.Credential), Lease: resp.Lease})
+	writeJSON(w, http.StatusOK, apitype.SelectResponse{
+		Credential: apitype.CredentialFrom(sel.Credential), Lease: apitype.LeaseFrom(sel.Lease)})
 }
+
+// maxExclude bounds a select's exclude list: a gateway retries a few keys.
+const maxExclude = 64
+
+// maxRetryAfter bounds the Retry-After header: a cooldown to the year 9999
+// is "a long time", not an overflow.
+const maxRetryAfter = epoch.MaxDelay
 
 // writeNoneAvailable writes select's 503; next is 0 when only DEAD entries
 // remain, and then both times are null and no Retry-After is sent.
 func (s *Server) writeNoneAvailable(w http.ResponseWriter, provider string, next float64) {
-	body := noneAvailableBody{errorBody: errorBody{Error: errorDetail{
-		Code:    CodeNoneAvailable,
+	body := apitype.NoneAvailableBody{ErrorBody: apitype.ErrorBody{Error: apitype.ErrorDetail{
+		Code:    apitype.CodeNoneAvailable,
 		Message: fmt.Sprintf("no credential of %q is available", provider),
 	}}}
 	if next > 0 {
-		now := float64(s.opts.Now().UnixNano()) / 1e9
-		wait := math.Max(0, next-now)
+		wait := math.Min(math.Max(0, epoch.Until(next, s.opts.Now())), maxRetryAfter)
 		wait = math.Ceil(wait*1000) / 1000
 		body.NextAvailableAt, body.RetryAfterS = &next, &wait
 		secs := strconv.FormatInt(int64(math.Max(1, math.Ceil(wait))), 10)
@@ -162,15 +107,17 @@ func (s *Server) writeNoneAvailable(w http.ResponseWriter, provider string, next
 // reportWire decodes a report with status_code's presence visible and the
 // two flexible times raw, so that errors can name the field.
 type reportWire struct {
-	CredentialID  string          `json:"credential_id"`
-	LeaseID       string          `json:"lease_id"`
-	APIKeyHint    string          `json:"api_key_hint"`
-	StatusCode    *int            `json:"status_code"`
-	Reason        string          `json:"reason"`
-	Message       string          `json:"message"`
-	ResetAt       json.RawMessage `json:"reset_at"`
-	RetryAfter    json.RawMessage `json:"retry_after"`
-	FailureReason string          `json:"failure_reason"`
+	CredentialID  string            `json:"credential_id"`
+	LeaseID       string            `json:"lease_id"`
+	APIKeyHint    string            `json:"api_key_hint"`
+	StatusCode    *int              `json:"status_code"`
+	Reason        string            `json:"reason"`
+	Message       string            `json:"message"`
+	ResetAt       json.RawMessage   `json:"reset_at"`
+	RetryAfter    json.RawMessage   `json:"retry_after"`
+	FailureReason string            `json:"failure_reason"`
+	Model         string            `json:"model"`
+	Headers       map[string]string `json:"headers"`
 }
 
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
@@ -180,50 +127,56 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	}
 	req, msg := wire.toRequest()
 	if msg != "" {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, msg)
+		writeError(w, http.StatusBadRequest, apitype.CodeBadRequest, msg)
 		return
 	}
 	provider := r.PathValue("provider")
-	resp, err := s.b.Report(provider, req)
+	res, err := s.b.Report(r.Context(), provider, req)
 	if err != nil {
 		s.writeBackendError(w, r, err)
 		return
 	}
 	s.metrics.report(provider, req.StatusCode)
-	out := wireReport{}
-	if resp.Marked != nil {
-		out.Marked = &wireMarked{ID: resp.Marked.ID, Status: resp.Marked.Status, Until: nullable(resp.Marked.Until)}
-	}
-	if resp.Next != nil {
-		c := toWireCredential(*resp.Next)
+	out := apitype.ReportResponse{Marked: apitype.MarkedFrom(res.Marked), Persistence: res.Persistence}
+	if res.Next != nil {
+		c := apitype.CredentialFrom(*res.Next)
 		out.Next = &c
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
+// maxModel bounds a model name: it is stored in auth.json.
+const maxModel = 200
+
 // toRequest validates the wire form; msg is the 400 message, or "".
-func (rw reportWire) toRequest() (ReportRequest, string) {
+func (rw reportWire) toRequest() (apitype.ReportRequest, string) {
 	if rw.StatusCode == nil {
-		return ReportRequest{}, "status_code is required"
+		return apitype.ReportRequest{}, "status_code is required"
 	}
 	if *rw.StatusCode < 100 || *rw.StatusCode > 599 {
-		return ReportRequest{}, "status_code must be an HTTP status code (100-599)"
+		return apitype.ReportRequest{}, "status_code must be an HTTP status code (100-599)"
 	}
-	req := ReportRequest{
+	if len(rw.Model) > maxModel || strings.ContainsFunc(rw.Model, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return apitype.ReportRequest{}, fmt.Sprintf("model must be at most %d printable characters", maxModel)
+	}
+	if err := quota.Check(rw.Headers); err != nil {
+		return apitype.ReportRequest{}, "headers: " + err.Error()
+	}
+	req := apitype.ReportRequest{
 		CredentialID: rw.CredentialID, LeaseID: rw.LeaseID, APIKeyHint: rw.APIKeyHint,
 		StatusCode: *rw.StatusCode, Reason: rw.Reason, Message: rw.Message,
-		FailureReason: rw.FailureReason,
+		FailureReason: rw.FailureReason, Model: rw.Model, Headers: rw.Headers,
 	}
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
-		dst  *FlexString
+		dst  *apitype.FlexString
 	}{{"reset_at", rw.ResetAt, &req.ResetAt}, {"retry_after", rw.RetryAfter, &req.RetryAfter}} {
 		if len(f.raw) == 0 {
 			continue
 		}
 		if err := f.dst.UnmarshalJSON(f.raw); err != nil {
-			return ReportRequest{}, f.name + ": must be a number or a string"
+			return apitype.ReportRequest{}, f.name + ": must be a number or a string"
 		}
 	}
 	return req, ""
@@ -237,49 +190,77 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// addWire decodes an add with priority as a raw number, so that a value the
+// reader could not read back (beyond 2^53) is refused naming the field.
+type addWire struct {
+	Label        string      `json:"label"`
+	AuthType     string      `json:"auth_type"`
+	AccessToken  string      `json:"access_token"`
+	RefreshToken string      `json:"refresh_token"`
+	BaseURL      string      `json:"base_url"`
+	Priority     json.Number `json:"priority"`
+}
+
 func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
-	var req AddRequest
-	if !decodeBody(w, r, &req, false) {
+	var wire addWire
+	if !decodeBody(w, r, &wire, false) {
 		return
 	}
-	if strings.TrimSpace(req.AccessToken) == "" {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, "access_token is required")
+	if strings.TrimSpace(wire.AccessToken) == "" {
+		writeError(w, http.StatusBadRequest, apitype.CodeBadRequest, "access_token is required")
 		return
 	}
-	e, err := s.b.AddEntry(r.PathValue("provider"), req)
+	req := apitype.AddRequest{Label: wire.Label, AuthType: wire.AuthType, AccessToken: wire.AccessToken,
+		RefreshToken: wire.RefreshToken, BaseURL: wire.BaseURL}
+	if wire.Priority != "" {
+		n, err := strconv.ParseInt(string(wire.Priority), 10, 64)
+		if err != nil || n < 0 || n > pool.MaxSafeInt {
+			writeError(w, http.StatusBadRequest, apitype.CodeBadRequest, "priority must be a whole number between 0 and 2^53")
+			return
+		}
+		p := int(n)
+		req.Priority = &p
+	}
+	e, pers, err := s.b.AddEntry(r.Context(), r.PathValue("provider"), req)
 	if err != nil {
 		s.writeBackendError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, struct {
-		Entry wireEntry `json:"entry"`
-	}{toWireEntry(e)})
+	writeJSON(w, http.StatusCreated, apitype.AddResponse{Entry: apitype.EntryFrom(e), Persistence: pers})
 }
 
 func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
-	e, err := s.b.RemoveEntry(r.PathValue("provider"), r.PathValue("target"))
+	e, pers, err := s.b.RemoveEntry(r.Context(), r.PathValue("provider"), r.PathValue("target"))
 	if err != nil {
 		s.writeBackendError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Removed wireEntry `json:"removed"`
-	}{toWireEntry(e)})
+	writeJSON(w, http.StatusOK, apitype.RemoveResponse{Removed: apitype.EntryFrom(e), Persistence: pers})
 }
 
 func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
-	var req resetRequest
+	var req apitype.ResetRequest
 	if !decodeBody(w, r, &req, true) {
 		return
 	}
-	n, err := s.b.Reset(r.PathValue("provider"), req.Target)
+	n, pers, err := s.b.Reset(r.Context(), r.PathValue("provider"), req.Target)
 	if err != nil {
 		s.writeBackendError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Reset int `json:"reset"`
-	}{n})
+	writeJSON(w, http.StatusOK, apitype.ResetResponse{Reset: n, Persistence: pers})
+}
+
+func (s *Server) handleRepair(w http.ResponseWriter, r *http.Request) {
+	if !decodeBody(w, r, &struct{}{}, true) {
+		return
+	}
+	n, pers, err := s.b.Repair(r.Context(), r.PathValue("provider"))
+	if err != nil {
+		s.writeBackendError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apitype.RepairResponse{Repaired: n, Persistence: pers})
 }
 
 // eventWriteTimeout cuts off a follower that stops reading, so that its
@@ -317,248 +298,4 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-}
-
-// decodeBody reads a JSON object into v, answering 400 or 413 itself and
-// returning false on failure. An empty body is fine when optional.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge,
-				fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
-		} else {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, "reading the request body failed")
-		}
-		return false
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		if optional {
-			return true
-		}
-		writeError(w, http.StatusBadRequest, CodeBadRequest, "a JSON request body is required")
-		return false
-	}
-	if msg := decodeJSON(body, v); msg != "" {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, msg)
-		return false
-	}
-	return true
-}
-
-// maxEchoedName bounds an unknown field name echoed in an error: a name is
-// caller's text and the caller might have pasted a token as a key.
-const maxEchoedName = 40
-
-// decodeJSON decodes exactly one JSON object without unknown fields into v
-// and returns "" or a message naming the problem without echoing a value.
-func decodeJSON(body []byte, v any) string {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return describeJSONError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Sprintf("unexpected data after the JSON object at offset %d", dec.InputOffset())
-	}
-	return ""
-}
-
-func describeJSONError(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("malformed JSON at offset %d: %s", syn.Offset, syn.Error())
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "malformed JSON: unexpected end of input"
-	case errors.As(err, &typ):
-		got, _, _ := strings.Cut(typ.Value, " ") // "number 1.5" → "number": no value
-		if typ.Field == "" {
-			return fmt.Sprintf("the body must be a JSON object, not %s", got)
-		}
-		return fmt.Sprintf("field %s: expected %s, got %s", typ.Field, jsonKind(typ.Type.Kind().String()), got)
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		if n, err := strconv.Unquote(name); err == nil && len(n) <= maxEchoedName {
-			return fmt.Sprintf("unknown field %q", n)
-		}
-		return "unknown field (name too long to repeat)"
-	}
-	return "malformed JSON"
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "int", "int64", "int32", "uint", "uint64", "float64":
-		return "a number"
-	case "string":
-		return "a string"
-	case "bool":
-		return "true or false"
-	case "ptr":
-		return "a number"
-	}
-	return goKind
-}
-
-// writeBackendError maps the backend's error to a status and code. Backend
-// errors never carry secrets (pool and daemon guarantee it), so their text is
-// passed on.
-func (s *Server) writeBackendError(w http.ResponseWriter, r *http.Request, err error) {
-	status, code := http.StatusInternalServerError, CodeInternal
-	switch {
-	case errors.Is(err, pool.ErrUnknownPool):
-		status, code = http.StatusNotFound, CodeUnknownPool
-	case errors.Is(err, pool.ErrUnknownLease):
-		status, code = http.StatusNotFound, CodeUnknownLease
-	case errors.Is(err, pool.ErrNoTarget):
-		status, code = http.StatusNotFound, CodeUnknownEntry
-	case errors.Is(err, pool.ErrAmbiguousTarget):
-		status, code = http.StatusConflict, CodeAmbiguousTarget
-	case errors.Is(err, pool.ErrBadInput), errors.Is(err, pool.ErrUnknownStrategy):
-		status, code = http.StatusBadRequest, CodeBadRequest
-	case errors.Is(err, pool.ErrNoneAvailable):
-		status, code = http.StatusServiceUnavailable, CodeNoneAvailable
-	case r.Context().Err() != nil:
-		return // the client is gone; nobody reads an answer
-	default:
-		s.log.Error("socketapi: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	}
-	writeError(w, status, code, err.Error())
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
-
-// Wire forms: pool's views use 0 and "" for "none"; the API says null, as
-// auth.json does. Decoding null into pool's types gives 0 and "" back.
-
-func nullable(f float64) *float64 {
-	if f == 0 {
-		return nil
-	}
-	return &f
-}
-
-func nullableInt(i int) *int {
-	if i == 0 {
-		return nil
-	}
-	return &i
-}
-
-func nullableString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-type wireCredential struct {
-	ID           string   `json:"id"`
-	Provider     string   `json:"provider"`
-	Label        string   `json:"label"`
-	AuthType     string   `json:"auth_type"`
-	Source       string   `json:"source"`
-	AccessToken  string   `json:"access_token"`
-	BaseURL      *string  `json:"base_url"`
-	ExpiresAt    *float64 `json:"expires_at"`
-	Priority     int      `json:"priority"`
-	RequestCount int      `json:"request_count"`
-}
-
-func toWireCredential(c pool.Credential) wireCredential {
-	return wireCredential{
-		ID: c.ID, Provider: c.Provider, Label: c.Label, AuthType: c.AuthType, Source: c.Source,
-		AccessToken: c.AccessToken, BaseURL: nullableString(c.BaseURL), ExpiresAt: nullable(c.ExpiresAt),
-		Priority: c.Priority, RequestCount: c.RequestCount,
-	}
-}
-
-type wireSelect struct {
-	Credential wireCredential `json:"credential"`
-	Lease      *pool.Lease    `json:"lease,omitempty"`
-}
-
-type wireMarked struct {
-	ID     string      `json:"id"`
-	Status pool.Status `json:"status"`
-	Until  *float64    `json:"until"`
-}
-
-type wireReport struct {
-	Marked *wireMarked     `json:"marked"`
-	Next   *wireCredential `json:"next"`
-}
-
-type wireEntry struct {
-	ID               string      `json:"id"`
-	Label            string      `json:"label"`
-	AuthType         string      `json:"auth_type"`
-	Priority         int         `json:"priority"`
-	Source           string      `json:"source"`
-	TokenHint        *string     `json:"token_hint"`
-	BaseURL          *string     `json:"base_url"`
-	ExpiresAt        *float64    `json:"expires_at"`
-	RequestCount     int         `json:"request_count"`
-	Status           pool.Status `json:"status"`
-	Available        bool        `json:"available"`
-	Until            *float64    `json:"until"`
-	Leases           int         `json:"leases"`
-	LastStatusAt     *float64    `json:"last_status_at"`
-	LastErrorCode    *int        `json:"last_error_code"`
-	LastErrorReason  *string     `json:"last_error_reason"`
-	LastErrorMessage *string     `json:"last_error_message"`
-	LastErrorResetAt *float64    `json:"last_error_reset_at"`
-	PruneAt          *float64    `json:"prune_at"`
-}
-
-func toWireEntry(e pool.EntryView) wireEntry {
-	status := e.Status
-	if status == "" {
-		status = pool.StatusOK
-	}
-	return wireEntry{
-		ID: e.ID, Label: e.Label, AuthType: e.AuthType, Priority: e.Priority, Source: e.Source,
-		TokenHint: nullableString(e.TokenHint), BaseURL: nullableString(e.BaseURL),
-		ExpiresAt: nullable(e.ExpiresAt), RequestCount: e.RequestCount, Status: status,
-		Available: e.Available, Until: nullable(e.Until), Leases: e.Leases,
-		LastStatusAt: nullable(e.LastStatusAt), LastErrorCode: nullableInt(e.LastErrorCode),
-		LastErrorReason: nullableString(e.LastErrorReason), LastErrorMessage: nullableString(e.LastErrorMessage),
-		LastErrorResetAt: nullable(e.LastErrorResetAt), PruneAt: nullable(e.PruneAt),
-	}
-}
-
-type wirePool struct {
-	Provider        string        `json:"provider"`
-	Strategy        pool.Strategy `json:"strategy"`
-	Entries         []wireEntry   `json:"entries"`
-	Available       int           `json:"available"`
-	NextAvailableAt *float64      `json:"next_available_at"`
-}
-
-func toWirePool(v pool.PoolView) wirePool {
-	out := wirePool{
-		Provider: v.Provider, Strategy: v.Strategy, Available: v.Available,
-		NextAvailableAt: nullable(v.NextAvailableAt), Entries: make([]wireEntry, 0, len(v.Entries)),
-	}
-	for _, e := range v.Entries {
-		out.Entries = append(out.Entries, toWireEntry(e))
-	}
-	return out
 }

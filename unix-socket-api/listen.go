@@ -1,7 +1,9 @@
 package socketapi
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,24 +13,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// DefaultSocketPath is where the daemon listens and clients dial by default:
-// $XDG_RUNTIME_DIR/credpool/credpool.sock, else
-// $HOME/.cache/credpool/credpool.sock; on macOS $TMPDIR/credpool/credpool.sock
-// ($TMPDIR is per user there).
-func DefaultSocketPath() string {
-	if runtime.GOOS == "darwin" {
-		return filepath.Join(os.TempDir(), "credpool", "credpool.sock")
-	}
-	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
-		return filepath.Join(dir, "credpool", "credpool.sock")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
-		home = os.TempDir()
-	}
-	return filepath.Join(home, ".cache", "credpool", "credpool.sock")
-}
 
 // maxSocketPath is the longest path a Unix socket address holds (sun_path,
 // less its NUL): 107 on Linux, 103 on the BSDs and macOS.
@@ -42,13 +26,12 @@ func maxSocketPath() int {
 // umaskMu serialises Listen's umask change: the umask is process-wide.
 var umaskMu sync.Mutex
 
-// Listen creates the socket's directory (0700), and the socket at path with
-// mode 0600 from the moment it exists: the umask is 0177 around the bind, so
-// there is no window before a chmod. An existing directory of ours is
-// tightened to 0700; one owned by another user is refused. An existing file
-// at path makes Listen fail (removing a stale socket is the daemon's
-// business). The listener checks each connection's peer uid with
-// DefaultAllowUID; Server.Serve applies its own AllowUID instead.
+// Listen creates the socket at path with mode 0600 from the moment it
+// exists: the umask is 0177 around the bind, so there is no window before a
+// chmod. The directory must pass SecureDir. An existing file at path makes
+// Listen fail (removing a stale socket is the daemon's business). The
+// listener checks each connection's peer uid with DefaultAllowUID;
+// Server.Serve applies its own AllowUID instead.
 //
 // While Listen runs, files created by other goroutines get the 0177 umask
 // too, which only makes them tighter.
@@ -57,8 +40,7 @@ func Listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("socketapi: socket path %s is %d bytes, longer than the %d a Unix socket allows; choose a shorter one",
 			path, len(path), maxSocketPath())
 	}
-	dir := filepath.Dir(path)
-	if err := secureDir(dir); err != nil {
+	if err := SecureDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
 	umaskMu.Lock()
@@ -72,12 +54,19 @@ func Listen(path string) (net.Listener, error) {
 	return &peerListener{Listener: l, allow: DefaultAllowUID}, nil
 }
 
-// secureDir makes dir (and its parents) and leaves dir 0700 and ours.
-func secureDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("socketapi: socket directory: %w", err)
-	}
+// SecureDir makes sure the socket's directory is private: it creates it
+// 0700 when missing, and refuses (never narrows) one that is not a
+// directory, belongs to another user or is writable by group or others,
+// where someone else could replace the socket or plant a symlink. The
+// daemon checks it before it touches anything inside.
+func SecureDir(dir string) error {
 	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("socketapi: socket directory: %w", err)
+		}
+		fi, err = os.Stat(dir)
+	}
 	if err != nil {
 		return fmt.Errorf("socketapi: socket directory: %w", err)
 	}
@@ -88,10 +77,18 @@ func secureDir(dir string) error {
 		return fmt.Errorf("socketapi: socket directory %s belongs to uid %d, not to this user (%d); choose another socket path",
 			dir, st.Uid, os.Getuid())
 	}
-	if fi.Mode().Perm() != 0o700 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return fmt.Errorf("socketapi: socket directory: %w", err)
-		}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("socketapi: socket directory %s is writable by %s (mode %04o); credpool will not narrow a directory it did not create: choose a private directory, e.g. the default socket path",
+			dir, writableBy(fi.Mode()), fi.Mode().Perm()|fi.Mode()&fs.ModeSticky)
 	}
 	return nil
+}
+
+func writableBy(m fs.FileMode) string {
+	switch {
+	case m.Perm()&0o002 != 0:
+		return "everyone"
+	default:
+		return "its group"
+	}
 }

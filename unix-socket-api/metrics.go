@@ -83,6 +83,10 @@ var (
 		"Reads of auth.json that failed (unparseable or half-written file).", nil, nil)
 	descPrunes = prometheus.NewDesc("credpool_prunes_total",
 		"Manual DEAD entries removed after the prune TTL.", nil, nil)
+	descDropped = prometheus.NewDesc("credpool_events_dropped_total",
+		"Events not delivered to a follower that fell too far behind.", nil, nil)
+	descWriteErrors = prometheus.NewDesc("credpool_write_errors_total",
+		"Writes of auth.json that failed (lock busy past the answer timeout, permission, disk); they are retried.", nil, nil)
 	descEntries = prometheus.NewDesc("credpool_entries",
 		"Entries now in the pool, by provider and status.", []string{"provider", "status"}, nil)
 )
@@ -92,7 +96,7 @@ var (
 type backendCollector struct{ b Backend }
 
 func (c *backendCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descTransitions, descReloads, descReloadErrors, descPrunes, descEntries} {
+	for _, d := range []*prometheus.Desc{descTransitions, descReloads, descReloadErrors, descPrunes, descDropped, descWriteErrors, descEntries} {
 		ch <- d
 	}
 }
@@ -105,6 +109,8 @@ func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(st.Reloads))
 	ch <- prometheus.MustNewConstMetric(descReloadErrors, prometheus.CounterValue, float64(st.ReloadErrors))
 	ch <- prometheus.MustNewConstMetric(descPrunes, prometheus.CounterValue, float64(st.Prunes))
+	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(st.DroppedEvents))
+	ch <- prometheus.MustNewConstMetric(descWriteErrors, prometheus.CounterValue, float64(st.WriteErrors))
 	for _, p := range c.b.Pools() {
 		counts := map[pool.Status]int{pool.StatusOK: 0, pool.StatusExhausted: 0, pool.StatusDead: 0}
 		for _, e := range p.Entries {

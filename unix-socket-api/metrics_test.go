@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -14,16 +15,16 @@ func TestMetrics(t *testing.T) {
 	ts := startServer(t, f, ServerOptions{})
 	c := newTestClient(t, ts)
 	ctx := context.Background()
-	_, err := c.Select(ctx, "openrouter", SelectRequest{})
+	_, err := c.Select(ctx, "openrouter", apitype.SelectRequest{})
 	require.NoError(t, err)
-	_, err = c.Report(ctx, "openrouter", ReportRequest{APIKeyHint: secretAccess, StatusCode: 429, Message: "key " + secretAccess + " limited"})
+	_, err = c.Report(ctx, "openrouter", apitype.ReportRequest{APIKeyHint: secretAccess, StatusCode: 429, Message: "key " + secretAccess + " limited"})
 	require.NoError(t, err)
-	_, err = c.AddEntry(ctx, "openrouter", AddRequest{Label: "x", AccessToken: secretAdded, RefreshToken: secretRefresh})
+	_, err = c.AddEntry(ctx, "openrouter", apitype.AddRequest{Label: "x", AccessToken: secretAdded, RefreshToken: secretRefresh})
 	require.NoError(t, err)
 	f.mu.Lock()
 	f.none = true
 	f.mu.Unlock()
-	_, err = c.Select(ctx, "openrouter", SelectRequest{})
+	_, err = c.Select(ctx, "openrouter", apitype.SelectRequest{})
 	require.Error(t, err)
 	_, err = c.Pool(ctx, "openrouter/../../"+secretAccess) // a raw path must not become a label
 	require.Error(t, err)

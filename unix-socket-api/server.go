@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/credpool/credpool/apitype"
 )
 
 // MaxBodyBytes is the largest request body the server reads; larger ones get
@@ -231,7 +233,8 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if !s.track.enter() {
-			writeError(rw, http.StatusServiceUnavailable, CodeShuttingDown, "the daemon is shutting down")
+			rw.Header().Set("Retry-After", "1")
+			writeError(rw, http.StatusServiceUnavailable, apitype.CodeShuttingDown, apitype.ErrShuttingDown.Error())
 			return
 		}
 		defer s.track.leave()
@@ -241,11 +244,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		// A browser page could reach a local HTTP server through a proxy or
 		// a future Unix-socket fetch; no agent sends these headers.
 		if r.Header.Get("Origin") != "" || r.Header.Get("Referer") != "" {
-			writeError(w, http.StatusForbidden, CodeForbidden, "requests from browsers (Origin or Referer header) are refused")
+			writeError(w, http.StatusForbidden, apitype.CodeForbidden, "requests from browsers (Origin or Referer header) are refused")
 			return
 		}
 		if r.ContentLength > MaxBodyBytes {
-			writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge,
+			writeError(w, http.StatusRequestEntityTooLarge, apitype.CodeTooLarge,
 				fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
 			return
 		}
@@ -271,6 +274,6 @@ func (s *Server) recoverPanic(w *statusWriter, r *http.Request) {
 	}
 	s.log.Error("socketapi: handler panicked", attrs...)
 	if w.status == 0 {
-		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error; see the daemon's log")
+		writeError(w, http.StatusInternalServerError, apitype.CodeInternal, "internal error; see the daemon's log")
 	}
 }

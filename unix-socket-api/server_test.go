@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/internal/golden"
 )
 
@@ -27,7 +28,7 @@ func TestEndpoints(t *testing.T) {
 		contains                 []string
 	}{
 		{name: "health", method: "GET", path: "/v1/health", status: 200,
-			want: `{"status":"ok","version":"test","auth_file":"/tmp/auth.json","pools":1,"entries":3,"last_reload_at":1700000000,"last_error":""}`},
+			want: `{"status":"ok","version":"test","auth_file":"/tmp/auth.json","pools":1,"entries":3,"last_reload_at":1700000000,"last_error":null,"pending_write":false,"problems":null}`},
 		{name: "pools", method: "GET", path: "/v1/pools", status: 200,
 			contains: []string{`"pools":[{"provider":"openrouter"`, `"next_available_at":1700003600`}},
 		{name: "pool", method: "GET", path: "/v1/pools/openrouter", status: 200,
@@ -39,7 +40,7 @@ func TestEndpoints(t *testing.T) {
 		{name: "report 429", method: "POST", path: "/v1/pools/openrouter/report", body: `{"credential_id":"a1b2c3","status_code":429,"reset_at":1700003600,"retry_after":"120"}`, status: 200,
 			contains: []string{`"marked":{"id":"a1b2c3","status":"exhausted","until":1700003600}`, `"next":{"id":"d4e5f6"`}},
 		{name: "report 200 marks nothing", method: "POST", path: "/v1/pools/openrouter/report", body: `{"lease_id":"x","status_code":200}`, status: 200,
-			want: `{"marked":null,"next":null}`},
+			want: `{"marked":null,"next":null,"persisted":true}`},
 		{name: "release", method: "POST", path: "/v1/leases/lease-1/release", status: 204},
 		{name: "add", method: "POST", path: "/v1/pools/openrouter/entries", body: `{"label":"new","access_token":"` + secretAdded + `","priority":0}`, status: 201,
 			contains: []string{`"entry":{"id":"fff000","label":"new"`, `"token_hint":"Rt5w"`, `"priority":0`}},
@@ -47,8 +48,8 @@ func TestEndpoints(t *testing.T) {
 			contains: []string{`"removed":{"id":"d4e5f6"`}},
 		{name: "remove by index", method: "DELETE", path: "/v1/pools/openrouter/entries/3", status: 200,
 			contains: []string{`"removed":{"id":"0a0b0c"`}},
-		{name: "reset all", method: "POST", path: "/v1/pools/openrouter/reset", status: 200, want: `{"reset":2}`},
-		{name: "reset one", method: "POST", path: "/v1/pools/openrouter/reset", body: `{"target":"primary"}`, status: 200, want: `{"reset":1}`},
+		{name: "reset all", method: "POST", path: "/v1/pools/openrouter/reset", status: 200, want: `{"reset":2,"persisted":true}`},
+		{name: "reset one", method: "POST", path: "/v1/pools/openrouter/reset", body: `{"target":"primary"}`, status: 200, want: `{"reset":1,"persisted":true}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,7 +71,7 @@ func TestEndpoints(t *testing.T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	require.Len(t, f.reports, 2)
-	assert.Equal(t, ReportRequest{CredentialID: "a1b2c3", StatusCode: 429, ResetAt: "1700003600", RetryAfter: "120"}, f.reports[0])
+	assert.Equal(t, apitype.ReportRequest{CredentialID: "a1b2c3", StatusCode: 429, ResetAt: "1700003600", RetryAfter: "120"}, f.reports[0])
 	assert.Equal(t, [][2]string{{"openrouter", ""}, {"openrouter", "primary"}}, f.resets)
 	require.Len(t, f.adds, 1)
 	assert.Equal(t, secretAdded, f.adds[0].AccessToken)
@@ -90,36 +91,36 @@ func TestErrorAnswers(t *testing.T) {
 		code                     string
 		msg                      string // the message must contain this
 	}{
-		{"malformed JSON", "POST", "/v1/pools/openrouter/select", `{"lease":`, nil, false, 400, CodeBadRequest, "unexpected end"},
-		{"syntax error names offset", "POST", "/v1/pools/openrouter/select", `{"lease" true}`, nil, false, 400, CodeBadRequest, "offset 10"},
-		{"unknown field", "POST", "/v1/pools/openrouter/select", `{"leese":true}`, nil, false, 400, CodeBadRequest, `unknown field "leese"`},
-		{"trailing data", "POST", "/v1/pools/openrouter/select", `{} {}`, nil, false, 400, CodeBadRequest, "after the JSON object"},
-		{"not an object", "POST", "/v1/pools/openrouter/select", `[1]`, nil, false, 400, CodeBadRequest, "must be a JSON object"},
-		{"wrong type", "POST", "/v1/pools/openrouter/select", `{"wait_ms":"soon"}`, nil, false, 400, CodeBadRequest, "field wait_ms: expected a number, got string"},
-		{"wait_ms too long", "POST", "/v1/pools/openrouter/select", `{"wait_ms":30001}`, nil, false, 400, CodeBadRequest, "wait_ms"},
-		{"wait_ms negative", "POST", "/v1/pools/openrouter/select", `{"wait_ms":-1}`, nil, false, 400, CodeBadRequest, "wait_ms"},
-		{"unknown strategy", "POST", "/v1/pools/openrouter/select", `{"strategy":"best"}`, nil, false, 400, CodeBadRequest, "unknown strategy"},
-		{"report without status_code", "POST", "/v1/pools/openrouter/report", `{"credential_id":"a1b2c3"}`, nil, false, 400, CodeBadRequest, "status_code is required"},
-		{"report empty body", "POST", "/v1/pools/openrouter/report", ``, nil, false, 400, CodeBadRequest, "body is required"},
-		{"report bad status_code", "POST", "/v1/pools/openrouter/report", `{"status_code":42}`, nil, false, 400, CodeBadRequest, "status_code"},
-		{"report reset_at bool", "POST", "/v1/pools/openrouter/report", `{"status_code":429,"reset_at":true}`, nil, false, 400, CodeBadRequest, "reset_at: must be a number or a string"},
-		{"report hint not echoed", "POST", "/v1/pools/openrouter/report", `{"status_code":429,"api_key_hint":["` + secretAccess + `"]}`, nil, false, 400, CodeBadRequest, "field api_key_hint"},
-		{"add without token", "POST", "/v1/pools/openrouter/entries", `{"label":"x"}`, nil, false, 400, CodeBadRequest, "access_token is required"},
-		{"add bad auth_type", "POST", "/v1/pools/openrouter/entries", `{"access_token":"t","auth_type":"magic"}`, nil, false, 400, CodeBadRequest, "bad input"},
-		{"long unknown field not echoed", "POST", "/v1/pools/openrouter/reset", `{"` + secretAccess + secretRefresh + `":1}`, nil, false, 400, CodeBadRequest, "unknown field"},
-		{"origin", "GET", "/v1/health", ``, map[string]string{"Origin": "https://evil.example"}, false, 403, CodeForbidden, "browsers"},
-		{"referer", "POST", "/v1/pools/openrouter/select", `{}`, map[string]string{"Referer": "https://evil.example/"}, false, 403, CodeForbidden, "browsers"},
-		{"unknown pool", "GET", "/v1/pools/nope", ``, nil, false, 404, CodeUnknownPool, "unknown pool"},
-		{"select unknown pool", "POST", "/v1/pools/nope/select", ``, nil, false, 404, CodeUnknownPool, "nope"},
-		{"report unknown pool", "POST", "/v1/pools/nope/report", `{"status_code":429}`, nil, false, 404, CodeUnknownPool, "nope"},
-		{"unknown lease", "POST", "/v1/leases/nope/release", ``, nil, false, 404, CodeUnknownLease, "unknown lease"},
-		{"unknown entry", "DELETE", "/v1/pools/openrouter/entries/zzz", ``, nil, false, 404, CodeUnknownEntry, "no entry matches"},
-		{"unknown endpoint", "GET", "/v2/whatever", ``, nil, false, 404, CodeNotFound, "no such endpoint"},
-		{"ambiguous target", "DELETE", "/v1/pools/openrouter/entries/dup", ``, nil, false, 409, CodeAmbiguousTarget, "more than one"},
-		{"method not allowed", "GET", "/v1/pools/openrouter/select", ``, nil, false, 405, CodeMethodNotAllowed, "use POST"},
-		{"method not allowed on read", "DELETE", "/v1/health", ``, nil, false, 405, CodeMethodNotAllowed, "GET"},
-		{"too large with length", "POST", "/v1/pools/openrouter/entries", big, nil, false, 413, CodeTooLarge, "larger than"},
-		{"too large chunked", "POST", "/v1/pools/openrouter/entries", big, nil, true, 413, CodeTooLarge, "larger than"},
+		{"malformed JSON", "POST", "/v1/pools/openrouter/select", `{"lease":`, nil, false, 400, apitype.CodeBadRequest, "unexpected end"},
+		{"syntax error names offset", "POST", "/v1/pools/openrouter/select", `{"lease" true}`, nil, false, 400, apitype.CodeBadRequest, "offset 10"},
+		{"unknown field", "POST", "/v1/pools/openrouter/select", `{"leese":true}`, nil, false, 400, apitype.CodeBadRequest, `unknown field "leese"`},
+		{"trailing data", "POST", "/v1/pools/openrouter/select", `{} {}`, nil, false, 400, apitype.CodeBadRequest, "after the JSON object"},
+		{"not an object", "POST", "/v1/pools/openrouter/select", `[1]`, nil, false, 400, apitype.CodeBadRequest, "must be a JSON object"},
+		{"wrong type", "POST", "/v1/pools/openrouter/select", `{"wait_ms":"soon"}`, nil, false, 400, apitype.CodeBadRequest, "field wait_ms: expected a number, got string"},
+		{"wait_ms too long", "POST", "/v1/pools/openrouter/select", `{"wait_ms":30001}`, nil, false, 400, apitype.CodeBadRequest, "wait_ms"},
+		{"wait_ms negative", "POST", "/v1/pools/openrouter/select", `{"wait_ms":-1}`, nil, false, 400, apitype.CodeBadRequest, "wait_ms"},
+		{"unknown strategy", "POST", "/v1/pools/openrouter/select", `{"strategy":"best"}`, nil, false, 400, apitype.CodeBadRequest, "unknown strategy"},
+		{"report without status_code", "POST", "/v1/pools/openrouter/report", `{"credential_id":"a1b2c3"}`, nil, false, 400, apitype.CodeBadRequest, "status_code is required"},
+		{"report empty body", "POST", "/v1/pools/openrouter/report", ``, nil, false, 400, apitype.CodeBadRequest, "body is required"},
+		{"report bad status_code", "POST", "/v1/pools/openrouter/report", `{"status_code":42}`, nil, false, 400, apitype.CodeBadRequest, "status_code"},
+		{"report reset_at bool", "POST", "/v1/pools/openrouter/report", `{"status_code":429,"reset_at":true}`, nil, false, 400, apitype.CodeBadRequest, "reset_at: must be a number or a string"},
+		{"report hint not echoed", "POST", "/v1/pools/openrouter/report", `{"status_code":429,"api_key_hint":["` + secretAccess + `"]}`, nil, false, 400, apitype.CodeBadRequest, "field api_key_hint"},
+		{"add without token", "POST", "/v1/pools/openrouter/entries", `{"label":"x"}`, nil, false, 400, apitype.CodeBadRequest, "access_token is required"},
+		{"add bad auth_type", "POST", "/v1/pools/openrouter/entries", `{"access_token":"t","auth_type":"magic"}`, nil, false, 400, apitype.CodeBadRequest, "bad input"},
+		{"long unknown field not echoed", "POST", "/v1/pools/openrouter/reset", `{"` + secretAccess + secretRefresh + `":1}`, nil, false, 400, apitype.CodeBadRequest, "unknown field"},
+		{"origin", "GET", "/v1/health", ``, map[string]string{"Origin": "https://evil.example"}, false, 403, apitype.CodeForbidden, "browsers"},
+		{"referer", "POST", "/v1/pools/openrouter/select", `{}`, map[string]string{"Referer": "https://evil.example/"}, false, 403, apitype.CodeForbidden, "browsers"},
+		{"unknown pool", "GET", "/v1/pools/nope", ``, nil, false, 404, apitype.CodeUnknownPool, "unknown pool"},
+		{"select unknown pool", "POST", "/v1/pools/nope/select", ``, nil, false, 404, apitype.CodeUnknownPool, "nope"},
+		{"report unknown pool", "POST", "/v1/pools/nope/report", `{"status_code":429}`, nil, false, 404, apitype.CodeUnknownPool, "nope"},
+		{"unknown lease", "POST", "/v1/leases/nope/release", ``, nil, false, 404, apitype.CodeUnknownLease, "unknown lease"},
+		{"unknown entry", "DELETE", "/v1/pools/openrouter/entries/zzz", ``, nil, false, 404, apitype.CodeUnknownEntry, "no entry matches"},
+		{"unknown endpoint", "GET", "/v2/whatever", ``, nil, false, 404, apitype.CodeNotFound, "no such endpoint"},
+		{"ambiguous target", "DELETE", "/v1/pools/openrouter/entries/dup", ``, nil, false, 409, apitype.CodeAmbiguousTarget, "more than one"},
+		{"method not allowed", "GET", "/v1/pools/openrouter/select", ``, nil, false, 405, apitype.CodeMethodNotAllowed, "use POST"},
+		{"method not allowed on read", "DELETE", "/v1/health", ``, nil, false, 405, apitype.CodeMethodNotAllowed, "GET"},
+		{"too large with length", "POST", "/v1/pools/openrouter/entries", big, nil, false, 413, apitype.CodeTooLarge, "larger than"},
+		{"too large chunked", "POST", "/v1/pools/openrouter/entries", big, nil, true, 413, apitype.CodeTooLarge, "larger than"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,7 +130,7 @@ func TestErrorAnswers(t *testing.T) {
 			}
 			status, hdr, b := ts.do(t, tc.method, tc.path, body, tc.hdr)
 			assert.Equal(t, tc.status, status, "body: %s", b)
-			var eb errorBody
+			var eb apitype.ErrorBody
 			require.NoError(t, json.Unmarshal(b, &eb), "body: %s", b)
 			assert.Equal(t, tc.code, eb.Error.Code)
 			assert.Contains(t, eb.Error.Message, tc.msg)
@@ -166,7 +167,7 @@ func TestSelectPassesWaitAndOptions(t *testing.T) {
 	require.Equal(t, 200, status, "%s", b)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	assert.Equal(t, []SelectRequest{{Strategy: "round_robin", Lease: true, WaitMS: 1500}}, f.selects)
+	assert.Equal(t, []apitype.SelectRequest{{Strategy: "round_robin", Lease: true, WaitMS: 1500}}, f.selects)
 }
 
 func TestSelectNoneAvailable(t *testing.T) {
@@ -241,7 +242,7 @@ func TestShutdownEndsWaitingSelect(t *testing.T) {
 	ts.stop()
 	a := <-got
 	assert.Equal(t, 503, a.status)
-	assert.Contains(t, string(a.body), CodeShuttingDown)
+	assert.Contains(t, string(a.body), apitype.CodeShuttingDown)
 }
 
 func TestSlowHeaderClientCutOff(t *testing.T) {
@@ -274,8 +275,8 @@ func TestPeerUIDRefused(t *testing.T) {
 		require.False(t, errorsAs(err, &ne) && ne.Timeout(), "connection must be closed, not left open")
 	}
 	assert.Empty(t, b, "a refused peer gets no answer")
+	ts.stop() // Accept has returned: its log line is written
 	assert.Contains(t, ts.logs.String(), "refused a connection from another user")
-	ts.stop()
 	assert.Equal(t, []int{osGetuid()}, seen)
 }
 
@@ -296,7 +297,7 @@ func TestEventsToTwoFollowers(t *testing.T) {
 	}
 	a, b := open(), open()
 	time.Sleep(150 * time.Millisecond) // past ReadTimeout
-	evs := []Event{
+	evs := []apitype.Event{
 		{Type: "entry.exhausted", At: 1700000000, Provider: "openrouter", ID: "a1b2c3", Label: "primary", Code: 429, Reason: "rate_limit_exceeded", Until: 1700003600, Cause: "report"},
 		{Type: "file.reloaded", At: 1700000001},
 	}
@@ -306,7 +307,7 @@ func TestEventsToTwoFollowers(t *testing.T) {
 	for _, sc := range []*bufio.Scanner{a, b} {
 		for _, want := range evs {
 			require.True(t, sc.Scan(), "stream ended early: %v", sc.Err())
-			var got Event
+			var got apitype.Event
 			require.NoError(t, json.Unmarshal(sc.Bytes(), &got))
 			assert.Equal(t, want, got)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/internal/testio"
 )
 
@@ -39,7 +40,7 @@ func shutdownDuringReport(t *testing.T, grace time.Duration) (f *fakeBackend, pa
 	t.Cleanup(c.Close)
 	reportErr := make(chan error, 1)
 	go func() {
-		_, err := c.Report(context.Background(), "openrouter", ReportRequest{StatusCode: 429})
+		_, err := c.Report(context.Background(), "openrouter", apitype.ReportRequest{StatusCode: 429})
 		reportErr <- err
 	}()
 	<-f.reportStarted

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -27,14 +28,14 @@ func TestFlexString(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			var f FlexString
+			var f apitype.FlexString
 			err := json.Unmarshal([]byte(tc.in), &f)
 			if tc.wantErr {
 				assert.Error(t, err)
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, FlexString(tc.text), f)
+			assert.Equal(t, apitype.FlexString(tc.text), f)
 			b, err := json.Marshal(f)
 			require.NoError(t, err)
 			assert.Equal(t, tc.out, string(b))
@@ -43,8 +44,8 @@ func TestFlexString(t *testing.T) {
 }
 
 func TestAPIErrorMessage(t *testing.T) {
-	e := &APIError{Status: 404, Code: CodeUnknownPool, Message: `pool "x": unknown pool`}
+	e := &apitype.APIError{Status: 404, Code: apitype.CodeUnknownPool, Message: `pool "x": unknown pool`}
 	assert.Equal(t, `credpool: unknown_pool: pool "x": unknown pool`, e.Error())
-	e = &APIError{Status: 502, Code: "http_502"}
+	e = &apitype.APIError{Status: 502, Code: "http_502"}
 	assert.Equal(t, `credpool: http_502 (HTTP 502)`, e.Error())
 }

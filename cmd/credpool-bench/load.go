@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -216,7 +218,7 @@ func (w *daemonWorker) step(ctx context.Context) (string, error) {
 }
 
 func (w *daemonWorker) sel(ctx context.Context, lease bool) error {
-	resp, err := w.c.Select(ctx, w.provider, socketapi.SelectRequest{Lease: lease})
+	resp, err := w.c.Select(ctx, w.provider, apitype.SelectRequest{Lease: lease})
 	if err != nil {
 		return err
 	}
@@ -230,7 +232,7 @@ func (w *daemonWorker) sel(ctx context.Context, lease bool) error {
 func (w *daemonWorker) report(ctx context.Context) error {
 	k := reportKinds[w.reports%len(reportKinds)]
 	w.reports++
-	req := socketapi.ReportRequest{StatusCode: k.code, Reason: k.reason, Message: "credpool-bench"}
+	req := apitype.ReportRequest{StatusCode: k.code, Reason: k.reason, Message: "credpool-bench"}
 	if len(w.leases) > 0 {
 		req.LeaseID = w.leases[0]
 		w.leases = w.leases[1:]

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
@@ -123,7 +125,7 @@ func startDaemon(ctx context.Context, bin, dir, authFile, socket string, tick ti
 	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	type result struct {
-		h   socketapi.Health
+		h   apitype.Health
 		err error
 	}
 	ch := make(chan result, 1)

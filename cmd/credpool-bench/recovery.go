@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/credpool/credpool/apitype"
+
 	"github.com/gofrs/flock"
 
 	"github.com/credpool/credpool/authfile"
@@ -46,7 +48,7 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 	if _, err := c.Reset(ctx, provider, ""); err != nil {
 		return res, fmt.Errorf("recovery: reset: %w", err)
 	}
-	first, err := c.Select(ctx, provider, socketapi.SelectRequest{Strategy: string(pool.FillFirst)})
+	first, err := c.Select(ctx, provider, apitype.SelectRequest{Strategy: string(pool.FillFirst)})
 	if err != nil {
 		return res, fmt.Errorf("recovery: %w", err)
 	}
@@ -85,7 +87,7 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 		if err := waitStatusOnDisk(ctx, store, provider, id, pool.StatusOK); err != nil {
 			return res, fmt.Errorf("recovery %d: %w", i, err)
 		}
-		rep, err := c.Report(ctx, provider, socketapi.ReportRequest{
+		rep, err := c.Report(ctx, provider, apitype.ReportRequest{
 			CredentialID: id, StatusCode: 401, Reason: "token_invalidated", Message: "credpool-bench recovery",
 		})
 		if err != nil {
@@ -103,7 +105,7 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 		for len(recovered) > 0 {
 			<-recovered
 		}
-		if s, err := c.Select(ctx, provider, socketapi.SelectRequest{Strategy: string(pool.FillFirst)}); err == nil && s.Credential.ID == id {
+		if s, err := c.Select(ctx, provider, apitype.SelectRequest{Strategy: string(pool.FillFirst)}); err == nil && s.Credential.ID == id {
 			return res, fmt.Errorf("recovery %d: DEAD entry %s still selected", i, id)
 		}
 
@@ -120,7 +122,7 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 			return res, ctx.Err()
 		}
 		for deadline := renamed.Add(10 * time.Second); ; {
-			s, err := c.Select(ctx, provider, socketapi.SelectRequest{Strategy: string(pool.FillFirst)})
+			s, err := c.Select(ctx, provider, apitype.SelectRequest{Strategy: string(pool.FillFirst)})
 			if err == nil && s.Credential.ID == id {
 				sel = append(sel, int64(time.Since(renamed)))
 				break

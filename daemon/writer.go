@@ -1,0 +1,159 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/pool"
+)
+
+// Backoff of failed writes: a busy lock is polled briskly (Hermes holds it
+// for milliseconds); anything else (a root-owned auth.lock, a full disk)
+// backs off doubling to 30 s, so that a write that keeps failing is not a
+// hot loop.
+const (
+	busyRetryFirst = 50 * time.Millisecond
+	busyRetryMax   = time.Second
+	errRetryFirst  = 100 * time.Millisecond
+	errRetryMax    = 30 * time.Second
+)
+
+// write makes one attempt to bring the file up to date: under auth.lock
+// (never waited for), read it, sync the pool with it, write what the pool
+// holds that the file lacks, and credpool's own state with it.
+func (l *ioLoop) write() {
+	var commit pool.Commit
+	var changes []pool.Change
+	var seq uint64
+	var stateErr error
+	v, err := l.d.store.TryUpdate(func(f *authfile.File) error {
+		// A file that vanished since we last read it is not an empty pool:
+		// writing onto nothing would recreate it without everyone else's
+		// entries, and loading that would drop them here.
+		if l.version.Exists() && !f.Version().Exists() {
+			return errVanished
+		}
+		l.d.mu.Lock()
+		seq = l.d.dur.seq
+		commit, changes = l.d.pool.Sync(f.Snapshot())
+		var st *ownState
+		if l.d.pool.StateDirty() {
+			st = &ownState{Pool: l.d.pool.ExportState()}
+		}
+		l.d.mu.Unlock()
+		if st != nil {
+			// Under auth.lock, before auth.json: a removal is remembered
+			// before it is visible.
+			if stateErr = writeOwnState(l.statePath, *st); stateErr != nil {
+				return stateErr
+			}
+		}
+		return nil
+	})
+	l.lastWrite = time.Now()
+	if err != nil {
+		l.failed(err, stateErr)
+		return
+	}
+	l.version = v
+	l.lastStat = stampOf(l.path)
+	l.retry = 0
+	l.d.mu.Lock()
+	l.d.pool.Committed(commit)
+	l.d.settledLocked(seq, nil)
+	l.d.wakeLocked()
+	l.d.mu.Unlock()
+	h := l.health()
+	if h.writeErr != "" {
+		l.d.log.Info("auth file written again")
+	}
+	h.writeErr, h.pendingSince = "", 0
+	l.d.health.Store(&h)
+	l.d.apply(changes)
+}
+
+// failed records a failed write: the answers waiting for it learn why, the
+// retry backs off, and health says degraded once it is more than a lock
+// held for a moment.
+func (l *ioLoop) failed(err, stateErr error) {
+	l.d.mu.Lock()
+	if stateErr != nil {
+		l.d.pool.StateNotSaved() // export it again next time
+	}
+	l.d.settledLocked(l.d.dur.seq, err)
+	l.d.mu.Unlock()
+	h := l.health()
+	if h.pendingSince == 0 {
+		h.pendingSince = l.d.now()
+	}
+	busy := errors.Is(err, authfile.ErrLockBusy)
+	switch {
+	case errors.Is(err, authfile.ErrCorrupt), errors.Is(err, authfile.ErrNotRegular), errors.Is(err, authfile.ErrTooLarge):
+		l.d.health.Store(&h)
+		l.setReadErr(err)
+		return
+	case errors.Is(err, errVanished):
+		l.d.health.Store(&h)
+		l.setReadErr(l.missingErr())
+		return
+	case busy:
+		l.retry = min(max(l.retry*2, busyRetryFirst), busyRetryMax)
+		if l.d.now()-h.pendingSince > l.d.cfg.AnswerTimeout.Seconds() {
+			h.writeErr = fmt.Sprintf("waiting for %s, held by %s; changes are served and written once it is free", l.d.store.LockPath(), l.d.lockHolder())
+		}
+	default:
+		l.retry = min(max(l.retry*2, errRetryFirst), errRetryMax)
+		msg := fmt.Sprintf("write to auth file failed; retrying every %s at most: %v", errRetryMax, err)
+		if h.writeErr != msg {
+			l.d.log.Warn("write to auth file failed; will retry with backoff", "err", err, "retry_in", l.retry)
+		}
+		h.writeErr = msg
+	}
+	l.d.stats.writeErrors.Add(1)
+	l.d.health.Store(&h)
+}
+
+// drain is the last act of a stop: it writes what is pending, retrying for
+// up to the stop timeout, and names what it could not write.
+func (l *ioLoop) drain() error {
+	deadline := time.Now().Add(l.d.cfg.StopTimeout)
+	for {
+		if !l.pending() {
+			return nil
+		}
+		if !l.writable() {
+			l.reload() // a replaced or repaired file may be back
+		}
+		if l.writable() {
+			l.write()
+			if !l.pending() {
+				return nil
+			}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		time.Sleep(min(max(l.retry, busyRetryFirst), left))
+	}
+	h := l.health()
+	why := h.writeErr
+	if why == "" {
+		why = h.readErr
+	}
+	if why == "" {
+		why = "auth.lock stayed busy"
+	}
+	l.d.log.Error("stopping with changes that are not on disk; they are lost", "why", why)
+	return fmt.Errorf("daemon: %w within %s: %s", ErrUnwritten, l.d.cfg.StopTimeout, why)
+}
+
+// pending reports whether the file lacks anything of ours.
+func (l *ioLoop) pending() bool {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	p, _ := l.d.pool.Dirty()
+	return p || l.d.pool.StateDirty()
+}
