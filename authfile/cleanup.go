@@ -1,7 +1,6 @@
 package authfile
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,8 +14,10 @@ const tempPattern = ".auth.json.tmp-*"
 // RemoveStaleTemps removes temp files that a writer killed mid-write left
 // beside auth.json (each holds a copy of every token). Our writes hold
 // auth.lock for the whole life of their temp file, so under the lock every
-// match is stale. It returns how many it removed.
-func (s *Store) RemoveStaleTemps(ctx context.Context) (int, error) {
+// match is stale. It returns how many it removed. It never waits for the
+// lock: while another process holds it, it removes nothing and returns
+// ErrLockBusy, for the caller to try again later.
+func (s *Store) RemoveStaleTemps() (int, error) {
 	target, err := resolve(s.path)
 	if err != nil {
 		return 0, fmt.Errorf("authfile: clean temp files: %w", err)
@@ -25,7 +26,7 @@ func (s *Store) RemoveStaleTemps(ctx context.Context) (int, error) {
 	if err != nil || len(matches) == 0 {
 		return 0, err
 	}
-	unlock, err := s.Lock(ctx)
+	unlock, err := s.TryLock()
 	if err != nil {
 		return 0, err
 	}

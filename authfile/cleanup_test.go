@@ -24,7 +24,7 @@ func TestRemoveStaleTemps(t *testing.T) {
 			for _, name := range append(append([]string{}, tc.temps...), tc.keep...) {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("{}"), 0o600))
 			}
-			n, err := NewStore(filepath.Join(dir, "auth.json")).RemoveStaleTemps(t.Context())
+			n, err := NewStore(filepath.Join(dir, "auth.json")).RemoveStaleTemps()
 			require.NoError(t, err)
 			assert.Equal(t, len(tc.temps), n)
 			for _, name := range tc.temps {

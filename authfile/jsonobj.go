@@ -312,22 +312,3 @@ func isoMicro(us int64) string {
 	}
 	return t.Format("2006-01-02T15:04:05.000000+00:00")
 }
-
-var isoLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02",
-}
-
-// parseISO reads the ISO-8601 forms Python and other tools write; a time
-// without a zone is UTC.
-func parseISO(s string) (float64, bool) {
-	for _, l := range isoLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return float64(t.UnixMicro()) / 1e6, true
-		}
-	}
-	return 0, false
-}

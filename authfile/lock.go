@@ -1,0 +1,129 @@
+package authfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// auth.lock is locked the way Hermes locks it: flock(LOCK_EX) on the file,
+// which is created if missing and never removed (removing it would let two
+// writers lock two different files). Like Hermes, the holder writes its
+// PID into it and empties it on release, so that a person looking at a
+// stuck lock can see who holds it.
+//
+// The lock is taken by hand on a descriptor rather than with gofrs/flock,
+// which cannot refuse to follow a symlink: auth.lock is opened O_NOFOLLOW
+// (a link planted there would make us create or truncate its target) and
+// must be a regular file.
+
+// Lock takes auth.lock exclusively, polling every 50 ms until LockTimeout
+// (ErrLockTimeout) or ctx ends. The returned unlock may be called more
+// than once. It is for the command line; a loop that must never stall
+// uses TryLock.
+func (s *Store) Lock(ctx context.Context) (unlock func() error, err error) {
+	timeout := s.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("authfile: lock %s: %w", s.lockPath, err)
+	}
+	lf, err := s.openLock()
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(lockPoll)
+	defer poll.Stop()
+	for {
+		unlock, err := s.claim(lf)
+		if !errors.Is(err, ErrLockBusy) {
+			if err != nil {
+				_ = lf.Close()
+			}
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			_ = lf.Close()
+			return nil, fmt.Errorf("authfile: lock %s: %w", s.lockPath, ctx.Err())
+		case <-deadline.C:
+			_ = lf.Close()
+			return nil, fmt.Errorf("%w %s after %s", ErrLockTimeout, s.lockPath, timeout)
+		case <-poll.C:
+		}
+	}
+}
+
+// TryLock takes auth.lock if it is free and returns ErrLockBusy at once if
+// another process holds it.
+func (s *Store) TryLock() (unlock func() error, err error) {
+	lf, err := s.openLock()
+	if err != nil {
+		return nil, err
+	}
+	unlock, err = s.claim(lf)
+	if err != nil {
+		_ = lf.Close()
+	}
+	return unlock, err
+}
+
+// openLock opens (creating, 0600) auth.lock in the auth directory,
+// creating that directory if it is missing.
+func (s *Store) openLock() (*os.File, error) {
+	ensureDir(filepath.Dir(s.lockPath))
+	f, err := openRegular(s.lockPath, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("authfile: lock %s: it is a symlink, which is never followed: %w", s.lockPath, ErrNotRegular)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authfile: lock: %w", err)
+	}
+	return f, nil
+}
+
+// claim tries once to flock lf; on success it writes our PID into it and
+// returns the unlock, which empties the file, unlocks and closes it.
+func (s *Store) claim(lf *os.File) (func() error, error) {
+	fd := int(lf.Fd())
+	err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+	for errors.Is(err, unix.EINTR) {
+		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+	}
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return nil, fmt.Errorf("authfile: lock %s: %w", s.lockPath, ErrLockBusy)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authfile: lock %s: %w", s.lockPath, err)
+	}
+	// The PID is for people; a failure to write it (a full disk) does not
+	// make the lock any less held.
+	if unix.Ftruncate(fd, 0) == nil {
+		_, _ = unix.Pwrite(fd, []byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	done := false
+	return func() error {
+		if done {
+			return nil
+		}
+		done = true
+		_ = unix.Ftruncate(fd, 0)
+		err := unix.Flock(fd, unix.LOCK_UN)
+		if cerr := lf.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("authfile: unlock %s: %w", s.lockPath, err)
+		}
+		return nil
+	}, nil
+}
