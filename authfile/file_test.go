@@ -74,6 +74,7 @@ func TestRoundTripSample(t *testing.T) {
 	require.NoError(t, err)
 
 	assert.Equal(t, generic(t, data), generic(t, out), "an unchanged document reads back identical")
+	assert.Equal(t, string(data), string(out), "and, laid out as credpool lays it out, is written byte for byte")
 	assert.True(t, bytes.HasSuffix(out, []byte("}\n")), "trailing newline")
 	assert.Contains(t, string(out), "\n  \"version\": 1,\n", "indent 2 like json.dump")
 

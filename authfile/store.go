@@ -54,7 +54,8 @@ func (s *Store) LockPath() string { return s.lockPath }
 // file): what a caller needs to know a later read of its own write. A file
 // that cannot be used (ErrUnusable) is never written over and fn is not
 // called; an error from fn writes nothing and is returned as it is. With
-// an error the Version is the zero Version.
+// an error the Version is the zero Version, but for a failed unlock after
+// a write, which returns the Version written.
 func (s *Store) Update(ctx context.Context, fn func(*File) error) (Version, error) {
 	return s.update(func() (func() error, error) { return s.Lock(ctx) }, fn)
 }
