@@ -16,8 +16,8 @@ import (
 // text's place in the sorted order.
 //
 // Two filters answer "no" for almost every position of a text before the
-// map is asked: the gate (first two bytes, with the shapes', see skipper)
-// at every byte, then a bitset over a hash of the 8-byte key.
+// map is asked: the gate (the first two bytes of every secret and shape,
+// see skip) at every byte, then a bitset over a hash of the 8-byte key.
 type index struct {
 	secrets []string // sorted, distinct, each at least minSecret characters
 	spans   map[uint64]span

@@ -5,21 +5,23 @@
 //
 // A Redactor knows the pool's secrets. It replaces a whole known secret by
 // "…" and its last 4 characters (the hint status shows for a token, so it
-// reveals nothing new), and any other run of 8 or more bytes that begins a
-// known secret (a key quoted cut short) by "[redacted]". Strings shaped like
-// a token (sk-…, xai-…, AIza…, ghp_…, JWTs, Bearer values) are replaced by
-// "[redacted]" even when no secret is known.
+// reveals nothing new), and any other run of 8 or more characters that
+// begins a known secret (a key quoted cut short) by "[redacted]". Strings
+// shaped like a token (sk-…, xai-…, AIza…, ghp_…, JWTs, Bearer values) are
+// replaced by "[redacted]" even when no secret is known; every shape but
+// the JWT must begin a word, so that the sk- of risk-assessment is no key.
 //
 // A text is scanned once, whatever the number of secrets: the secrets are
 // indexed by their first 8 bytes.
 //
 // Guarantees, for secrets made of printable ASCII other than '[' and ']'
-// (every token format we know): the output holds no run of 8 or more bytes
-// that begins a known secret and no token-shaped string, and redacting it
-// again changes nothing. Fragments from the middle or end of a secret that
-// never show its first 8 bytes are not looked for (they are what a masked key
-// such as sk-…abcd shows, and indexing every window of 10,000 secrets would
-// cost far more than it finds).
+// (every token format we know) and that do not begin with "redacted": the
+// output holds no run of 8 or more characters that begins a known secret
+// and no token-shaped string, and redacting it again changes nothing.
+// Fragments from the middle or end of a secret that never show its first 8
+// characters are not looked for (they are what a masked key such as sk-…abcd
+// shows, and indexing every window of 10,000 secrets would cost far more
+// than it finds).
 package redact
 
 import (

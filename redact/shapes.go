@@ -103,12 +103,14 @@ func (sc *shapeScanner) shapeEnd(i int, afterSecret bool) int {
 	if i == sc.bearerAt {
 		end = sc.bearerEnd(i)
 	}
-	switch c := s[i]; {
-	case c == 'e':
+	c := s[i]
+	if c == 'e' {
 		end = max(end, sc.jwtEnd(i))
-	case c == 'b' || c == 'B':
+	}
+	if c == 'b' || c == 'B' {
 		sc.noteBearer(i)
-	case afterSecret || wordStart(s, i):
+	}
+	if len(byFirst[c]) > 0 && (afterSecret || wordStart(s, i)) {
 		for _, sh := range byFirst[c] {
 			if !strings.HasPrefix(s[i:], sh.prefix) {
 				continue
