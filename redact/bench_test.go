@@ -64,7 +64,10 @@ func BenchmarkString(b *testing.B) {
 		{"unknown-key-512", pad512("Incorrect API key provided: sk-proj-" + strings.Repeat("Zq9x", 39) + ".")},
 		{"masked-key-512", pad512("Incorrect API key provided: sk-proj-" + strings.Repeat("*", 152) + "abcd.")},
 		{"jwt-512", pad512("refresh failed for " + tokens[1][:400])},
+		// Inputs that were quadratic before the shape scanner kept its runs.
 		{"repeated-sk-64KiB", strings.Repeat("sk-", 65536/3)},
+		{"repeated-eyJ-64KiB", strings.Repeat("eyJ", 65536/3)},
+		{"jwt-chain-64KiB", strings.Repeat("eyJAAAAAAAA.xeyJ", 65536/16)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.msg)))
