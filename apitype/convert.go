@@ -102,3 +102,12 @@ func PoolsFrom(vs []pool.PoolView) Pools {
 	}
 	return out
 }
+
+// Value is what a nullable wire field holds, the zero value for null.
+func Value[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}

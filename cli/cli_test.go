@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/internal/golden"
 	"github.com/credpool/credpool/internal/testio"
@@ -20,14 +21,14 @@ import (
 // fixtureNow is ten minutes after the fixture's 402 on backup-key.
 var fixtureNow = time.Unix(1780317600, 0)
 
-func fixtureViews(t *testing.T, now time.Time) []pool.PoolView {
+func fixtureViews(t *testing.T, now time.Time) []apitype.Pool {
 	raw, err := os.ReadFile("testdata/auth.json")
 	require.NoError(t, err)
 	f, err := authfile.Parse(raw)
 	require.NoError(t, err)
 	p := pool.New(pool.Config{Now: func() time.Time { return now }, PruneDeadAfter: 24 * time.Hour * 400})
 	p.Load(f.Snapshot())
-	return p.Views()
+	return apitype.PoolsFrom(p.Views()).Pools
 }
 
 func TestRenderStatusGolden(t *testing.T) {
@@ -38,22 +39,38 @@ func TestRenderStatusGolden(t *testing.T) {
 
 func TestEntryState(t *testing.T) {
 	now := fixtureNow
-	at := func(d time.Duration) float64 { return float64(now.Add(d).Unix()) }
+	at := func(d time.Duration) *float64 { v := float64(now.Add(d).Unix()); return &v }
+	str := func(s string) *string { return &s }
+	num := func(n int) *int { return &n }
+	hint := str("abcd")
 	tests := []struct {
 		name string
-		in   pool.EntryView
+		in   apitype.Entry
 		want string
 	}{
-		{"ok", pool.EntryView{Status: pool.StatusOK, Available: true, TokenHint: "abcd"}, "ok"},
-		{"cooling", pool.EntryView{Status: pool.StatusExhausted, LastErrorCode: 429, LastErrorReason: "rate_limit_exceeded", Until: at(41*time.Minute + 30*time.Second), TokenHint: "abcd"},
+		{"ok", apitype.Entry{Status: "ok", Available: true, TokenHint: hint}, "ok"},
+		{"cooling", apitype.Entry{Status: "exhausted", LastErrorCode: num(429), LastErrorReason: str("rate_limit_exceeded"), Until: at(41*time.Minute + 30*time.Second), TokenHint: hint},
 			"exhausted 429 rate_limit_exceeded, 41m left"},
-		{"dead with prune", pool.EntryView{Status: pool.StatusDead, LastErrorCode: 401, LastErrorReason: "token_invalidated", LastStatusAt: at(-3 * time.Hour), PruneAt: at(21 * time.Hour), TokenHint: "abcd"},
+		{"dead with prune", apitype.Entry{Status: "dead", LastErrorCode: num(401), LastErrorReason: str("token_invalidated"), LastStatusAt: at(-3 * time.Hour), PruneAt: at(21 * time.Hour), TokenHint: hint},
 			"dead token_invalidated, 3h ago, pruned in 21h"},
-		{"dead past prune", pool.EntryView{Status: pool.StatusDead, LastErrorReason: "invalid_grant", LastStatusAt: at(-30 * time.Hour), PruneAt: at(-6 * time.Hour), TokenHint: "abcd"},
+		{"dead past prune", apitype.Entry{Status: "dead", LastErrorReason: str("invalid_grant"), LastStatusAt: at(-30 * time.Hour), PruneAt: at(-6 * time.Hour), TokenHint: hint},
 			"dead invalid_grant, 30h ago, pruned on the next tick"},
-		{"dead never pruned", pool.EntryView{Status: pool.StatusDead, LastErrorCode: 401, LastStatusAt: at(-72 * time.Hour), TokenHint: "abcd"},
+		{"dead never pruned", apitype.Entry{Status: "dead", LastErrorCode: num(401), LastStatusAt: at(-72 * time.Hour), TokenHint: hint},
 			"dead 401, 3d ago"},
-		{"tokenless", pool.EntryView{Status: pool.StatusOK}, "ok (no token on disk: not handed out)"},
+		{"tokenless", apitype.Entry{Status: "ok"}, "ok (no token on disk: not handed out)"},
+		// Issue 9 #15: far dates are durations, not overflows.
+		{"cooling to the year 3000", apitype.Entry{Status: "exhausted", LastErrorCode: num(429), Until: ptrF(32503680000), TokenHint: hint},
+			"exhausted 429, 974y left"},
+		{"cooling to 9999", apitype.Entry{Status: "exhausted", LastErrorCode: num(429), Until: ptrF(253402300799), TokenHint: hint},
+			"exhausted 429, 7978y left"},
+		{"stamped 5 years ahead", apitype.Entry{Status: "dead", LastErrorCode: num(401), LastStatusAt: at(5 * 365 * 24 * time.Hour), TokenHint: hint},
+			"dead 401, stamped 5y in the future"},
+		{"model cooldowns", apitype.Entry{Status: "ok", Available: true, TokenHint: hint, ModelCooldowns: map[string]float64{"claude-b": *at(90 * time.Minute), "claude-a": *at(time.Minute)}},
+			"ok, claude-a benched 1m, claude-b benched 1h"},
+		{"unreadable", apitype.Entry{Status: "ok", Unreadable: []string{"access_token"}},
+			"ok (unreadable access_token in the file: not handed out)"},
+		{"a reason that tries to rewrite the line", apitype.Entry{Status: "dead", LastErrorReason: str("x\u202e\n\x1b[2J"), TokenHint: hint},
+			`dead x\u202e\u000a\u001b[2J`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,6 +78,8 @@ func TestEntryState(t *testing.T) {
 		})
 	}
 }
+
+func ptrF(f float64) *float64 { return &f }
 
 type run struct {
 	stdout, stderr bytes.Buffer
@@ -161,12 +180,12 @@ func TestAdminCommandsWithoutDaemon(t *testing.T) {
 	assert.Equal(t, "spare", f.Pools["openrouter"][0].Label)
 }
 
-func TestHumanDuration(t *testing.T) {
-	tests := map[time.Duration]string{
-		-time.Second: "0s", 45 * time.Second: "45s", 41*time.Minute + 59*time.Second: "41m",
-		3 * time.Hour: "3h", 47 * time.Hour: "47h", 72 * time.Hour: "3d",
+func TestHumanSeconds(t *testing.T) {
+	tests := map[float64]string{
+		-1: "0s", 45: "45s", 41*60 + 59: "41m", 3 * 3600: "3h", 47 * 3600: "47h", 72 * 3600: "3d",
+		3 * 365 * 86400: "3y", 1e12: "31709y",
 	}
-	for d, want := range tests {
-		assert.Equal(t, want, humanDuration(d), d.String())
+	for sec, want := range tests {
+		assert.Equal(t, want, humanSeconds(sec), "%v", sec)
 	}
 }

@@ -129,8 +129,6 @@ type healthState struct {
 	lastReloadAt float64
 }
 
-func (h healthState) degraded() bool { return h.readErr != "" || h.writeErr != "" }
-
 type stats struct {
 	reloads, reloadErrors, prunes, writeErrors atomic.Uint64
 	mu                                         sync.Mutex

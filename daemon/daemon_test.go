@@ -170,7 +170,7 @@ func TestSelectAndReportArePersisted(t *testing.T) {
 	res, err := h.client.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: "77aa11", StatusCode: 429, Reason: "rate_limit_exceeded"})
 	require.NoError(t, err)
 	require.NotNil(t, res.Marked)
-	assert.Equal(t, pool.StatusExhausted, res.Marked.Status)
+	assert.EqualValues(t, pool.StatusExhausted, res.Marked.Status)
 	daemontest.Eventually(t, "429 on disk", func() bool {
 		e, _ := diskEntry(t, h.auth, "openrouter", "77aa11")
 		return e.LastStatus == pool.StatusExhausted && e.LastErrorCode == 429
@@ -179,7 +179,7 @@ func TestSelectAndReportArePersisted(t *testing.T) {
 	res, err = h.client.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: "77aa11", StatusCode: 401, Reason: " Token_Invalidated "})
 	require.NoError(t, err)
 	require.NotNil(t, res.Marked)
-	assert.Equal(t, pool.StatusDead, res.Marked.Status)
+	assert.EqualValues(t, pool.StatusDead, res.Marked.Status)
 	daemontest.Eventually(t, "DEAD on disk", func() bool {
 		e, _ := diskEntry(t, h.auth, "openrouter", "77aa11")
 		return e.LastStatus == pool.StatusDead && e.LastErrorCode == 401
@@ -188,7 +188,7 @@ func TestSelectAndReportArePersisted(t *testing.T) {
 	require.NoError(t, err)
 	for _, e := range v.Entries {
 		if e.ID == "77aa11" {
-			assert.Equal(t, pool.StatusDead, e.Status)
+			assert.EqualValues(t, pool.StatusDead, e.Status)
 		}
 	}
 	assert.Contains(t, h.logs.String(), "credential dead")
@@ -250,7 +250,7 @@ func TestFreshTokensRecoverDeadEntry(t *testing.T) {
 				if e.ID == tc.id {
 					found = true
 					assert.True(t, e.Available, "entry available after re-auth")
-					assert.Equal(t, pool.StatusOK, e.Status)
+					assert.EqualValues(t, pool.StatusOK, e.Status)
 				}
 			}
 			require.True(t, found)
@@ -336,7 +336,7 @@ func TestCorruptFileIsNeverWrittenOver(t *testing.T) {
 	})
 	daemontest.Eventually(t, "degraded", func() bool {
 		hl, err := h.client.Health(ctx)
-		return err == nil && hl.Status == "degraded" && hl.LastError != ""
+		return err == nil && hl.Status == "degraded" && hl.LastError != nil
 	})
 	// Still serving the last good state, and a mark waits instead of writing.
 	sel, err := h.client.Select(ctx, "openrouter", apitype.SelectRequest{})
@@ -375,7 +375,7 @@ func TestWaitingSelectWakesOnRecovery(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // let the select start waiting
 	n, err := h.client.Reset(ctx, "openrouter", "77aa11")
 	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	require.Equal(t, 1, n.Reset)
 	select {
 	case err := <-got:
 		require.NoError(t, err)

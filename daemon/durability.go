@@ -58,6 +58,11 @@ func (d *Daemon) persisted(ctx context.Context, seq uint64) apitype.Persistence 
 		return apitype.Persistence{Persisted: true}
 	}
 	d.kickIO()
+	if h := d.health.Load(); h.readErr != "" {
+		// Nothing is written while the file cannot be read; waiting
+		// would not change the answer.
+		return d.notPersisted(errors.New(h.readErr))
+	}
 	timeout := time.NewTimer(d.cfg.AnswerTimeout)
 	defer timeout.Stop()
 	for {

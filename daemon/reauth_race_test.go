@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
-	"github.com/credpool/credpool/pool"
 )
 
 // TestRapidReloginsAlwaysRecover re-logs in right after each DEAD mark, so
@@ -35,13 +34,13 @@ func TestRapidReloginsAlwaysRecover(t *testing.T) {
 		for {
 			v, err := h.client.Pool(ctx, "openrouter")
 			require.NoError(t, err)
-			var e pool.EntryView
+			var e apitype.Entry
 			for _, x := range v.Entries {
 				if x.ID == "77aa11" {
 					e = x
 				}
 			}
-			if e.Available && e.TokenHint == tok[len(tok)-4:] {
+			if e.Available && apitype.Value(e.TokenHint) == tok[len(tok)-4:] {
 				break
 			}
 			if time.Now().After(deadline) {

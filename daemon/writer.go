@@ -90,7 +90,7 @@ func (l *ioLoop) failed(err, stateErr error) {
 	}
 	busy := errors.Is(err, authfile.ErrLockBusy)
 	switch {
-	case errors.Is(err, authfile.ErrCorrupt), errors.Is(err, authfile.ErrNotRegular), errors.Is(err, authfile.ErrTooLarge):
+	case errors.Is(err, authfile.ErrUnusable):
 		l.d.health.Store(&h)
 		l.setReadErr(err)
 		return

@@ -66,7 +66,7 @@ func TestCLIAdminCommands(t *testing.T) {
 			}
 			for _, en := range v.Entries {
 				if en.ID == id {
-					return en.Available && en.TokenHint == tok[len(tok)-4:]
+					return en.Available && apitype.Value(en.TokenHint) == tok[len(tok)-4:]
 				}
 			}
 			return false

@@ -42,7 +42,7 @@ func TestSelectReport429And401Dead(t *testing.T) {
 	res, err := h.Client.Report(bg, "openrouter", apitype.ReportRequest{CredentialID: first, StatusCode: 429, Reason: "rate_limit_exceeded"})
 	require.NoError(t, err)
 	require.NotNil(t, res.Marked)
-	assert.Equal(t, pool.StatusExhausted, res.Marked.Status)
+	assert.EqualValues(t, pool.StatusExhausted, res.Marked.Status)
 	require.NotNil(t, res.Next, "the other keyed entry is still available")
 	second := res.Next.ID
 	assert.NotEqual(t, first, second)
@@ -51,7 +51,7 @@ func TestSelectReport429And401Dead(t *testing.T) {
 		Message: "Your authentication token has been invalidated."})
 	require.NoError(t, err)
 	require.NotNil(t, res.Marked)
-	assert.Equal(t, pool.StatusDead, res.Marked.Status)
+	assert.EqualValues(t, pool.StatusDead, res.Marked.Status)
 	assert.Nil(t, res.Next, "nothing is left to hand out")
 
 	st := h.credpool("", "status", "openrouter")
@@ -121,7 +121,7 @@ func TestReloginRecoversDeadEntry(t *testing.T) {
 			res, err := h.Client.Report(bg, tc.provider, apitype.ReportRequest{CredentialID: tc.id, StatusCode: 401, Reason: "token_invalidated"})
 			require.NoError(t, err)
 			require.NotNil(t, res.Marked)
-			require.Equal(t, pool.StatusDead, res.Marked.Status)
+			require.EqualValues(t, pool.StatusDead, res.Marked.Status)
 			daemontest.Eventually(t, "DEAD on disk", func() bool {
 				return str(entryOf(t, h.disk(), tc.provider, tc.id)["last_status"]) == "dead"
 			})
@@ -139,7 +139,7 @@ func TestReloginRecoversDeadEntry(t *testing.T) {
 
 			v, err := h.Client.Pool(bg, tc.provider)
 			require.NoError(t, err)
-			var view *pool.EntryView
+			var view *apitype.Entry
 			for i := range v.Entries {
 				if v.Entries[i].ID == tc.id {
 					view = &v.Entries[i]
@@ -147,8 +147,8 @@ func TestReloginRecoversDeadEntry(t *testing.T) {
 			}
 			require.NotNil(t, view)
 			assert.True(t, view.Available)
-			assert.Equal(t, pool.StatusOK, view.Status)
-			assert.Equal(t, access[len(access)-4:], view.TokenHint)
+			assert.Equal(t, string(pool.StatusOK), view.Status)
+			assert.Equal(t, access[len(access)-4:], apitype.Value(view.TokenHint))
 
 			daemontest.Eventually(t, "fresh tokens and a cleared status on disk", func() bool {
 				e := entryOf(t, h.disk(), tc.provider, tc.id)
@@ -338,9 +338,9 @@ func TestCorruptFileDegradedThenRepaired(t *testing.T) {
 	writeAtomically(t, h.AuthFile, corrupt)
 	daemontest.Eventually(t, "health degraded", func() bool {
 		hl := h.health()
-		return hl.Status == "degraded" && hl.LastError != ""
+		return hl.Status == "degraded" && hl.LastError != nil
 	})
-	noSecret(t, "health", h.health().LastError)
+	noSecret(t, "health", apitype.Value(h.health().LastError))
 	f.wait(t, "file.error", "")
 
 	// Still serving the last good state; the mark must wait.
@@ -453,7 +453,8 @@ func TestUnknownFieldsSurviveManyWrites(t *testing.T) {
 
 	// What the daemon may change: its status fields, counters, updated_at.
 	mutable := map[string]bool{"updated_at": true, "last_status": true, "last_status_at": true, "last_error_code": true,
-		"last_error_reason": true, "last_error_message": true, "last_error_reset_at": true, "request_count": true}
+		"last_error_reason": true, "last_error_message": true, "last_error_reset_at": true, "failure_reason": true,
+		"status_cleared_at": true, "request_count": true}
 	for k, v := range orig {
 		if mutable[k] || k == "credential_pool" {
 			continue

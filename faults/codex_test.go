@@ -34,7 +34,7 @@ type poolWatch struct {
 	changed []string
 }
 
-func poolIDs(views []pool.PoolView) map[string][]string {
+func poolIDs(views []apitype.Pool) map[string][]string {
 	out := map[string][]string{}
 	for _, v := range views {
 		var ids []string
@@ -196,7 +196,7 @@ func TestCodexInPlaceWriter(t *testing.T) {
 		}
 		require.NoError(t, err, "round %d: report while the file is half-written", i)
 		require.NotNil(t, rep.Marked, "round %d", i)
-		assert.Equal(t, pool.StatusExhausted, rep.Marked.Status)
+		assert.EqualValues(t, pool.StatusExhausted, rep.Marked.Status)
 		_, err = d.Client.Select(ctx, churnPool, apitype.SelectRequest{})
 		require.NoError(t, err, "round %d: select while the file is half-written", i)
 		time.Sleep(time.Until(pauseEnd))

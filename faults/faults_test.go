@@ -67,14 +67,17 @@ func servesFromMemory(t *testing.T, d *daemontest.Daemon, want map[string][]stri
 	assert.NoError(t, err, "select from the last good state")
 }
 
-func report429(t *testing.T, c *socketapi.Client, provider, id string) {
+// report429 reports a 429 and returns the answer. The answer waits for the
+// write up to the daemon's answer timeout (2 s), so the client allows more.
+func report429(t *testing.T, c *socketapi.Client, provider, id string) apitype.ReportResponse {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rep, err := c.Report(ctx, provider, apitype.ReportRequest{CredentialID: id, StatusCode: 429, Reason: "rate_limit_exceeded"})
 	require.NoError(t, err, "report 429 on %s/%s", provider, id)
 	require.NotNil(t, rep.Marked)
-	assert.Equal(t, pool.StatusExhausted, rep.Marked.Status)
+	assert.EqualValues(t, pool.StatusExhausted, rep.Marked.Status)
+	return rep
 }
 
 func onDisk(t *testing.T, path, provider, id, field, want string) func() bool {
@@ -234,7 +237,9 @@ func TestLockHeldLong(t *testing.T) {
 	before, err := os.ReadFile(d.AuthFile)
 	require.NoError(t, err)
 
-	report429(t, d.Client, churnPool, "e00000")
+	rep := report429(t, d.Client, churnPool, "e00000")
+	assert.False(t, rep.Persisted, "the lock is held: the answer says the mark is not on disk yet")
+	assert.Contains(t, rep.PersistError, "holds "+filepath.Join(filepath.Dir(d.AuthFile), "auth.lock"))
 	queued, queuedLog := hermesWriter(t, d.AuthFile, 9, "--ops", "1", "--only", "add")
 
 	counted := map[string]int{}
@@ -255,7 +260,7 @@ func TestLockHeldLong(t *testing.T) {
 	require.NoError(t, err)
 	for _, e := range v.Entries {
 		if e.ID == "e00000" {
-			assert.Equal(t, pool.StatusExhausted, e.Status, "the 429 is in memory during the hold")
+			assert.EqualValues(t, pool.StatusExhausted, e.Status, "the 429 is in memory during the hold")
 		}
 	}
 	during, err := os.ReadFile(d.AuthFile)

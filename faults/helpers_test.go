@@ -436,7 +436,7 @@ func (l *load) work(ctx context.Context, rng *rand.Rand) {
 				rep, err := l.client.Report(ctx, churnPool, apitype.ReportRequest{
 					CredentialID: sel.Credential.ID, StatusCode: 401, Reason: "token_invalidated",
 					Message: "Your authentication token has been invalidated."})
-				if err == nil && rep.Marked != nil && rep.Marked.Status == pool.StatusDead {
+				if err == nil && rep.Marked != nil && rep.Marked.Status == string(pool.StatusDead) {
 					l.mu.Lock()
 					l.dead = append(l.dead, deadMark{sel.Credential.ID, sel.Credential.AccessToken})
 					l.mu.Unlock()

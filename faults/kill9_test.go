@@ -51,7 +51,7 @@ func TestKill9UnderLoad(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		h, err := d.Client.Health(ctx)
 		require.NoError(t, err)
-		assert.Equal(t, "ok", h.Status, "cycle %d: health after restart: %s", i, h.LastError)
+		assert.Equal(t, "ok", h.Status, "cycle %d: health after restart: %s", i, apitype.Value(h.LastError))
 		_, err = d.Client.Select(ctx, countPool, apitype.SelectRequest{})
 		cancel()
 		require.NoError(t, err, "cycle %d: select after restart", i)

@@ -96,4 +96,3 @@ func jsonKind(goKind string) string {
 	}
 	return goKind
 }
-

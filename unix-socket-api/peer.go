@@ -73,5 +73,3 @@ func connPeerUID(c net.Conn) (int, error) {
 // errNotUnix is why a connection that is not a Unix socket is refused: its
 // peer cannot be known.
 var errNotUnix = errors.New("not a Unix socket connection")
-
-var errNoPeerCred = errors.New("peer credentials are not supported on this system")

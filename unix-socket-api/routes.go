@@ -59,4 +59,3 @@ func (s *Server) routes() http.Handler {
 	})
 	return mux
 }
-

@@ -138,7 +138,7 @@ func startDaemon(ctx context.Context, bin, dir, authFile, socket string, tick ti
 		}
 		if r.h.Status != "ok" {
 			d.stop()
-			return nil, fmt.Errorf("daemon is %s: %s", r.h.Status, r.h.LastError)
+			return nil, fmt.Errorf("daemon is %s: %s", r.h.Status, apitype.Value(r.h.LastError))
 		}
 	case <-d.done:
 		cancel()

@@ -93,7 +93,7 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 		if err != nil {
 			return res, fmt.Errorf("recovery %d: report: %w", i, err)
 		}
-		if rep.Marked == nil || rep.Marked.Status != pool.StatusDead {
+		if rep.Marked == nil || rep.Marked.Status != string(pool.StatusDead) {
 			return res, fmt.Errorf("recovery %d: report did not mark %s DEAD", i, id)
 		}
 		// Hermes re-logs in long after the 401: wait until the DEAD mark is
@@ -219,7 +219,7 @@ func stuckState(ctx context.Context, c *socketapi.Client, store *authfile.Store,
 	if pv, err := c.Pool(ctx, provider); err == nil {
 		for _, e := range pv.Entries {
 			if e.ID == id {
-				daemon = fmt.Sprintf("token …%s %s", e.TokenHint, e.Status)
+				daemon = fmt.Sprintf("token …%s %s", apitype.Value(e.TokenHint), e.Status)
 			}
 		}
 	}
