@@ -14,7 +14,7 @@ import (
 // "entry.added": it loads, nothing was added.
 func (p *Pool) Load(s Snapshot) []Change {
 	changes, _ := p.reconcileAll(s, nil)
-	return changes
+	return p.clean(changes)
 }
 
 // rowRef is what a merge wants written to the row of one entry (e is nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool/quota"
+	"github.com/credpool/credpool/redact"
 )
 
 // Pool is the live state of every provider's pool. It is not safe for
@@ -34,6 +35,10 @@ type Pool struct {
 	loaded bool
 	// stateDirty: tombstones or token histories changed since ExportState.
 	stateDirty bool
+	// tokVer counts changes of tokens anywhere; red is the redactor of
+	// the tokens as of redVer.
+	tokVer, redVer uint64
+	red            *redact.Redactor
 }
 
 // pkey names one entry across providers.
@@ -91,6 +96,8 @@ type provPool struct {
 	problems []Problem
 	// threshold is the quota utilization at which a credential is skipped.
 	threshold float64
+	// tokVer is the pool's count of token changes, bumped on every reindex.
+	tokVer *uint64
 
 	soleKnown, soleVal bool
 }
@@ -137,7 +144,8 @@ func (p *Pool) newProvPool(name string) *provPool {
 	if th <= 0 {
 		th = quota.DefaultThreshold
 	}
-	return &provPool{name: name, byID: map[string]*entryState{}, byToken: map[string][]*entryState{}, threshold: th}
+	return &provPool{name: name, byID: map[string]*entryState{}, byToken: map[string][]*entryState{},
+		threshold: th, tokVer: &p.tokVer}
 }
 
 // reindex rebuilds byID and byPrio after entries changed.
@@ -153,6 +161,7 @@ func (pp *provPool) reindex() {
 }
 
 func (pp *provPool) reindexTokens() {
+	*pp.tokVer++
 	clear(pp.byToken)
 	for _, e := range pp.entries {
 		if e.AccessToken != "" {

@@ -17,7 +17,7 @@ import (
 // pure leaf packages (epoch, quota, redact).
 func TestPureLogic(t *testing.T) {
 	allowed := map[string]bool{"cmp": true, "crypto/sha256": true, "encoding/hex": true, "encoding/json": true,
-		"errors": true, "fmt": true, "maps": true, "math": true, "math/rand/v2": true, "net/url": true, "regexp": true,
+		"errors": true, "fmt": true, "iter": true, "maps": true, "math": true, "math/rand/v2": true, "net/url": true, "regexp": true,
 		"slices": true, "strconv": true, "strings": true, "time": true, "unicode": true, "unicode/utf8": true,
 		"github.com/credpool/credpool/epoch": true, "github.com/credpool/credpool/quota": true,
 		"github.com/credpool/credpool/redact": true}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool/epoch"
+	"github.com/credpool/credpool/redact"
 )
 
 // Report marks the entry the report identifies (and every other entry holding
@@ -50,6 +51,7 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 			res.RetryAfter = d
 		}
 	}
+	res.Changes = p.clean(res.Changes)
 	return res, nil
 }
 
@@ -111,23 +113,30 @@ func modelScoped(provider string, r Report) bool {
 	return provider == "anthropic" && r.StatusCode == 429 && !isBilling(r.StatusCode, r.FailureReason)
 }
 
-// statusFields are the fields a report writes, its text redacted: providers
-// and proxies quote the key they were given ("Incorrect API key provided:
-// sk-..."), and what is stored, logged and shown must not.
-func (pp *provPool) statusFields(target *entryState, r Report, now float64) StatusFields {
-	secrets := []string{target.AccessToken, target.RefreshToken, r.APIKeyHint}
+// statusFields are the fields a report writes, its text redacted before it
+// is cut (a cut must not leave a fragment behind): providers and proxies
+// quote the key they were given ("Incorrect API key provided: sk-..."), and
+// what is stored, logged and shown must not.
+func (p *Pool) statusFields(r Report, now float64) StatusFields {
+	clean := p.redactor().String
+	if r.APIKeyHint != "" && p.holdsToken(r.APIKeyHint) == nil {
+		// The agent's token is no entry's: redact it too (a token shape
+		// the pool's redactor replaced already stays replaced).
+		hint := redact.New(r.APIKeyHint)
+		clean = func(s string) string { return hint.String(p.redactor().String(s)) }
+	}
 	return StatusFields{
 		LastStatusAt:     now,
 		LastErrorCode:    r.StatusCode,
-		LastErrorReason:  redact(strings.TrimSpace(r.Reason), secrets),
-		LastErrorMessage: truncateRunes(redact(r.Message, secrets), maxMessageRunes),
+		LastErrorReason:  truncateRunes(clean(strings.TrimSpace(r.Reason)), maxMessageRunes),
+		LastErrorMessage: truncateRunes(clean(r.Message), maxMessageRunes),
 		FailureReason:    strings.ToLower(strings.TrimSpace(r.FailureReason)),
 	}
 }
 
 // mark applies the report to target and to every entry sharing its token.
 func (p *Pool) mark(pp *provPool, target *entryState, r Report, nowT time.Time, now float64, changes *[]Change) *Marked {
-	sf := pp.statusFields(target, r, now)
+	sf := p.statusFields(r, now)
 	dead := isTerminal(r.StatusCode, r.Reason)
 	deadline := 0.0
 	if dead {
@@ -196,7 +205,7 @@ func (p *Pool) markModel(pp *provPool, target *entryState, r Report, nowT time.T
 		p.markUrgent()
 		eu := e.ModelCooldowns[model]
 		*changes = append(*changes, Change{Kind: ChangeModelCooldown, Provider: pp.name, ID: e.ID, Label: e.Label,
-			At: now, Code: r.StatusCode, Reason: pp.statusFields(target, r, now).LastErrorReason, Until: eu, Model: model, Cause: "report"})
+			At: now, Code: r.StatusCode, Reason: p.statusFields(r, now).LastErrorReason, Until: eu, Model: model, Cause: "report"})
 		if e == target {
 			marked = Marked{ID: e.ID, Status: StatusOK, Until: eu, Model: model}
 		}
@@ -227,16 +236,4 @@ func providerDeadline(r Report, nowT time.Time, now float64) float64 {
 		}
 	}
 	return 0
-}
-
-// redact replaces every secret found in s by "…" and its last 4 characters,
-// the same hint status shows. Secrets shorter than 8 characters are left
-// alone: they would match ordinary words.
-func redact(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 8 && strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "…"+sec[len(sec)-4:])
-		}
-	}
-	return s
 }

@@ -1,9 +1,11 @@
 package pool
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/redact"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -201,7 +203,7 @@ func TestReportRedactsQuotedTokens(t *testing.T) {
 			got += " " + disk.Pools["openrouter"][0].LastErrorReason + " " + disk.Pools["openrouter"][0].LastErrorMessage
 			assert.NotContains(t, got, tok)
 			assert.NotContains(t, got, hint)
-			assert.Contains(t, got, "…")
+			assert.True(t, strings.Contains(got, "…") || strings.Contains(got, redact.Redacted), got)
 		})
 	}
 }

@@ -49,6 +49,7 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 	if opt.Lease {
 		sel.Lease = p.acquire(pp, e, now)
 	}
+	sel.Changes = p.clean(sel.Changes)
 	return sel, nil
 }
 

@@ -2,7 +2,6 @@ package pool
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/credpool/credpool/epoch"
 )
@@ -234,21 +233,6 @@ func truncateRunes(s string, n int) string {
 		i++
 	}
 	return s
-}
-
-// tokenHint is the last 4 characters of a token, or "" for a token shorter
-// than 8 characters, which the hint would give half away.
-func tokenHint(tok string) string {
-	n := utf8.RuneCountInString(tok)
-	if n < 8 {
-		return ""
-	}
-	i := len(tok)
-	for range 4 {
-		_, size := utf8.DecodeLastRuneInString(tok[:i])
-		i -= size
-	}
-	return tok[i:]
 }
 
 // epochOf is the pool's one clock reading in epoch seconds.

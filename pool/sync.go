@@ -43,6 +43,7 @@ type committedRow struct {
 func (p *Pool) Sync(s Snapshot) (Commit, []Change) {
 	pl := plan{}
 	changes, _ := p.reconcileAll(s, pl)
+	changes = p.clean(changes)
 	c := Commit{urgentGen: p.dirt.urgentGen, batchGen: p.dirt.batchGen}
 	for name := range p.repairing {
 		c.repaired = append(c.repaired, name)

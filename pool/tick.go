@@ -34,7 +34,7 @@ func (p *Pool) Tick() []Change {
 	}
 	p.sweepLeases(now)
 	p.sweepTombstones(now)
-	return changes
+	return p.clean(changes)
 }
 
 // pruneAt is when a DEAD manual entry goes, 0 if never. An entry without a
