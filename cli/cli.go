@@ -62,8 +62,8 @@ func commands() []command {
 		{"daemon", "[--print-config]", "run the daemon in the foreground (what the service runs)", runDaemon, false},
 		{"service", "install|uninstall|start|stop|restart|status [--system]", "manage the per-user (or --system) service", runService, false},
 		{"status", "[PROVIDER] [--json]", "pools, entries, cooldowns, DEAD reasons", runStatus, false},
-		{"select", "PROVIDER [--lease] [--token] [--json]", "pick a credential (--token prints only the token)", runSelect, false},
-		{"report", "PROVIDER --id ID --status CODE [--reason R] [--message M] [--retry-after S]", "tell the daemon how the provider answered", runReport, false},
+		{"select", "PROVIDER [--lease] [--model M] [--wait D] [--token] [--json]", "pick a credential (--token prints only the token)", runSelect, false},
+		{"report", "PROVIDER --id ID --status CODE [--reason R] [--message M] [--retry-after S] [--model M]", "tell the daemon how the provider answered", runReport, false},
 		{"release", "LEASE_ID", "release a lease", runRelease, false},
 		{"add", "PROVIDER [--label L] [--type api_key|oauth] [--base-url U]", "add a credential (secret from stdin or a no-echo prompt)", runAdd, false},
 		{"remove", "PROVIDER TARGET", "remove a credential (id, label or 1-based index)", runRemove, false},
@@ -89,17 +89,9 @@ func Usage() string {
 	b.WriteString(`
 Settings (flags > environment > config file > defaults; every command takes
 --config, --auth-file and --socket, the daemon takes them all):
-  --config PATH            config file (default $XDG_CONFIG_HOME/credpool/config.toml)
-  --auth-file PATH         auth.json (CREDPOOL_AUTH_FILE; default $HERMES_HOME/auth.json)
-  --socket PATH            daemon socket (CREDPOOL_SOCKET)
-  --tick D                 ticker interval (CREDPOOL_TICK, default 60s)
-  --prune-dead-after D     prune manual DEAD entries after D, 0 = never (default 24h)
-  --lease-ttl D            lease lifetime (default 10m)
-  --max-leases N           leases per credential (default 1)
-  --strategy P=NAME        fill_first|round_robin|least_used|random, repeatable
-  --log-level L            debug|info|warn|error (default info)
-  --log-format F           text|json (default text)
-
+`)
+	b.WriteString(config.FlagHelp())
+	b.WriteString(`
 Exit codes:
   0  ok
   1  error

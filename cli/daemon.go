@@ -37,9 +37,10 @@ func runDaemon(ctx context.Context, e Env, args []string) error {
 		AuthFile: s.AuthFile,
 		Socket:   s.Socket,
 		Version:  Version,
-		Tick:     s.Tick,
-		Pool:     poolConfig(s),
-		Logger:   logger,
+		Tick:        s.Tick,
+		Pool:        poolConfig(s),
+		MaxFileSize: s.MaxFileSize,
+		Logger:      logger,
 	}
 	// packaging.Run is the service process: it sends READY=1 to systemd once
 	// the socket answers and STOPPING=1 on the way out.
@@ -72,6 +73,8 @@ func poolConfig(s config.Settings) pool.Config {
 		MaxLeases:      s.MaxLeases,
 		LeaseTTL:       s.LeaseTTL,
 		PruneDeadAfter: s.PruneDeadAfter,
+		QuotaThreshold: s.QuotaThreshold,
+		LongWait:       s.LongWait,
 		Now:            time.Now,
 	}
 }

@@ -206,6 +206,40 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+func TestNewSettings(t *testing.T) {
+	env := isolatedEnv(t)
+	cfg := writeFile(t, filepath.Join(t.TempDir(), "c.toml"), `
+max_file_size = "1MiB"
+quota_threshold = 0.9
+gateway = "127.0.0.1:8484"
+external_logins = "codex_cli, claude_code"
+[upstreams]
+openai = "https://proxy.example/v1"
+[token_urls]
+anthropic = "http://127.0.0.1:9/token"
+`)
+	env["CREDPOOL_UPSTREAM"] = "openrouter=https://or.example/api/v1"
+	s, err := load(t, []string{"--config", cfg, "--refresh-external=claude_code", "--long-wait=2m"}, env)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1<<20), s.MaxFileSize)
+	assert.Equal(t, 0.9, s.QuotaThreshold)
+	assert.Equal(t, "127.0.0.1:8484", s.Gateway)
+	assert.Equal(t, []string{"codex_cli", "claude_code"}, s.ExternalLogins)
+	assert.Equal(t, []string{"claude_code"}, s.RefreshExternal)
+	assert.Equal(t, 2*time.Minute, s.LongWait)
+	assert.Equal(t, 120*time.Second, s.RefreshHorizon)
+	assert.Equal(t, map[string]string{"openai": "https://proxy.example/v1", "openrouter": "https://or.example/api/v1"}, s.Upstreams)
+	assert.Equal(t, map[string]string{"anthropic": "http://127.0.0.1:9/token"}, s.TokenURLs)
+	assert.Equal(t, "env CREDPOOL_UPSTREAM", s.Sources["upstreams.openrouter"])
+
+	d, err := load(t, nil, isolatedEnv(t))
+	require.NoError(t, err)
+	assert.Equal(t, int64(64<<20), d.MaxFileSize)
+	assert.Equal(t, ExternalSources, d.ExternalLogins, "every tool's login is followed by default")
+	assert.Empty(t, d.RefreshExternal, "their owners refresh them by default")
+	assert.Empty(t, d.Gateway, "the gateway is off by default")
+}
+
 func TestFlagWithDefaultValueCountsAsFlag(t *testing.T) {
 	s, err := load(t, []string{"--tick=60s"}, isolatedEnv(t))
 	require.NoError(t, err)
@@ -331,6 +365,18 @@ func TestBadValues(t *testing.T) {
 		{"strategy without =", nil, map[string]string{"CREDPOOL_STRATEGY": "openai=random,anthropic"}, KeyStrategies, "env CREDPOOL_STRATEGY", "anthropic"},
 		{"strategy without provider", []string{"--strategy==random"}, nil, KeyStrategies, SourceFlag, "=random"},
 		{"empty auth file flag", []string{"--auth-file="}, nil, KeyAuthFile, SourceFlag, ""},
+		{"file size not a size", []string{"--max-file-size=huge"}, nil, KeyMaxFileSize, SourceFlag, "huge"},
+		{"file size too small", nil, map[string]string{"CREDPOOL_MAX_FILE_SIZE": "100"}, KeyMaxFileSize, "env CREDPOOL_MAX_FILE_SIZE", "100"},
+		{"threshold above 1", []string{"--quota-threshold=1.5"}, nil, KeyQuotaThreshold, SourceFlag, "1.5"},
+		{"zero long wait", []string{"--long-wait=0"}, nil, KeyLongWait, SourceFlag, "0"},
+		{"gateway on every interface", []string{"--gateway=0.0.0.0:8484"}, nil, KeyGateway, SourceFlag, "0.0.0.0:8484"},
+		{"gateway on a LAN name", nil, map[string]string{"CREDPOOL_GATEWAY": "myhost:8484"}, KeyGateway, "env CREDPOOL_GATEWAY", "myhost:8484"},
+		{"gateway without port", []string{"--gateway=127.0.0.1"}, nil, KeyGateway, SourceFlag, "127.0.0.1"},
+		{"upstream not a URL", []string{"--upstream=openai=api.openai.com"}, nil, KeyUpstreams, SourceFlag, "openai=api.openai.com"},
+		{"upstream pool name", []string{"--upstream=../x=https://a.example"}, nil, KeyUpstreams, SourceFlag, "../x=https://a.example"},
+		{"token url over plain http", nil, map[string]string{"CREDPOOL_TOKEN_URL": "anthropic=http://evil.example/token"}, KeyTokenURLs, "env CREDPOOL_TOKEN_URL", "anthropic=http://evil.example/token"},
+		{"token url of an unknown provider", []string{"--token-url=nobody=https://a.example/t"}, nil, KeyTokenURLs, SourceFlag, "nobody=https://a.example/t"},
+		{"unknown external source", []string{"--external-logins=codex_cli,vscode"}, nil, KeyExternalLogins, SourceFlag, "codex_cli,vscode"},
 		{"~ without HOME", []string{"--socket=~/s.sock"}, map[string]string{"HOME": ""}, KeySocket, SourceFlag, "~/s.sock"},
 		{"explicit config ~ without HOME", []string{"--config=~/c.toml"}, map[string]string{"HOME": ""}, KeyConfig, SourceFlag, "~/c.toml"},
 	}

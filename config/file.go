@@ -16,24 +16,9 @@ import (
 
 // fileLayer is the config file reduced to raw strings, like the other layers.
 type fileLayer struct {
-	source     string            // "config /path"
-	values     map[string]string // scalar key → raw value
-	strategies map[string]string
-}
-
-// fileSettings is the config file's schema. Scalars are decoded as any so
-// that a wrong type reaches the same per-setting error as a bad string, and
-// so that a bare 0 works for durations.
-type fileSettings struct {
-	AuthFile       any               `toml:"auth_file"`
-	Socket         any               `toml:"socket"`
-	Tick           any               `toml:"tick"`
-	PruneDeadAfter any               `toml:"prune_dead_after"`
-	LeaseTTL       any               `toml:"lease_ttl"`
-	MaxLeases      any               `toml:"max_leases"`
-	LogLevel       any               `toml:"log_level"`
-	LogFormat      any               `toml:"log_format"`
-	Strategies     map[string]string `toml:"strategies"`
+	source string              // "config /path"
+	values map[string]string   // scalar key → raw value
+	tables map[string][]string // table key → "k=v" pairs, sorted
 }
 
 // readConfig finds and parses the config file. A missing default file is
@@ -72,29 +57,35 @@ func (l *Loader) readConfig(explicit bool, getenv func(string) string, s *Settin
 	return fl, nil
 }
 
+// parseConfig decodes the file generically, so that a value of the wrong
+// type reaches the same per-setting error as a bad string, and a bare 0
+// works for a duration.
 func parseConfig(path string, data []byte) (fileLayer, error) {
-	var f fileSettings
-	md, err := toml.Decode(string(data), &f)
-	if err != nil {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
 		return fileLayer{}, fmt.Errorf("config: parse %s: %w", path, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
+	fl := fileLayer{source: "config " + path, values: map[string]string{}, tables: map[string][]string{}}
+	var unknown []string
+	for key, v := range raw {
+		st, ok := settingOf(key)
+		if !ok {
+			unknown = append(unknown, key)
+			continue
 		}
-		sort.Strings(keys)
-		return fileLayer{}, fmt.Errorf("config: %s: %w %s (known keys: %s and a [strategies] table)",
-			path, ErrUnknownKey, strings.Join(keys, ", "), knownKeys())
-	}
-
-	fl := fileLayer{source: "config " + path, values: map[string]string{}, strategies: f.Strategies}
-	for key, v := range map[string]any{
-		KeyAuthFile: f.AuthFile, KeySocket: f.Socket, KeyTick: f.Tick,
-		KeyPruneDeadAfter: f.PruneDeadAfter, KeyLeaseTTL: f.LeaseTTL, KeyMaxLeases: f.MaxLeases,
-		KeyLogLevel: f.LogLevel, KeyLogFormat: f.LogFormat,
-	} {
-		if !md.IsDefined(key) {
+		if st.table {
+			t, ok := v.(map[string]any)
+			if !ok {
+				return fileLayer{}, &SettingError{Key: key, Source: fl.source, Value: fmt.Sprint(v), Reason: "want a [" + key + "] table"}
+			}
+			for k, x := range t {
+				str, ok := x.(string)
+				if !ok {
+					return fileLayer{}, fmt.Errorf("config: parse %s: [%s] %s: want a string, got %T", path, key, k, x)
+				}
+				fl.tables[key] = append(fl.tables[key], k+"="+str)
+			}
+			sort.Strings(fl.tables[key])
 			continue
 		}
 		switch v := v.(type) {
@@ -104,18 +95,38 @@ func parseConfig(path string, data []byte) (fileLayer, error) {
 			// max_leases = 2, and a bare 0 for a duration; other bare
 			// numbers fail the duration parse with "missing unit".
 			fl.values[key] = strconv.FormatInt(v, 10)
+		case float64:
+			fl.values[key] = strconv.FormatFloat(v, 'g', -1, 64)
 		default:
 			return fileLayer{}, &SettingError{Key: key, Source: fl.source, Value: fmt.Sprint(v),
 				Reason: fmt.Sprintf("a TOML %T is not allowed here; use a string", v)}
 		}
 	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fileLayer{}, fmt.Errorf("config: %s: %w %s (known keys: %s)",
+			path, ErrUnknownKey, strings.Join(unknown, ", "), knownKeys())
+	}
 	return fl, nil
 }
 
+func settingOf(key string) (setting, bool) {
+	for _, st := range settings {
+		if st.key == key {
+			return st, true
+		}
+	}
+	return setting{}, false
+}
+
 func knownKeys() string {
-	keys := make([]string, len(scalars))
-	for i, sc := range scalars {
-		keys[i] = sc.key
+	keys := make([]string, 0, len(settings))
+	for _, st := range settings {
+		if st.table {
+			keys = append(keys, "["+st.key+"]")
+		} else {
+			keys = append(keys, st.key)
+		}
 	}
 	return strings.Join(keys, ", ")
 }

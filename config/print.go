@@ -1,16 +1,13 @@
 package config
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
-
-	"github.com/credpool/credpool/pool"
 )
 
 var slogLevels = map[string]slog.Level{
@@ -40,64 +37,44 @@ func (s Settings) Print(w io.Writer) error {
 		}
 	}
 	row(KeyConfig, cfg, cfgSource)
-	row(KeyAuthFile, s.AuthFile, s.Sources[KeyAuthFile])
-	row(KeySocket, s.Socket, s.Sources[KeySocket])
-	row(KeyTick, formatDuration(s.Tick), s.Sources[KeyTick])
-	prune := formatDuration(s.PruneDeadAfter)
-	if s.PruneDeadAfter == 0 {
-		prune = "0 (never)"
-	}
-	row(KeyPruneDeadAfter, prune, s.Sources[KeyPruneDeadAfter])
-	row(KeyLeaseTTL, formatDuration(s.LeaseTTL), s.Sources[KeyLeaseTTL])
-	row(KeyMaxLeases, strconv.Itoa(s.MaxLeases), s.Sources[KeyMaxLeases])
-
-	providers := make([]string, 0, len(s.Strategies))
-	for p := range s.Strategies {
-		providers = append(providers, p)
-	}
-	sort.Strings(providers)
-	for _, p := range providers {
-		src := s.Sources[KeyStrategies+"."+p]
-		if src == "" {
-			src = s.Sources[KeyStrategies]
+	for _, st := range settings {
+		if !st.table {
+			row(st.key, st.show(s), s.Sources[st.key])
+			continue
 		}
-		row(KeyStrategies+"."+p, s.Strategies[p], src)
+		t := st.get(s)
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			src := s.Sources[st.key+"."+k]
+			if src == "" {
+				src = s.Sources[st.key]
+			}
+			row(st.key+"."+k, t[k], src)
+		}
+		other := "every one: "
+		if len(keys) > 0 {
+			other = "the others: "
+		}
+		row(st.key, other+st.other, SourceDefault)
 	}
-	other := "every provider: "
-	if len(providers) > 0 {
-		other = "other providers: "
-	}
-	row(KeyStrategies, other+string(pool.FillFirst), SourceDefault)
-
-	row(KeyLogLevel, s.LogLevel, s.Sources[KeyLogLevel])
-	row(KeyLogFormat, s.LogFormat, s.Sources[KeyLogFormat])
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("config: print: %w", err)
 	}
 	return nil
 }
 
-// formatDuration drops the zero tails time.Duration.String adds ("1m0s",
-// "24h0m0s"), which read like a mistake in a settings table.
-func formatDuration(d time.Duration) string {
-	out := d.String()
-	if strings.HasSuffix(out, "m0s") {
-		out = strings.TrimSuffix(out, "0s")
-	}
-	if strings.HasSuffix(out, "h0m") {
-		out = strings.TrimSuffix(out, "0m")
-	}
-	return out
-}
-
 // Logger returns a log/slog logger writing to w at LogLevel in LogFormat.
 // Empty fields mean the defaults, so a hand-built Settings works.
 func (s Settings) Logger(w io.Writer) (*slog.Logger, error) {
 	if s.LogLevel == "" {
-		s.LogLevel = DefaultLogLevel
+		s.LogLevel = "info"
 	}
 	if s.LogFormat == "" {
-		s.LogFormat = DefaultLogFormat
+		s.LogFormat = "text"
 	}
 	level, ok := slogLevels[s.LogLevel]
 	if !ok {
@@ -114,3 +91,29 @@ func (s Settings) Logger(w io.Writer) (*slog.Logger, error) {
 	return nil, &SettingError{Key: KeyLogFormat, Source: s.Sources[KeyLogFormat], Value: s.LogFormat,
 		Reason: "want text or json"}
 }
+
+// FlagHelp is the settings' part of the command line's help: one line per
+// flag, from the settings table, so that help and flags cannot disagree.
+func FlagHelp() string {
+	var b strings.Builder
+	line := func(flag, arg, env, usage string) {
+		name := "--" + flag + " " + arg
+		fmt.Fprintf(&b, "  %-28s %s", name, usage)
+		if env != "" {
+			fmt.Fprintf(&b, " [%s]", env)
+		}
+		b.WriteString("\n")
+	}
+	line("config", "PATH", "", "config file (default $XDG_CONFIG_HOME/credpool/config.toml)")
+	for _, st := range settings {
+		arg, usage := flag.UnquoteUsage(&flag.Flag{Name: st.flag, Usage: st.usage, Value: placeholder{}})
+		line(st.flag, strings.ToUpper(arg), st.env, usage)
+	}
+	return b.String()
+}
+
+// placeholder is a flag.Value for UnquoteUsage, which only reads the usage.
+type placeholder struct{}
+
+func (placeholder) String() string   { return "" }
+func (placeholder) Set(string) error { return nil }
