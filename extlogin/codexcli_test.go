@@ -101,34 +101,38 @@ func TestRealCodexCLILoginsAreFollowed(t *testing.T) {
 	u.next(t, "the logout", notLoggedIn(SourceCodex))
 }
 
-func TestRealCodexCLIHonoursTheLockWriteBackTakes(t *testing.T) {
-	c := newCodexCLI(t)
-	src := sourceNamed(t, c.sources(), SourceCodex)
-	held := flock.New(filepath.Join(src.Dir(), codexLockName))
-	require.NoError(t, held.Lock())
+func TestRealCodexCLIHonoursTheLocksWriteBackTakes(t *testing.T) {
+	for _, lock := range []string{codexLockName, codexFileLockName} {
+		t.Run(lock, func(t *testing.T) {
+			c := newCodexCLI(t)
+			src := sourceNamed(t, c.sources(), SourceCodex)
+			held := flock.New(filepath.Join(src.Dir(), lock))
+			require.NoError(t, held.Lock())
 
-	cmd := c.command(context.Background(), "sk-proj-SECRET-locked", "login", "--with-api-key")
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		t.Fatalf("codex wrote its login while %s was held (exit: %v)", codexLockName, err)
-	case <-time.After(time.Second):
-	}
-	_, err := os.Stat(src.Path)
-	assert.ErrorIs(t, err, os.ErrNotExist, "nothing written under the held lock")
+			cmd := c.command(context.Background(), "sk-proj-SECRET-locked", "login", "--with-api-key")
+			require.NoError(t, cmd.Start())
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case err := <-exited:
+				t.Fatalf("codex wrote its login while %s was held (exit: %v)", lock, err)
+			case <-time.After(time.Second):
+			}
+			_, err := os.Stat(src.Path)
+			assert.ErrorIs(t, err, os.ErrNotExist, "nothing written under the held lock")
 
-	require.NoError(t, held.Unlock())
-	select {
-	case err := <-exited:
-		require.NoError(t, err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("codex did not finish after the lock was released")
+			require.NoError(t, held.Unlock())
+			select {
+			case err := <-exited:
+				require.NoError(t, err)
+			case <-time.After(60 * time.Second):
+				t.Fatal("codex did not finish after the lock was released")
+			}
+			l, err := Read(src)
+			require.NoError(t, err)
+			assert.Equal(t, "sk-proj-SECRET-locked", l.AccessToken)
+		})
 	}
-	l, err := Read(src)
-	require.NoError(t, err)
-	assert.Equal(t, "sk-proj-SECRET-locked", l.AccessToken)
 }
 
 func TestRealCodexCLIAcceptsAWriteBack(t *testing.T) {

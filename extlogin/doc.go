@@ -13,13 +13,14 @@
 // tool's own lock, changing nothing but the token fields.
 //
 // The tools write differently, and the reader is built for all of them:
-// Claude Code and Qwen Code write a temp file and rename it over the
-// target (which replaces a symlink, so directories are watched, not
-// files); older Codex CLIs and Gemini CLI truncate and rewrite the file in
-// place, so a file that does not parse yet is ErrPartial (read again
-// shortly), not corruption; and a Claude Code instance that lost a refresh
-// race writes blanked tokens, which are reported as a Broken login and
-// never adopted.
+// Claude Code, Qwen Code and the Codex CLI 0.171 write a temp file and
+// rename it over the target (which replaces a symlink, so directories are
+// watched, not files); Gemini CLI and the Codex CLIs whose codex-rs
+// FileAuthStorage opened auth.json with truncate truncate and rewrite the
+// file in place, so a file that does not parse yet is ErrPartial (read
+// again shortly), not corruption; and a Claude Code instance that lost a
+// refresh race writes blanked tokens, which are reported as a Broken login
+// and never adopted.
 //
 // Nothing here prints a secret: Login's String, GoString, LogValue and
 // MarshalJSON show a fingerprint instead of tokens, and every error names

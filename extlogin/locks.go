@@ -17,10 +17,13 @@ import (
 
 // The tools' lock files, beside their credential files.
 const (
-	claudeLockName    = ".credentials.lock"
-	qwenLockName      = "oauth_creds.lock"
-	codexLockName     = "auth.lock"      // codex 0.171: flock(LOCK_EX), taken first
-	codexFileLockName = "auth.json.lock" // codex 0.171: flock(LOCK_EX|LOCK_NB), second
+	claudeLockName = ".credentials.lock"
+	qwenLockName   = "oauth_creds.lock"
+	// codex 0.171.0, as strace shows it saving a login: flock(LOCK_EX) on
+	// auth.lock, then flock(LOCK_EX|LOCK_NB) on auth.json.lock, polled
+	// until free; then a temp file .auth-XXXXXX renamed over auth.json.
+	codexLockName     = "auth.lock"
+	codexFileLockName = "auth.json.lock"
 )
 
 // Qwen Code's lock protocol (its SharedTokenManager): a lock file older

@@ -59,8 +59,10 @@ func (w Writer) now() time.Time {
 //     longer from's is ErrChanged;
 //   - changing only the access and refresh tokens (a to without a refresh
 //     token keeps the file's), the ID token and account when to has them,
-//     and the expiry (Codex: last_refresh, from Now); every other key and
-//     value is kept, in order;
+//     and the expiry (Codex: last_refresh, from Now): those values are
+//     replaced where they stand and every other byte of the file is kept
+//     as the tool wrote it (a field the file lacks is added after the last
+//     member of its object, laid out like it);
 //   - atomically: a temp file in the target's directory, 0600, fsync,
 //     rename, fsync of the directory. A symlinked file keeps its link (the
 //     user made it); the regular file it points to is replaced.
