@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -245,6 +246,32 @@ func TestWatcherResyncCatchesAMissedEvent(t *testing.T) {
 	require.NoError(t, unix.Msync(m, unix.MS_SYNC))
 
 	u.next(t, "the change seen by the re-stat", hasToken(SourceClaude, "sk-ant-SECRET-BBBB"))
+}
+
+func TestWatcherSurvivesHostileFiles(t *testing.T) {
+	home := t.TempDir()
+	src := sourceNamed(t, homeSources(home), SourceClaude)
+	writeRename(t, src.Path, claudeFile("sk-ant-SECRET-good", "rt", 1893456000000))
+	u := watch(t, &Watcher{Sources: []Source{src}})
+	u.next(t, "initial", hasToken(SourceClaude, "sk-ant-SECRET-good"))
+
+	for _, tt := range []struct {
+		name string
+		make func(path string) error
+		msg  string
+	}{
+		{"FIFO", func(p string) error { return syscall.Mkfifo(p, 0o600) }, "a FIFO"},
+		{"symlink to /dev/zero", func(p string) error { return os.Symlink("/dev/zero", p) }, "a character device"},
+	} {
+		require.NoError(t, os.Remove(src.Path))
+		u.next(t, "logout", notLoggedIn(SourceClaude))
+		require.NoError(t, tt.make(src.Path))
+		up, _ := u.next(t, tt.name, func(u Update) bool { return errors.Is(u.Err, ErrBadFile) })
+		assert.Contains(t, up.Err.Error(), tt.msg)
+		// Once the file is back, so is the login.
+		writeRename(t, src.Path, claudeFile("sk-ant-SECRET-good", "rt", 1893456000000))
+		u.next(t, "login after "+tt.name, hasToken(SourceClaude, "sk-ant-SECRET-good"))
+	}
 }
 
 func TestWatcherRequiresOnChange(t *testing.T) {
