@@ -15,10 +15,10 @@ import (
 
 // Watcher defaults.
 const (
-	// DefaultDebounce is the window after a read in which further events
-	// of the same file fold into one read at its end: a burst (a truncate
-	// and the writes that follow) costs two reads, not one per write, and
-	// its last state arrives well inside the 50 ms a re-login may take.
+	// DefaultDebounce is the window after a complete read in which further
+	// events of the same file fold into one read at its end: a burst of
+	// writes costs two reads, not one per write, and its last state
+	// arrives well inside the 50 ms a re-login may take.
 	DefaultDebounce = 5 * time.Millisecond
 	// DefaultResync is the safety net: every so often each file is
 	// re-stat'ed (and read if it changed) and the watches re-armed, in case
@@ -33,6 +33,7 @@ const (
 const (
 	partialRetryBase = 5 * time.Millisecond
 	partialRetries   = 8
+	partialGap       = time.Millisecond // between reads of a file being written
 )
 
 // Update is a source's new state.
@@ -56,8 +57,9 @@ type Watcher struct {
 	// OnChange is called from Run's goroutine, one update at a time; it
 	// should hand the update on rather than block.
 	OnChange func(Update)
-	// Debounce is the window in which a file's events after the first fold
-	// into one read; 0 means DefaultDebounce.
+	// Debounce is the window after a complete read of a file in which its
+	// events fold into one read at the window's end; 0 means
+	// DefaultDebounce.
 	Debounce time.Duration
 	// Resync is the safety-net re-stat interval; 0 means DefaultResync.
 	Resync time.Duration
@@ -164,7 +166,7 @@ type state struct {
 	pending    bool
 	gen        uint64
 	dueAt      time.Time
-	quietUntil time.Time // events until then fold into one later read
+	quietUntil time.Time // events before then fold into one read then
 	timer      *time.Timer
 	retries    int
 
@@ -204,26 +206,28 @@ func (r *run) schedule(i int, delay time.Duration) {
 	})
 }
 
-// event handles one fsnotify event. The first event of a burst reads the
-// file at once (a rename is complete when it is seen); later ones within
-// Debounce of that read fold into one read at the end of the window, and
-// a file still being written in place is read again by the partial retry.
+// event handles one fsnotify event. An event outside the file's quiet
+// window reads it at once (a rename is complete when it is seen); events
+// inside it fold into one read at the window's end. The window is Debounce
+// after a complete read, and only partialGap after a partial one, so the
+// write that completes an in-place rewrite is read within about a
+// millisecond, without reading once per write of a slow writer.
 func (r *run) event(ev fsnotify.Event) {
 	for _, i := range r.files[ev.Name] {
 		s := &r.srcs[i]
 		// A write in progress gets the whole retry budget again: a partial
 		// file is reported only once its writer has gone quiet.
 		s.retries = 0
-		now := time.Now()
-		switch {
-		case s.pending:
-			r.schedule(i, r.debounce)
-		case now.Before(s.quietUntil):
+		if now := time.Now(); now.Before(s.quietUntil) {
 			r.schedule(i, s.quietUntil.Sub(now))
-		default:
-			s.quietUntil = now.Add(r.debounce)
-			r.read(i)
+			continue
 		}
+		if s.pending {
+			s.timer.Stop()
+			s.pending = false
+			s.gen++ // a timer that already fired is ignored
+		}
+		r.read(i)
 	}
 	if ev.Has(fsnotify.Create) && r.dirs[ev.Name] != nil {
 		r.rearm()
@@ -362,11 +366,13 @@ func (r *run) read(i int) {
 		}
 	}
 	if errors.Is(err, ErrPartial) && s.retries < partialRetries {
+		s.quietUntil = time.Now().Add(partialGap)
 		r.schedule(i, partialRetryBase<<s.retries)
 		s.retries++
 		return
 	}
 	s.retries = 0
+	s.quietUntil = time.Now().Add(r.debounce)
 
 	u := Update{Source: s.src.Name}
 	var key string

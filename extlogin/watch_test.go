@@ -37,12 +37,19 @@ func TestWatcherEmitsInitialStateOnce(t *testing.T) {
 	}
 }
 
-func TestWatcherClaudeCodeRenameLoserAndRelogin(t *testing.T) {
-	home := t.TempDir()
-	src := sourceNamed(t, homeSources(home), SourceClaude)
-	writeRename(t, src.Path, claudeFile("sk-ant-SECRET-1", "rt-SECRET-1", 1893456000000))
+// watchClaude watches a Claude Code login with access token tok, past its
+// initial update.
+func watchClaude(t *testing.T, tok string) (Source, *updates) {
+	t.Helper()
+	src := sourceNamed(t, homeSources(t.TempDir()), SourceClaude)
+	writeRename(t, src.Path, claudeFile(tok, "rt-SECRET-1", 1893456000000))
 	u := watch(t, &Watcher{Sources: []Source{src}})
-	u.next(t, "initial login", hasToken(SourceClaude, "sk-ant-SECRET-1"))
+	u.next(t, "initial login", hasToken(SourceClaude, tok))
+	return src, u
+}
+
+func TestWatcherClaudeCodeRenameLoserAndRelogin(t *testing.T) {
+	src, u := watchClaude(t, "sk-ant-SECRET-1")
 
 	// Two instances raced a refresh; the loser writes blanked tokens.
 	writeRename(t, src.Path, claudeFile("", "", 0))
@@ -249,11 +256,7 @@ func TestWatcherResyncCatchesAMissedEvent(t *testing.T) {
 }
 
 func TestWatcherSurvivesHostileFiles(t *testing.T) {
-	home := t.TempDir()
-	src := sourceNamed(t, homeSources(home), SourceClaude)
-	writeRename(t, src.Path, claudeFile("sk-ant-SECRET-good", "rt", 1893456000000))
-	u := watch(t, &Watcher{Sources: []Source{src}})
-	u.next(t, "initial", hasToken(SourceClaude, "sk-ant-SECRET-good"))
+	src, u := watchClaude(t, "sk-ant-SECRET-good")
 
 	for _, tt := range []struct {
 		name string
