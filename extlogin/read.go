@@ -49,15 +49,22 @@ func problemf(kind error, format string, args ...any) error {
 // login that exists but cannot be used is no error: it comes back with
 // Broken set and no tokens.
 func Read(src Source) (Login, error) {
-	data, _, err := readFile(src.Path)
-	if err != nil {
-		return Login{}, err
+	l, _, _, err := load(src)
+	return l, err
+}
+
+// load is Read that also returns the bytes it parsed and the stamp of the
+// file it opened.
+func load(src Source) (Login, []byte, stamp, error) {
+	data, st, err := readFile(src.Path)
+	var l Login
+	if err == nil {
+		l, err = parse(src, data)
 	}
-	l, err := parse(src, data)
 	if err != nil {
-		return Login{}, fmt.Errorf("extlogin: %s %s: %w", src.Name, src.Path, err)
+		return Login{}, nil, st, fmt.Errorf("extlogin: %s %s: %w", src.Name, src.Path, err)
 	}
-	return l, nil
+	return l, data, st, nil
 }
 
 // stamp is what a re-stat compares to tell that a file changed without
@@ -97,32 +104,32 @@ func readFile(path string) ([]byte, stamp, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, stamp{}, fmt.Errorf("extlogin: %s: %w (no file)", path, ErrNotLoggedIn)
+		return nil, stamp{}, problemf(ErrNotLoggedIn, "no file")
 	case errors.Is(err, syscall.ENOTDIR):
-		return nil, stamp{}, fmt.Errorf("extlogin: %s: %w", path, problemf(ErrBadFile, "a parent of the path is not a directory"))
+		return nil, stamp{}, problemf(ErrBadFile, "a parent of the path is not a directory")
 	case errors.Is(err, syscall.ELOOP):
-		return nil, stamp{}, fmt.Errorf("extlogin: %s: %w", path, problemf(ErrBadFile, "too many levels of symbolic links"))
+		return nil, stamp{}, problemf(ErrBadFile, "too many levels of symbolic links")
 	case err != nil:
-		return nil, stamp{}, fmt.Errorf("extlogin: open: %w", err)
+		return nil, stamp{}, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, stamp{}, fmt.Errorf("extlogin: stat: %w", err)
+		return nil, stamp{}, fmt.Errorf("stat: %w", err)
 	}
 	st := stampOf(fi)
 	if !fi.Mode().IsRegular() {
-		return nil, st, fmt.Errorf("extlogin: %s: %w", path, problemf(ErrBadFile, "not a regular file (%s)", fileType(fi.Mode())))
+		return nil, st, problemf(ErrBadFile, "not a regular file (%s)", fileType(fi.Mode()))
 	}
 	if fi.Size() > MaxFileSize {
-		return nil, st, fmt.Errorf("extlogin: %s: %w", path, problemf(ErrBadFile, "%d bytes, more than the %d a credential file may hold", fi.Size(), MaxFileSize))
+		return nil, st, problemf(ErrBadFile, "%d bytes, more than the %d a credential file may hold", fi.Size(), MaxFileSize)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, st, fmt.Errorf("extlogin: read: %w", err)
+		return nil, st, fmt.Errorf("read: %w", err)
 	}
 	if len(data) > MaxFileSize {
-		return nil, st, fmt.Errorf("extlogin: %s: %w", path, problemf(ErrBadFile, "grew past the %d bytes a credential file may hold while being read", MaxFileSize))
+		return nil, st, problemf(ErrBadFile, "grew past the %d bytes a credential file may hold while being read", MaxFileSize)
 	}
 	return data, st, nil
 }

@@ -357,14 +357,8 @@ func (r *run) read(i int) {
 		s.target = t
 		r.rearm()
 	}
-	data, st, err := readFile(s.src.Path)
+	l, _, st, err := load(s.src)
 	s.stamp = st
-	var l Login
-	if err == nil {
-		if l, err = parse(s.src, data); err != nil {
-			err = fmt.Errorf("extlogin: %s %s: %w", s.src.Name, s.src.Path, err)
-		}
-	}
 	if errors.Is(err, ErrPartial) && s.retries < partialRetries {
 		s.quietUntil = time.Now().Add(partialGap)
 		r.schedule(i, partialRetryBase<<s.retries)

@@ -82,13 +82,9 @@ func (w Writer) WriteBack(ctx context.Context, src Source, from, to Login) error
 	}
 	defer unlock()
 
-	data, _, err := readFile(src.Path)
+	cur, data, _, err := load(src)
 	if err != nil {
-		return fmt.Errorf("extlogin: write back %s: %w", src.Name, err)
-	}
-	cur, err := parse(src, data)
-	if err != nil {
-		return fmt.Errorf("extlogin: write back %s %s: %w", src.Name, src.Path, err)
+		return fmt.Errorf("%w; nothing written back", err)
 	}
 	if cur.AccessToken == to.AccessToken && (to.RefreshToken == "" || cur.RefreshToken == to.RefreshToken) {
 		return nil // already there
