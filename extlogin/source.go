@@ -37,7 +37,9 @@ const (
 	kindGemini
 )
 
-// Source is one tool's credential file.
+// Source is one tool's credential file. Sources makes them: a Source
+// built by hand has no format, and Read, Watcher and WriteBack refuse it.
+// To turn a source off, leave it out of the slice.
 type Source struct {
 	// Name is the source name (SourceCodex, ...).
 	Name string
