@@ -118,6 +118,12 @@ type Marked struct {
 type ReportResponse struct {
 	Marked *Marked     `json:"marked"`
 	Next   *Credential `json:"next"`
+	// RetryAfterS is set when the provider asked for a short wait (at most
+	// the long_wait setting) and no other credential is available: the
+	// caller may wait that long and retry the same credential. A longer
+	// wait is never passed on: the caller rotates, and its next select's
+	// 503 says when one is back.
+	RetryAfterS *float64 `json:"retry_after_s,omitempty"`
 	Persistence
 }
 

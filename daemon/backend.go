@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/credpool/credpool/apitype"
@@ -108,7 +109,7 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 		CredentialID: req.CredentialID, LeaseID: req.LeaseID, APIKeyHint: req.APIKeyHint,
 		StatusCode: req.StatusCode, Reason: req.Reason, Message: req.Message,
 		ResetAt: string(req.ResetAt), RetryAfter: string(req.RetryAfter), FailureReason: req.FailureReason,
-		Model: req.Model,
+		Model: req.Model, Headers: lowerKeys(req.Headers),
 	})
 	var seq uint64
 	if err == nil && res.Marked != nil {
@@ -121,6 +122,10 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 	if res.Unmatched {
 		d.log.Info("report matched no credential", "provider", provider, "code", req.StatusCode)
 	}
+	if len(res.Ignored) > 0 {
+		// Names only: the values are the provider's and were not trusted.
+		d.log.Debug("ignored rate-limit headers whose values could not be read", "provider", provider, "headers", res.Ignored)
+	}
 	d.apply(res.Changes)
 	pers := d.persisted(ctx, seq)
 	if res.Marked != nil {
@@ -132,7 +137,19 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 		}
 		d.mu.Unlock()
 	}
-	return socketapi.ReportResult{Marked: res.Marked, Next: res.Next, Persistence: pers}, nil
+	return socketapi.ReportResult{Marked: res.Marked, Next: res.Next, RetryAfter: res.RetryAfter, Persistence: pers}, nil
+}
+
+// lowerKeys gives header names the one case pool reads them in.
+func lowerKeys(h map[string]string) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[strings.ToLower(k)] = v
+	}
+	return out
 }
 
 // Release ends a lease.

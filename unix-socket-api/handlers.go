@@ -138,6 +138,10 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.report(provider, req.StatusCode)
 	out := apitype.ReportResponse{Marked: apitype.MarkedFrom(res.Marked), Persistence: res.Persistence}
+	if res.RetryAfter > 0 {
+		wait := math.Ceil(res.RetryAfter*1000) / 1000
+		out.RetryAfterS = &wait
+	}
 	if res.Next != nil {
 		c := apitype.CredentialFrom(*res.Next)
 		out.Next = &c

@@ -34,6 +34,9 @@ type Backend interface {
 type ReportResult struct {
 	Marked *pool.Marked
 	Next   *pool.Credential
+	// RetryAfter (seconds) is set when the provider asked for a short wait
+	// and no other credential is available.
+	RetryAfter float64
 	apitype.Persistence
 }
 
