@@ -32,6 +32,9 @@ var (
 	ErrAmbiguousTarget = errors.New("target matches more than one entry")
 	ErrUnknownLease    = errors.New("unknown lease")
 	ErrBadInput        = errors.New("bad input")
+	// ErrStale: what the call was about has changed meanwhile (another
+	// process rotated the tokens first).
+	ErrStale = errors.New("changed meanwhile")
 )
 
 // NoneAvailableError is returned by Select when nothing can be handed out.
@@ -40,6 +43,9 @@ var (
 type NoneAvailableError struct {
 	Provider        string
 	NextAvailableAt float64
+	// Refreshing: a refresh of an entry of the pool is in flight; a
+	// caller may wait for it.
+	Refreshing bool
 }
 
 func (e *NoneAvailableError) Error() string {
@@ -215,6 +221,15 @@ type EntryView struct {
 	// Unreadable names fields of the row that could not be read; such an
 	// entry is never handed out.
 	Unreadable []string `json:"unreadable"`
+	// Refreshing: a refresh of its OAuth tokens is in flight;
+	// RefreshError says why the last one failed ("" if it did not).
+	Refreshing   bool   `json:"refreshing"`
+	RefreshError string `json:"refresh_error"`
+	LastRefresh  string `json:"last_refresh"`
+	// External: the tokens are another tool's login (Source names it),
+	// never written to auth.json; LoginBroken says why it cannot be used.
+	External    bool   `json:"external"`
+	LoginBroken string `json:"login_broken"`
 }
 
 // Problem is something in the file credpool cannot use as it is, for health

@@ -69,6 +69,14 @@ func (p *Pool) entryView(pp *provPool, e *entryState, now float64, leases map[pk
 		FailureReason:    e.FailureReason,
 		StatusClearedAt:  e.StatusClearedAt,
 		Unreadable:       slices.Clone(e.Unreadable),
+		Refreshing:       e.refreshing,
+		RefreshError:     e.refreshErr,
+		LastRefresh:      e.LastRefresh,
+		External:         e.external,
+		LoginBroken:      e.loginBroken,
+	}
+	if v.ExpiresAt == 0 {
+		v.ExpiresAt = e.exp // from the token's JWT
 	}
 	if e.modelMax > now {
 		v.ModelCooldowns = maps.Clone(e.ModelCooldowns)
