@@ -194,6 +194,16 @@ type Entry struct {
 	PruneAt          *float64           `json:"prune_at"` // when a manual DEAD entry is pruned
 	ModelCooldowns   map[string]float64 `json:"model_cooldowns"`
 	Unreadable       []string           `json:"unreadable"`
+	// OAuth: a refresh in flight, why the last one failed, when the
+	// tokens were last refreshed (as the writer put it).
+	Refreshing   bool    `json:"refreshing"`
+	RefreshError *string `json:"refresh_error"`
+	LastRefresh  *string `json:"last_refresh"`
+	// External: the tokens are another tool's login (Source names the
+	// tool) and never written to auth.json; LoginBroken says why that
+	// login cannot be used now.
+	External    bool    `json:"external"`
+	LoginBroken *string `json:"login_broken"`
 }
 
 // Pool is one provider's pool for people and dashboards.

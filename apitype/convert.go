@@ -69,6 +69,9 @@ func EntryFrom(e pool.EntryView) Entry {
 		LastErrorResetAt: nullable(e.LastErrorResetAt), FailureReason: nullableString(e.FailureReason),
 		StatusClearedAt: nullable(e.StatusClearedAt), PruneAt: nullable(e.PruneAt),
 		ModelCooldowns: e.ModelCooldowns, Unreadable: e.Unreadable,
+		Refreshing: e.Refreshing, RefreshError: nullableString(e.RefreshError),
+		LastRefresh: nullableString(e.LastRefresh), External: e.External,
+		LoginBroken: nullableString(e.LoginBroken),
 	}
 }
 

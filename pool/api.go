@@ -178,6 +178,9 @@ type ReportResult struct {
 	RetryAfter float64
 	// Ignored names headers whose values could not be trusted (debug log).
 	Ignored []string
+	// RefreshWanted: a 401 without a terminal reason on an OAuth entry;
+	// its tokens are to be refreshed now.
+	RefreshWanted bool
 }
 
 // NewEntry is what an admin supplies to add a credential.

@@ -80,6 +80,14 @@ func (p *Pool) RefreshStarted(provider, id string) {
 	}
 }
 
+// RefreshEnded records that a refresh that was started did not happen (the
+// lock was busy); the entry stays as it was.
+func (p *Pool) RefreshEnded(provider, id string) {
+	if e := p.entry(provider, id); e != nil {
+		e.refreshing = false
+	}
+}
+
 // Refreshing reports whether a refresh of an entry of provider is in
 // flight: a select that finds nothing available may wait for it.
 func (p *Pool) Refreshing(provider string) bool {
@@ -188,3 +196,13 @@ func (p *Pool) entry(provider, id string) *entryState {
 }
 
 func slicesClone(s []*entryState) []*entryState { return append([]*entryState(nil), s...) }
+
+// Holds reports whether the entry holds the pair t now, and whether t is
+// a pair it has replaced (a file still showing it is behind, not ahead).
+func (p *Pool) Holds(provider, id string, t Tokens) (current, replaced bool) {
+	e := p.entry(provider, id)
+	if e == nil {
+		return false, false
+	}
+	return e.tokens() == t, e.replaced(t)
+}

@@ -34,6 +34,11 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 		res.Marked = p.markModel(pp, target, r, nowT, now, &res.Changes)
 	case r.StatusCode >= 400:
 		res.Marked = p.mark(pp, target, r, nowT, now, &res.Changes)
+		if r.StatusCode == 401 && !isTerminal(r.StatusCode, r.Reason) && target.RefreshToken != "" {
+			// The access token may be stale: refresh it now, whatever
+			// its expiry says.
+			target.refreshWanted, res.RefreshWanted = true, true
+		}
 	}
 	strat := p.strategyOf(provider)
 	if !ValidStrategy(strat) {

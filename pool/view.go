@@ -70,10 +70,10 @@ func (p *Pool) entryView(pp *provPool, e *entryState, now float64, leases map[pk
 		StatusClearedAt:  e.StatusClearedAt,
 		Unreadable:       slices.Clone(e.Unreadable),
 		Refreshing:       e.refreshing,
-		RefreshError:     e.refreshErr,
-		LastRefresh:      e.LastRefresh,
+		RefreshError:     p.redactor().String(e.refreshErr),
+		LastRefresh:      p.redactor().String(e.LastRefresh),
 		External:         e.external,
-		LoginBroken:      e.loginBroken,
+		LoginBroken:      p.redactor().String(e.loginBroken),
 	}
 	if v.ExpiresAt == 0 {
 		v.ExpiresAt = e.exp // from the token's JWT

@@ -43,7 +43,9 @@ type ReportResult struct {
 // Stats are the daemon's counters that /metrics exports.
 type Stats struct {
 	// Transitions counts changes of status by new status: ok, exhausted, dead.
-	Transitions   map[string]uint64
+	Transitions map[string]uint64
+	// Refreshes counts OAuth refreshes by provider and outcome.
+	Refreshes     map[[2]string]uint64
 	Reloads       uint64
 	ReloadErrors  uint64
 	Prunes        uint64
