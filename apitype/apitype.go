@@ -124,6 +124,10 @@ type ReportResponse struct {
 	// wait is never passed on: the caller rotates, and its next select's
 	// 503 says when one is back.
 	RetryAfterS *float64 `json:"retry_after_s,omitempty"`
+	// Stale: the report named a token (api_key_hint) or a lease of a pair
+	// the credential has replaced since (a refresh, a re-login), so it
+	// marked nothing; next is the credential as it is now.
+	Stale bool `json:"stale,omitempty"`
 	Persistence
 }
 

@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"time"
 
+	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -151,7 +152,7 @@ func (f *File) Snapshot() pool.Snapshot {
 
 // setUpdatedAt sets updated_at the way Hermes does on every save.
 func (f *File) setUpdatedAt(t time.Time) {
-	val := appendQuoted(nil, isoMicro(t.UnixMicro()))
+	val := appendQuoted(nil, epoch.ISOMicro(t.UnixMicro()))
 	for i := range f.top {
 		if f.top[i].key == "updated_at" {
 			f.top[i].val = val

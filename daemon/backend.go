@@ -129,8 +129,11 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 	if err != nil {
 		return socketapi.ReportResult{}, err
 	}
-	if res.Unmatched {
+	switch {
+	case res.Unmatched:
 		d.log.Info("report matched no credential", "provider", provider, "code", req.StatusCode)
+	case res.Stale:
+		d.log.Debug("report on a pair the credential has replaced; nothing marked", "provider", provider, "code", req.StatusCode)
 	}
 	if res.RefreshWanted {
 		d.refresher.now()
@@ -150,7 +153,7 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 		}
 		d.mu.Unlock()
 	}
-	return socketapi.ReportResult{Marked: res.Marked, Next: res.Next, RetryAfter: res.RetryAfter, Persistence: pers}, nil
+	return socketapi.ReportResult{Marked: res.Marked, Next: res.Next, RetryAfter: res.RetryAfter, Stale: res.Stale, Persistence: pers}, nil
 }
 
 // lowerKeys gives header names the one case pool reads them in.

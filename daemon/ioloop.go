@@ -238,6 +238,10 @@ func (l *ioLoop) tickPool() {
 	}
 	l.d.mu.Unlock()
 	l.d.apply(changes)
+	// Expiry is measured on the pool's clock, which the refresher's timer
+	// does not follow (a suspended laptop, an injected clock): every tick
+	// also has it look.
+	l.d.refresher.now()
 }
 
 var errVanished = errors.New("auth file vanished")

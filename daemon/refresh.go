@@ -138,6 +138,9 @@ func (rf *refresher) refresh(ctx context.Context, c pool.RefreshCandidate) {
 		delete(rf.flights, fp)
 		rf.mu.Unlock()
 		rf.d.mu.Lock()
+		// Whatever the outcome (a peer's pair adopted, a busy lock), the
+		// refresh is over.
+		rf.d.pool.RefreshEnded(c.Provider, c.ID)
 		rf.d.wakeLocked()
 		rf.d.mu.Unlock()
 		rf.d.kickIO()
@@ -167,7 +170,6 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 	if err != nil {
 		// A busy lock never benches an entry: try again soon.
 		rf.backoff(key, busyRetryMax, false)
-		rf.idle(c)
 		return outcomeLockBusy
 	}
 	defer func() { _ = unlock() }()
@@ -242,42 +244,25 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 	return outcomeRefreshed
 }
 
-// adoptPeer re-reads the file (under auth.lock) and reports whether
-// another process rotated c's pair since: then the pool takes the file's
-// pair (a reload merges it) and no POST is needed.
+// adoptPeer re-reads the file (under auth.lock) and merges it, as a
+// reload would, then reports whether c's pair is spent: the pool holds
+// another pair for the entry now, because a peer rotated it (in the row or
+// in the singleton a device_code entry follows) or because a reload merged
+// that rotation before the lock was ours. Then no POST is needed.
 func (rf *refresher) adoptPeer(c pool.RefreshCandidate) bool {
-	f, _, err := rf.d.store.Read()
-	if err != nil {
-		return false
-	}
-	s := f.Snapshot()
-	peer := false
-	for _, row := range s.Pools[c.Provider] {
-		if row.ID != c.ID {
-			continue
+	if f, _, err := rf.d.store.Read(); err == nil {
+		rf.d.mu.Lock()
+		changes := rf.d.pool.Load(f.Snapshot())
+		if len(changes) > 0 {
+			rf.d.wakeLocked()
 		}
-		t := pool.Tokens{AccessToken: row.AccessToken, RefreshToken: row.RefreshToken}
-		rf.d.mu.Lock()
-		cur, replaced := rf.d.pool.Holds(c.Provider, c.ID, t)
 		rf.d.mu.Unlock()
-		peer = !cur && !replaced && t.RefreshToken != ""
-		break
-	}
-	if sg, ok := s.Singletons[c.Provider]; ok && c.Source == "device_code" && sg.RefreshToken != "" {
-		rf.d.mu.Lock()
-		cur, replaced := rf.d.pool.Holds(c.Provider, c.ID, sg.Tokens)
-		rf.d.mu.Unlock()
-		peer = peer || (!cur && !replaced)
-	}
-	if !peer {
-		return false
+		rf.d.apply(changes)
 	}
 	rf.d.mu.Lock()
-	changes := rf.d.pool.Load(s)
-	rf.d.wakeLocked()
-	rf.d.mu.Unlock()
-	rf.d.apply(changes)
-	return true
+	defer rf.d.mu.Unlock()
+	cur, _ := rf.d.pool.Holds(c.Provider, c.ID, c.Tokens)
+	return !cur
 }
 
 // ledger is Hermes' record of spent Anthropic refresh tokens for c's
@@ -304,13 +289,6 @@ func (rf *refresher) failed(c pool.RefreshCandidate, f pool.RefreshFailure) {
 			rf.d.log.Warn("a dead refresh could not be written yet; retrying", "provider", c.Provider, "id", c.ID, "err", err)
 		}
 	}
-}
-
-// idle ends a refresh that did not happen (the lock was busy).
-func (rf *refresher) idle(c pool.RefreshCandidate) {
-	rf.d.mu.Lock()
-	rf.d.pool.RefreshEnded(c.Provider, c.ID)
-	rf.d.mu.Unlock()
 }
 
 // backoff doubles an entry's wait before its next attempt, up to limit

@@ -124,6 +124,9 @@ type Lease struct {
 	Provider  string  `json:"-"`
 	EntryID   string  `json:"-"`
 	ExpiresAt float64 `json:"expires_at"`
+	// gen is the pair the lease handed out: a report on the lease is
+	// about that pair, whatever the entry holds by then.
+	gen generation
 }
 
 // Selection is the answer to Select.
@@ -181,6 +184,11 @@ type ReportResult struct {
 	// RefreshWanted: a 401 without a terminal reason on an OAuth entry;
 	// its tokens are to be refreshed now.
 	RefreshWanted bool
+	// Stale: the report is about a pair the entry no longer holds (the
+	// token it names, or its lease's, was refreshed or replaced since),
+	// so it marks nothing: a verdict belongs to the pair it was observed
+	// on.
+	Stale bool
 }
 
 // NewEntry is what an admin supplies to add a credential.

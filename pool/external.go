@@ -39,15 +39,13 @@ func (p *Pool) AttachLogin(l Login) ([]Change, error) {
 	}
 	_, now := p.now()
 	pp := p.pools[l.Provider]
-	if pp == nil {
-		pp = p.newProvPool(l.Provider)
-		p.pools[l.Provider] = pp
-	}
 	var e *entryState
-	for _, x := range pp.entries {
-		if x.Source == l.Source {
-			e = x
-			break
+	if pp != nil {
+		for _, x := range pp.entries {
+			if x.Source == l.Source {
+				e = x
+				break
+			}
 		}
 	}
 	tok := Tokens{AccessToken: l.AccessToken, RefreshToken: l.RefreshToken}
@@ -57,7 +55,11 @@ func (p *Pool) AttachLogin(l Login) ([]Change, error) {
 	var changes []Change
 	if e == nil {
 		if tok.AccessToken == "" {
-			return nil, nil // nothing to follow yet
+			return nil, nil // nothing to follow yet, and no pool to show
+		}
+		if pp == nil {
+			pp = p.newProvPool(l.Provider)
+			p.pools[l.Provider] = pp
 		}
 		prio := 0
 		for _, x := range pp.entries {
@@ -81,12 +83,7 @@ func (p *Pool) AttachLogin(l Login) ([]Change, error) {
 		pp.reindex()
 		return p.clean(changes), nil
 	}
-	if e.AccessToken != "" {
-		p.retire(e)
-	}
-	e.AccessToken, e.RefreshToken, e.ExpiresAt = tok.AccessToken, tok.RefreshToken, l.ExpiresAt
-	e.tokensChanged()
-	e.quota, e.refreshErr, e.endedAt, e.carriedAt = nil, "", 0, 0
+	p.takePair(e, tok, l.ExpiresAt)
 	if tok.AccessToken != "" {
 		fp := tokeninfo.Fingerprint(tok.AccessToken)
 		if e.SecretFingerprint != "" && e.SecretFingerprint != fp && (norm(e.LastStatus) != StatusOK || len(e.ModelCooldowns) > 0) {

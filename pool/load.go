@@ -219,10 +219,7 @@ func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, chan
 			}
 			continue
 		}
-		p.retire(e)
-		e.AccessToken, e.RefreshToken = cur.AccessToken, cur.RefreshToken
-		e.tokensChanged()
-		e.quota, e.refreshErr = nil, ""
+		p.takePair(e, cur, 0)
 		e.ModelCooldowns, e.ModelCooldownObservedAt = nil, nil
 		e.modelsChanged()
 		adopted = true

@@ -121,11 +121,8 @@ func (p *Pool) mergeRow(pp *provPool, e *entryState, d *Entry, now float64, chan
 	default:
 		// Another process re-authenticated: new tokens end every verdict
 		// observed on the old ones.
-		p.retire(e)
-		e.AccessToken, e.RefreshToken, e.ExpiresAt, e.LastRefresh = d.AccessToken, d.RefreshToken, d.ExpiresAt, d.LastRefresh
-		e.tokensChanged()
-		e.endedAt, e.carriedAt = 0, 0
-		e.quota, e.refreshErr = nil, ""
+		p.takePair(e, dt, d.ExpiresAt)
+		e.LastRefresh = d.LastRefresh
 		oldModels := e.ModelCooldowns
 		e.ModelCooldowns, e.ModelCooldownObservedAt = nil, nil
 		if d.StatusClearedAt != 0 {

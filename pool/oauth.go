@@ -121,13 +121,9 @@ func (p *Pool) Refreshed(provider, id string, old Tokens, res Tokens, expiresAt 
 		if x.tokens() != old {
 			continue
 		}
-		p.retire(x)
-		x.AccessToken, x.RefreshToken = res.AccessToken, res.RefreshToken
-		x.ExpiresAt = expiresAt
-		x.LastRefresh = epoch.Time(now).UTC().Format("2006-01-02T15:04:05.000000Z")
-		x.tokensChanged()
-		x.endedAt, x.carriedAt, x.quota = 0, 0, nil
-		x.refreshing, x.refreshWanted, x.refreshErr = false, false, ""
+		p.takePair(x, res, expiresAt)
+		x.LastRefresh = epoch.ISO(now)
+		x.refreshing = false
 		if norm(x.LastStatus) != StatusOK || len(x.ModelCooldowns) > 0 {
 			x.StatusFields, x.verdictAt = StatusFields{}, 0
 			x.ModelCooldowns, x.ModelCooldownObservedAt = nil, nil

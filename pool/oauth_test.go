@@ -163,3 +163,99 @@ func TestExternalLoginsKeepNoSecretOnDisk(t *testing.T) {
 		assert.False(t, strings.Contains(s, "SECRET"))
 	}
 }
+
+// TestReportsOnAReplacedPairMarkNothing pins which reports are about the
+// pair an entry holds now. After a refresh (or a re-login) the agents that
+// used the old pair keep reporting for a while; their 401s and deaths
+// belong to the old pair, and must neither bench nor kill the new one nor
+// ask for another refresh.
+func TestReportsOnAReplacedPairMarkNothing(t *testing.T) {
+	old := jwtExpiring(t0.Add(time.Hour))
+	fresh := Tokens{AccessToken: jwtExpiring(t0.Add(2 * time.Hour)), RefreshToken: "rt-SECRET-fresh"}
+	tests := []struct {
+		name   string
+		report func(oldLease, newLease string) Report
+		stale  bool
+	}{
+		{"id with the old token", func(_, _ string) Report { return Report{CredentialID: "a", APIKeyHint: old} }, true},
+		{"the old token alone", func(_, _ string) Report { return Report{APIKeyHint: old} }, false}, // no entry holds it: unmatched
+		{"a lease on the old pair", func(l, _ string) Report { return Report{LeaseID: l} }, true},
+		{"id and a lease on the old pair", func(l, _ string) Report { return Report{CredentialID: "a", LeaseID: l} }, true},
+		{"a lease on the new pair", func(_, l string) Report { return Report{LeaseID: l} }, false},
+		{"id with the new token", func(_, _ string) Report { return Report{CredentialID: "a", APIKeyHint: fresh.AccessToken} }, false},
+		{"id alone", func(_, _ string) Report { return Report{CredentialID: "a"} }, false},
+		{"id with a token never seen", func(_, _ string) Report { return Report{CredentialID: "a", APIKeyHint: "sk-unknown-SECRET"} }, false},
+	}
+	for _, tc := range tests {
+		for _, code := range []int{401, 429} {
+			t.Run(fmt.Sprintf("%s/%d", tc.name, code), func(t *testing.T) {
+				a := oauthEnt("a", 0, old)
+				p, _ := newTest(t, Config{MaxLeases: 2}, map[string][]Entry{prov: {a}})
+				s1, err := p.Select(prov, SelectOptions{Lease: true})
+				require.NoError(t, err)
+				p.RefreshStarted(prov, "a")
+				_, err = p.Refreshed(prov, "a", tokensOf(&a), fresh, 0)
+				require.NoError(t, err)
+				s2, err := p.Select(prov, SelectOptions{Lease: true})
+				require.NoError(t, err)
+
+				r := tc.report(s1.Lease.ID, s2.Lease.ID)
+				r.StatusCode = code
+				res, err := p.Report(prov, r)
+				require.NoError(t, err)
+				assert.Equal(t, tc.stale, res.Stale)
+				v := viewOf(t, p, prov, "a")
+				if tc.stale || res.Unmatched {
+					assert.Nil(t, res.Marked)
+					assert.False(t, res.RefreshWanted, "a stale 401 asks for no second refresh")
+					assert.Equal(t, StatusOK, v.Status)
+					assert.True(t, v.Available)
+					require.NotNil(t, res.Next)
+					assert.Equal(t, fresh.AccessToken, res.Next.AccessToken)
+				} else {
+					require.NotNil(t, res.Marked)
+					assert.Equal(t, StatusExhausted, v.Status)
+					assert.Equal(t, code == 401, res.RefreshWanted)
+				}
+			})
+		}
+	}
+}
+
+// A DEAD verdict observed on the pair before a re-login does not kill the
+// pair the re-login brought.
+func TestDeathOfTheOldLoginSparesTheNew(t *testing.T) {
+	a := oauthEnt("a", 0, "sk-old-login-SECRET")
+	p, _ := newTest(t, Config{}, map[string][]Entry{prov: {a}})
+	relogin := a
+	relogin.AccessToken, relogin.RefreshToken = "sk-new-login-SECRET", "rt-new-login-SECRET"
+	p.Load(Snapshot{Pools: map[string][]Entry{prov: {relogin}}})
+	res, err := p.Report(prov, Report{CredentialID: "a", APIKeyHint: a.AccessToken, StatusCode: 401, Reason: "token_invalidated"})
+	require.NoError(t, err)
+	assert.True(t, res.Stale)
+	assert.Equal(t, StatusOK, viewOf(t, p, prov, "a").Status)
+	// The same death on the new login is a death.
+	res, err = p.Report(prov, Report{CredentialID: "a", APIKeyHint: relogin.AccessToken, StatusCode: 401, Reason: "token_invalidated"})
+	require.NoError(t, err)
+	assert.False(t, res.Stale)
+	assert.Equal(t, StatusDead, viewOf(t, p, prov, "a").Status)
+}
+
+// A tool the user never logged in with shows nothing: no entry, and no
+// empty pool in status (a reload would drop it again, so views flickered).
+func TestNoLoginMakesNoPool(t *testing.T) {
+	p, _ := newTest(t, Config{}, map[string][]Entry{prov: {ent("a", 0)}})
+	for _, l := range []Login{
+		{Provider: "anthropic", Source: "claude_code", Broken: "logged out"},
+		{Provider: "qwen-oauth", Source: "qwen-cli", AccessToken: "", RefreshToken: "rt-SECRET"},
+	} {
+		ch, err := p.AttachLogin(l)
+		require.NoError(t, err)
+		assert.Empty(t, ch)
+	}
+	var names []string
+	for _, v := range p.Views() {
+		names = append(names, v.Provider)
+	}
+	assert.Equal(t, []string{prov}, names)
+}

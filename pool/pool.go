@@ -67,6 +67,10 @@ type entryState struct {
 	// history holds the token pairs this entry has replaced, newest first:
 	// a write that brings one back is stale.
 	history []generation
+	// retiredAccess fingerprints the access tokens of those pairs, newest
+	// first: a report naming one is about a pair already replaced (kept in
+	// memory only: such reports come within seconds of the change).
+	retiredAccess []generation
 	// addPending: this process added the entry and the file does not hold
 	// it yet.
 	addPending bool

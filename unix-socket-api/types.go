@@ -37,6 +37,8 @@ type ReportResult struct {
 	// RetryAfter (seconds) is set when the provider asked for a short wait
 	// and no other credential is available.
 	RetryAfter float64
+	// Stale: the report was about a pair the credential no longer holds.
+	Stale bool
 	apitype.Persistence
 }
 
