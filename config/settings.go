@@ -70,15 +70,15 @@ type setting struct {
 // settings is every setting, in the order help and Print show them.
 var settings = []setting{
 	{key: KeyAuthFile, flag: "auth-file", env: "CREDPOOL_AUTH_FILE", isPath: true, client: true,
-		usage: "`path` of the auth.json to serve",
+		usage:   "`path` of the auth.json to serve",
 		defText: "$HERMES_HOME/auth.json, else $XDG_CONFIG_HOME/credpool/auth.json",
-		parse: func(raw string, s *Settings) string { s.AuthFile = raw; return "" },
-		show:  func(s Settings) string { return s.AuthFile }},
+		parse:   func(raw string, s *Settings) string { s.AuthFile = raw; return "" },
+		show:    func(s Settings) string { return s.AuthFile }},
 	{key: KeySocket, flag: "socket", env: "CREDPOOL_SOCKET", isPath: true, client: true,
-		usage: "Unix socket `path`",
+		usage:   "Unix socket `path`",
 		defText: "$XDG_RUNTIME_DIR/credpool/credpool.sock, else ~/.cache/credpool/credpool.sock; on macOS $TMPDIR/credpool/credpool.sock",
-		parse: func(raw string, s *Settings) string { s.Socket = raw; return "" },
-		show:  func(s Settings) string { return s.Socket }},
+		parse:   func(raw string, s *Settings) string { s.Socket = raw; return "" },
+		show:    func(s Settings) string { return s.Socket }},
 	{key: KeyTick, flag: "tick", env: "CREDPOOL_TICK", def: "60s",
 		usage: "`duration` between runs of prune, lease expiry, counter flush, file re-stat and the refresher's look (minimum 100ms)",
 		parse: durationAtLeast(func(s *Settings) *time.Duration { return &s.Tick }, MinTick),
@@ -111,7 +111,7 @@ var settings = []setting{
 		},
 		show: func(s Settings) string { return strconv.Itoa(s.MaxLeases) }},
 	{key: KeyStrategies, flag: "strategy", env: "CREDPOOL_STRATEGY", table: true, pairForm: "provider=strategy",
-		usage: "`provider=name` strategy for a provider: " + strategyNames() + " (repeatable)",
+		usage:   "`provider=name` strategy for a provider: " + strategyNames() + " (repeatable)",
 		defText: string(pool.FillFirst),
 		check: func(k, v string) string {
 			if !pool.ValidStrategy(pool.Strategy(v)) {
@@ -168,7 +168,7 @@ var settings = []setting{
 		parse: durationAtLeast(func(s *Settings) *time.Duration { return &s.RefreshHorizon }, time.Second),
 		show:  func(s Settings) string { return formatDuration(s.RefreshHorizon) }},
 	{key: KeyTokenURLs, flag: "token-url", env: "CREDPOOL_TOKEN_URL", table: true, pairForm: "provider=URL",
-		usage: "`provider=URL` OAuth token endpoint for a provider (repeatable; https, or http on loopback only)",
+		usage:   "`provider=URL` OAuth token endpoint for a provider (repeatable; https, or http on loopback only)",
 		defText: "each provider's own",
 		check: func(k, v string) string {
 			if _, err := oauth.ParseOverrides(k + "=" + v); err != nil {
@@ -195,7 +195,7 @@ var settings = []setting{
 		parse: sourceList(func(s *Settings) *[]string { return &s.RefreshExternal }),
 		show:  func(s Settings) string { return showSources(s.RefreshExternal) }},
 	{key: KeyGateway, flag: "gateway", env: "CREDPOOL_GATEWAY",
-		usage: "serve the local provider gateway on this loopback `address` (host:port, or off)",
+		usage:   "serve the local provider gateway on this loopback `address` (host:port, or off)",
 		defText: "off",
 		parse: func(raw string, s *Settings) string {
 			raw = strings.TrimSpace(raw)
@@ -216,7 +216,7 @@ var settings = []setting{
 			return s.Gateway
 		}},
 	{key: KeyUpstreams, flag: "upstream", env: "CREDPOOL_UPSTREAM", table: true, pairForm: "pool=URL",
-		usage: "`pool=URL` the gateway's upstream base for a pool (repeatable)",
+		usage:   "`pool=URL` the gateway's upstream base for a pool (repeatable)",
 		defText: "the built-in table",
 		check: func(k, v string) string {
 			if err := pool.ValidProvider(k); err != nil {
