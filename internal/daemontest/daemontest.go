@@ -203,7 +203,16 @@ func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
 
 // Stop sends SIGTERM and waits up to 5 s; it returns the process's exit
 // error (nil for exit 0).
-func (d *Daemon) Stop() error { return d.signal(syscall.SIGTERM, 5*time.Second) }
+func (d *Daemon) Stop() error { return d.StopWithin(5 * time.Second) }
+
+// StopWithin sends SIGTERM and waits up to wait for the exit (then kills
+// the daemon); it returns the process's exit error (nil for exit 0), or
+// ErrNoExit when it had to be killed. A stop drains pending writes for up
+// to the daemon's stop timeout, so tests of the drain wait longer.
+func (d *Daemon) StopWithin(wait time.Duration) error { return d.signal(syscall.SIGTERM, wait) }
+
+// ErrNoExit: the daemon did not exit in time after a signal.
+var ErrNoExit = errors.New("daemon did not exit in time")
 
 // Kill9 kills the daemon with SIGKILL, as a crash would.
 func (d *Daemon) Kill9() { _ = d.signal(syscall.SIGKILL, 5*time.Second) }
@@ -219,7 +228,8 @@ func (d *Daemon) signal(sig syscall.Signal, wait time.Duration) error {
 		return err
 	case <-time.After(wait):
 		_ = d.cmd.Process.Kill()
-		return fmt.Errorf("daemon did not exit within %s after %s", wait, sig)
+		d.waitErr <- <-d.waitErr
+		return fmt.Errorf("%w: not within %s after %s", ErrNoExit, wait, sig)
 	}
 }
 
