@@ -146,8 +146,11 @@ func (l *ioLoop) drain() error {
 	if why == "" {
 		why = "auth.lock stayed busy"
 	}
-	l.d.log.Error("stopping with changes that are not on disk; they are lost", "why", why)
-	return fmt.Errorf("daemon: %w within %s: %s", ErrUnwritten, l.d.cfg.StopTimeout, why)
+	l.d.mu.Lock()
+	lost := l.d.unwrittenLocked()
+	l.d.mu.Unlock()
+	l.d.log.Error("stopping with changes that are not on disk; they are lost", "lost", lost, "why", why)
+	return fmt.Errorf("daemon: %w within %s: %s: %s", ErrUnwritten, l.d.cfg.StopTimeout, lost, why)
 }
 
 // pending reports whether the file lacks anything of ours.
