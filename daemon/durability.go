@@ -58,9 +58,6 @@ func (d *Daemon) changedLocked(what string) uint64 {
 // d.mu.
 func (d *Daemon) unwrittenLocked() string {
 	n := d.dur.seq - d.dur.durable
-	if n == 0 {
-		return "no answered change (only batched request counts and order)"
-	}
 	var names []string
 	for _, c := range d.dur.unwritten {
 		names = append(names, c.what)
