@@ -77,6 +77,11 @@ type Options struct {
 	Env []string
 	// Tick is the ticker interval; default 100ms.
 	Tick string
+	// Socket is where the daemon listens; default Dir/run/credpool.sock.
+	Socket string
+	// NoSocketFlag leaves --socket out, so that the daemon finds its socket
+	// itself (from Env); Socket must then say where that is.
+	NoSocketFlag bool
 }
 
 // Daemon is a running credpool daemon process.
@@ -102,9 +107,12 @@ func Start(t testing.TB, opts Options) *Daemon {
 	if opts.Tick == "" {
 		opts.Tick = "100ms"
 	}
+	if opts.Socket == "" {
+		opts.Socket = filepath.Join(opts.Dir, "run", "credpool.sock")
+	}
 	d := &Daemon{t: t, Bin: Binary(t), Dir: opts.Dir, opts: opts,
 		AuthFile: filepath.Join(opts.Dir, "hermes", "auth.json"),
-		Socket:   filepath.Join(opts.Dir, "run", "credpool.sock"),
+		Socket:   opts.Socket,
 		Stderr:   &testio.SyncBuffer{}}
 	if err := os.MkdirAll(filepath.Dir(d.AuthFile), 0o700); err != nil {
 		t.Fatal(err)
@@ -128,8 +136,11 @@ func Start(t testing.TB, opts Options) *Daemon {
 
 // Command is the daemon's command line, for tests that start it themselves.
 func (d *Daemon) Command(extra ...string) *exec.Cmd {
-	args := append([]string{"daemon", "--auth-file", d.AuthFile, "--socket", d.Socket,
-		"--tick", d.opts.Tick, "--config", filepath.Join(d.Dir, "no-config.toml")}, d.opts.Args...)
+	args := []string{"daemon", "--auth-file", d.AuthFile, "--tick", d.opts.Tick, "--config", filepath.Join(d.Dir, "no-config.toml")}
+	if !d.opts.NoSocketFlag {
+		args = append(args, "--socket", d.Socket)
+	}
+	args = append(args, d.opts.Args...)
 	args = append(args, extra...)
 	cmd := exec.Command(d.Bin, args...)
 	cmd.Env = append(cleanEnv(), d.opts.Env...)
