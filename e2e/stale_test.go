@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -313,12 +311,11 @@ func TestAuthLockWriteIsNotAChange(t *testing.T) {
 	h := start(t, fixture, daemontest.Options{Tick: "1m"})
 	f := h.follow()
 	reloads0 := metric(t, h, "credpool_reloads_total")
-	lockPath := strings.TrimSuffix(h.AuthFile, "auth.json") + "auth.lock"
 	for i := range 20 {
-		withFlock(t, lockPath, func(fh *os.File) {
-			writeLock(t, fh, strconv.Itoa(4000+i)+"\n")
-			writeLock(t, fh, "")
-		})
+		fh, release := daemontest.HoldLock(t, h.AuthFile)
+		writeLock(t, fh, strconv.Itoa(4000+i)+"\n")
+		writeLock(t, fh, "")
+		release()
 	}
 	marker := accessToken(t)
 	hermes(t, "row", h.AuthFile, staleProvider, "k2", marker, refreshToken(t))

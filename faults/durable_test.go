@@ -7,10 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,21 +20,11 @@ import (
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
-// holdLock takes flock(LOCK_EX) on auth.lock from this process (another
-// process than the daemon) and returns the release.
+// holdLock takes auth.lock from this process (another process than the
+// daemon) and returns the release.
 func holdLock(t testing.TB, authFile string) (release func()) {
 	t.Helper()
-	f, err := os.OpenFile(filepath.Join(filepath.Dir(authFile), "auth.lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	require.NoError(t, err)
-	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_EX))
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-			_ = f.Close()
-		})
-	}
-	t.Cleanup(release)
+	_, release = daemontest.HoldLock(t, authFile)
 	return release
 }
 

@@ -165,22 +165,6 @@ func TestNonRegularAuthFile(t *testing.T) {
 // logCount counts the lines of the daemon's log that contain s.
 func logCount(d *daemontest.Daemon, s string) int { return strings.Count(d.Stderr.String(), s) }
 
-// metricValue is an unlabelled series of the daemon's /metrics.
-func metricValue(t *testing.T, c *socketapi.Client, name string) float64 {
-	t.Helper()
-	text, err := c.Metrics(context.Background())
-	require.NoError(t, err)
-	for _, l := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(l, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			require.NoError(t, err)
-			return f
-		}
-	}
-	t.Fatalf("%s is not in /metrics", name)
-	return 0
-}
-
 // TestFailingWriteIsNoHotLoop is issue 9 item 2: with a root-owned
 // auth.lock, 5 s once gave 117,394 "write to auth file failed" log lines
 // and a core's worth of CPU, because the failed change stayed urgent and
@@ -198,7 +182,7 @@ func TestFailingWriteIsNoHotLoop(t *testing.T) {
 	require.NoError(t, os.Remove(lock))
 	require.NoError(t, os.Mkdir(lock, 0o700))
 	const failed = "write to auth file failed"
-	errs0 := metricValue(t, d.Client, "credpool_write_errors_total")
+	errs0 := daemontest.Metric(t, d.Client, "credpool_write_errors_total")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -210,7 +194,7 @@ func TestFailingWriteIsNoHotLoop(t *testing.T) {
 	assert.True(t, h.PendingWrite, "health says a write is pending")
 
 	time.Sleep(3 * time.Second)
-	errs1 := metricValue(t, d.Client, "credpool_write_errors_total")
+	errs1 := daemontest.Metric(t, d.Client, "credpool_write_errors_total")
 	lines1 := logCount(d, failed)
 	// Backoff doubling from 100 ms: about 5 attempts in 3 s; a hot loop
 	// makes thousands.
@@ -228,7 +212,7 @@ func TestFailingWriteIsNoHotLoop(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, []byte("x"), 0o600))
 		require.NoError(t, os.Remove(p))
 	}
-	errs2 := metricValue(t, d.Client, "credpool_write_errors_total")
+	errs2 := daemontest.Metric(t, d.Client, "credpool_write_errors_total")
 	assert.LessOrEqual(t, errs2-errs1, 3.0, "write attempts while the parent directory was busy")
 	assert.Equal(t, lines1, logCount(d, failed), "log lines while the parent directory was busy")
 

@@ -2,12 +2,20 @@ package daemontest
 
 import (
 	"bufio"
+	"context"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/credpool/credpool/internal/testio"
+	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
 // Proc is a helper process (a Hermes-style writer, the real Hermes pool
@@ -113,4 +121,50 @@ func (p *Proc) Wait(timeout time.Duration) {
 		}
 		p.t.Fatalf("%s still running after %s; stderr:\n%s", p.cmd.Path, timeout, p.Stderr())
 	}
+}
+
+// HoldLock takes flock(LOCK_EX) on the auth.lock beside authFile from this
+// process, as another writer (Hermes) holds it, and returns the lock file
+// (a test may write a pid into it, as Hermes does) and the release. The
+// end of the test releases it too.
+func HoldLock(t testing.TB, authFile string) (*os.File, func()) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(authFile), "auth.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			_ = f.Close()
+		})
+	}
+	t.Cleanup(release)
+	return f, release
+}
+
+// Metric is the value of an unlabelled series of the daemon's /metrics.
+func Metric(t testing.TB, c *socketapi.Client, name string) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	text, err := c.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no series %s in /metrics", name)
+	return 0
 }
