@@ -123,7 +123,7 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 	})
 	var seq uint64
 	if err == nil && res.Marked != nil {
-		seq = d.changedLocked()
+		seq = d.changedLocked(string(res.Marked.Status) + " " + provider + "/" + res.Marked.ID)
 	}
 	d.mu.Unlock()
 	if err != nil {
@@ -182,7 +182,7 @@ func (d *Daemon) AddEntry(ctx context.Context, provider string, req apitype.AddR
 		Label: req.Label, AuthType: req.AuthType, AccessToken: req.AccessToken,
 		RefreshToken: req.RefreshToken, BaseURL: req.BaseURL, Priority: req.Priority,
 	})
-	seq := d.adminLocked(err)
+	seq := d.adminLocked(err, "add "+provider+"/"+v.ID)
 	d.mu.Unlock()
 	return v, d.afterAdmin(ctx, seq, changes), err
 }
@@ -192,7 +192,7 @@ func (d *Daemon) AddEntry(ctx context.Context, provider string, req apitype.AddR
 func (d *Daemon) RemoveEntry(ctx context.Context, provider, target string) (pool.EntryView, apitype.Persistence, error) {
 	d.mu.Lock()
 	v, changes, err := d.pool.Remove(provider, target)
-	seq := d.adminLocked(err)
+	seq := d.adminLocked(err, "remove "+provider+"/"+v.ID)
 	d.mu.Unlock()
 	return v, d.afterAdmin(ctx, seq, changes), err
 }
@@ -201,7 +201,7 @@ func (d *Daemon) RemoveEntry(ctx context.Context, provider, target string) (pool
 func (d *Daemon) Reset(ctx context.Context, provider, target string) (int, apitype.Persistence, error) {
 	d.mu.Lock()
 	n, changes, err := d.pool.Reset(provider, target)
-	seq := d.adminLocked(err)
+	seq := d.adminLocked(err, strings.TrimSpace("reset "+provider+" "+target))
 	d.mu.Unlock()
 	return n, d.afterAdmin(ctx, seq, changes), err
 }
@@ -210,19 +210,19 @@ func (d *Daemon) Reset(ctx context.Context, provider, target string) (int, apity
 func (d *Daemon) Repair(ctx context.Context, provider string) (int, apitype.Persistence, error) {
 	d.mu.Lock()
 	n, err := d.pool.Repair(provider)
-	seq := d.adminLocked(err)
+	seq := d.adminLocked(err, "repair "+provider)
 	d.mu.Unlock()
 	return n, d.afterAdmin(ctx, seq, nil), err
 }
 
 // adminLocked numbers an admin change that succeeded and wakes waiting
 // selects. Callers hold d.mu.
-func (d *Daemon) adminLocked(err error) uint64 {
+func (d *Daemon) adminLocked(err error, what string) uint64 {
 	if err != nil {
 		return 0
 	}
 	d.wakeLocked()
-	return d.changedLocked()
+	return d.changedLocked(what)
 }
 
 func (d *Daemon) afterAdmin(ctx context.Context, seq uint64, changes []pool.Change) apitype.Persistence {

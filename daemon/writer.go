@@ -145,7 +145,10 @@ func (l *ioLoop) failed(err, stateErr error) {
 }
 
 // drain is the last act of a stop: it writes what is pending, retrying for
-// up to the stop timeout, and names what it could not write.
+// up to the stop timeout, and names what it could not write. Only answered
+// changes are worth the wait and a failed exit: batched request counts
+// alone are given up at once when the file cannot be used as it is (a
+// FIFO, a device, a corrupt file), and at the deadline, with a warning.
 func (l *ioLoop) drain() error {
 	deadline := time.Now().Add(l.d.cfg.StopTimeout)
 	for {
@@ -161,6 +164,9 @@ func (l *ioLoop) drain() error {
 				return nil
 			}
 		}
+		if !l.writable() && !l.answeredPending() {
+			break
+		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			break
@@ -175,8 +181,23 @@ func (l *ioLoop) drain() error {
 	if why == "" {
 		why = "auth.lock stayed busy"
 	}
-	l.d.log.Error("stopping with changes that are not on disk; they are lost", "why", why)
-	return fmt.Errorf("daemon: %w within %s: %s", ErrUnwritten, l.d.cfg.StopTimeout, why)
+	if !l.answeredPending() {
+		l.d.log.Warn("stopping with batched request counts not on disk", "why", why)
+		return nil
+	}
+	l.d.mu.Lock()
+	lost := l.d.unwrittenLocked()
+	l.d.mu.Unlock()
+	l.d.log.Error("stopping with changes that are not on disk; they are lost", "lost", lost, "why", why)
+	return fmt.Errorf("daemon: %w within %s: %s: %s", ErrUnwritten, l.d.cfg.StopTimeout, lost, why)
+}
+
+// answeredPending reports whether a change some answer reported is not on
+// disk yet.
+func (l *ioLoop) answeredPending() bool {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	return l.d.dur.seq > l.d.dur.durable
 }
 
 // pending reports whether the file lacks anything of ours.

@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Load reconciles the pool with what is on disk now (the first call loads
@@ -101,6 +102,7 @@ func (p *Pool) reconcile(pp *provPool, disk []Entry, first bool, now float64, ch
 	onDisk := make(map[string]bool, len(disk))
 	next := make([]*entryState, 0, len(disk))
 	pp.problems = pp.problems[:0]
+	pp.unreadable = pp.unreadable[:0]
 	anyUrgent := false
 	note := func(e *entryState, wb writeBack, urgent bool) {
 		if wb == 0 {
@@ -133,6 +135,10 @@ func (p *Pool) reconcile(pp *provPool, disk []Entry, first bool, now float64, ch
 			pl[pkey{pp.name, d.ID}] = &rowRef{wb: wbRepaired}
 		}
 		onDisk[d.ID] = true
+		if len(d.Unreadable) > 0 {
+			pp.unreadable = append(pp.unreadable, Problem{Provider: pp.name, Index: i + 1, ID: d.ID,
+				What: fmt.Sprintf("unreadable %s: the row is kept as it is and not handed out", strings.Join(d.Unreadable, ", "))})
+		}
 		e := pp.byID[d.ID]
 		if e != nil && e.addPending && tokensOf(d) != e.tokens() {
 			// Another writer took the id we drew for an entry we are

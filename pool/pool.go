@@ -108,6 +108,9 @@ type provPool struct {
 	// problems are what the file holds that credpool cannot use as it is
 	// (duplicate ids); health and status show them.
 	problems []Problem
+	// unreadable are the rows with a field that could not be read; health
+	// and status show them beside problems (repair does not mend them).
+	unreadable []Problem
 	// threshold is the quota utilization at which a credential is skipped.
 	threshold float64
 	// tokVer is the pool's count of token changes, bumped on every reindex.

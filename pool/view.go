@@ -34,7 +34,7 @@ func (p *Pool) poolView(pp *provPool, now float64, leases map[pkey]int) PoolView
 		Strategy:        p.strategyOf(pp.name),
 		Entries:         make([]EntryView, 0, len(pp.entries)),
 		NextAvailableAt: pp.nextAvailable(now, query{}),
-		Problems:        slices.Clone(pp.problems),
+		Problems:        append(slices.Clone(pp.problems), pp.unreadable...),
 	}
 	for _, e := range pp.entries {
 		ev := p.entryView(pp, e, now, leases)

@@ -25,6 +25,9 @@ type fakeBackend struct {
 	nextAt     float64 // NextAvailableAt of select's NoneAvailableError
 	none       bool    // select answers "none available"
 	selectWait chan struct{}
+	// noneOnCancel: a select whose context ends answers "none available",
+	// as the real daemon may when the server's stop ends its wait.
+	noneOnCancel bool
 	// reportGate, when set, holds every report until it is closed; the
 	// report's start is signalled on reportStarted. Report takes no ctx, so
 	// this is a handler that ignores shutdown.
@@ -109,12 +112,15 @@ func (f *fakeBackend) Select(ctx context.Context, provider string, req apitype.S
 	}
 	f.mu.Lock()
 	f.selects = append(f.selects, req)
-	none, nextAt, wait := f.none, f.nextAt, f.selectWait
+	none, nextAt, wait, noneOnCancel := f.none, f.nextAt, f.selectWait, f.noneOnCancel
 	f.mu.Unlock()
 	if wait != nil && req.WaitMS > 0 {
 		select {
 		case <-wait:
 		case <-ctx.Done():
+			if noneOnCancel {
+				return pool.Selection{}, &pool.NoneAvailableError{Provider: provider, NextAvailableAt: nextAt}
+			}
 			return pool.Selection{}, apitype.ErrShuttingDown
 		}
 	}

@@ -62,11 +62,13 @@ func (s *Server) handleSelect(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var none *pool.NoneAvailableError
 		switch {
+		case ctx.Err() != nil && r.Context().Err() == nil:
+			// The stop ended the wait, whatever the backend made of it
+			// (a backend that sees its context end first answers "none").
+			s.writeBackendError(w, r, apitype.ErrShuttingDown)
 		case errors.As(err, &none):
 			s.metrics.selection(provider, "none")
 			s.writeNoneAvailable(w, provider, none.NextAvailableAt)
-		case ctx.Err() != nil && r.Context().Err() == nil:
-			s.writeBackendError(w, r, apitype.ErrShuttingDown)
 		default:
 			s.writeBackendError(w, r, err)
 		}

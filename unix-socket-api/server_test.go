@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -221,28 +222,38 @@ func TestSelectWaitOutlivesReadTimeout(t *testing.T) {
 
 // Shutdown ends a waiting select at once with 503 shutting_down, and Serve
 // returns.
+// A stop ends a waiting select with shutting_down, whatever the backend
+// answers when its context ends: the real daemon answers "none available"
+// when the server's stop reaches it before its own.
 func TestShutdownEndsWaitingSelect(t *testing.T) {
-	f := newFake()
-	f.selectWait = make(chan struct{}) // never closed
-	ts := startServer(t, f, ServerOptions{})
-	type answer struct {
-		status int
-		body   []byte
+	for _, noneOnCancel := range []bool{false, true} {
+		t.Run(fmt.Sprintf("backend answers none=%v", noneOnCancel), func(t *testing.T) {
+			f := newFake()
+			f.selectWait = make(chan struct{}) // never closed
+			f.noneOnCancel, f.nextAt = noneOnCancel, 4e9
+			ts := startServer(t, f, ServerOptions{})
+			type answer struct {
+				status int
+				hdr    http.Header
+				body   []byte
+			}
+			got := make(chan answer, 1)
+			go func() {
+				status, hdr, b := ts.do(t, "POST", "/v1/pools/openrouter/select", strings.NewReader(`{"wait_ms":30000}`), nil)
+				got <- answer{status, hdr, b}
+			}()
+			require.Eventually(t, func() bool {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				return len(f.selects) == 1
+			}, 5*time.Second, 5*time.Millisecond)
+			ts.stop()
+			a := <-got
+			assert.Equal(t, 503, a.status)
+			assert.Contains(t, string(a.body), apitype.CodeShuttingDown)
+			assert.Equal(t, "1", a.hdr.Get("Retry-After"))
+		})
 	}
-	got := make(chan answer, 1)
-	go func() {
-		status, _, b := ts.do(t, "POST", "/v1/pools/openrouter/select", strings.NewReader(`{"wait_ms":30000}`), nil)
-		got <- answer{status, b}
-	}()
-	require.Eventually(t, func() bool {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return len(f.selects) == 1
-	}, 5*time.Second, 5*time.Millisecond)
-	ts.stop()
-	a := <-got
-	assert.Equal(t, 503, a.status)
-	assert.Contains(t, string(a.body), apitype.CodeShuttingDown)
 }
 
 func TestSlowHeaderClientCutOff(t *testing.T) {
