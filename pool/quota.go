@@ -37,10 +37,15 @@ func (e *entryState) room(now float64, model string) quota.Room {
 }
 
 // observe records what a provider's answer said of e's budgets, on e and
-// every entry holding its token. It returns the header names whose values
-// could not be trusted (for a debug log line; never a value).
-func (p *Pool) observe(pp *provPool, e *entryState, headers map[string]string, now float64) []string {
+// every entry holding its token. The Retry-After of an answer that refused
+// one model only (modelScoped) is that model's cooldown, not a block of the
+// whole credential. It returns the header names whose values could not be
+// trusted (for a debug log line; never a value).
+func (p *Pool) observe(pp *provPool, e *entryState, headers map[string]string, now float64, modelScoped bool) []string {
 	obs := quota.Parse(quota.HeaderFrom(headers), epoch.Time(now))
+	if modelScoped {
+		obs = obs.WithoutRetryAfter()
+	}
 	if len(obs.Windows) > 0 {
 		for _, x := range pp.holders(e) {
 			if x.quota == nil {

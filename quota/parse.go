@@ -34,6 +34,15 @@ func Parse(h http.Header, now time.Time) Observation {
 	return p.finish()
 }
 
+// WithoutRetryAfter is o without the answer's Retry-After window, for an
+// answer whose "not now" the caller records otherwise: a 429 that refused
+// one model only benches the credential for that model until then, where
+// the window would bench it for every model.
+func (o Observation) WithoutRetryAfter() Observation {
+	o.Windows = slices.DeleteFunc(slices.Clone(o.Windows), func(w Window) bool { return w.Key == keyRetryAfter })
+	return o
+}
+
 // slot gathers the headers of one window before it becomes a Window.
 type slot struct {
 	key, model             string
