@@ -22,12 +22,8 @@ func (pp *provPool) quotaUntil(e *entryState, now float64, model string) float64
 	return 0
 }
 
-// moreHeadroom reports whether e has more budget left than o for model
-// (ties to the one whose tightest window resets soonest).
-func moreHeadroom(e, o *entryState, now float64, model string) bool {
-	return quota.Better(e.room(now, model), o.room(now, model))
-}
-
+// room is e's headroom for model, as the headroom strategy ranks it (more
+// budget left first, ties to the one whose tightest window resets soonest).
 func (e *entryState) room(now float64, model string) quota.Room {
 	if e.quota == nil {
 		return quota.Room{}

@@ -3,6 +3,8 @@ package pool
 import (
 	"fmt"
 	"slices"
+
+	"github.com/credpool/credpool/quota"
 )
 
 // Strategies lists every strategy, in the order help texts show them: the
@@ -71,6 +73,13 @@ func (p *Pool) pick(pp *provPool, strat Strategy, q query, now float64, changes 
 	ordered := strat == FillFirst || strat == RoundRobin
 	var best *entryState
 	bestTier, ties := 0, 0
+	var bestRoom quota.Room // best's, for headroom; reckoned once per best
+	roomOf := func(e *entryState) quota.Room {
+		if strat != Headroom {
+			return quota.Room{}
+		}
+		return e.room(now, q.model)
+	}
 	for _, e := range pp.byPrio {
 		if !p.usable(pp, e, q, now, changes) {
 			continue
@@ -84,15 +93,15 @@ func (p *Pool) pick(pp *provPool, strat Strategy, q query, now float64, changes 
 		}
 		switch {
 		case best == nil || tier < bestTier:
-			best, bestTier, ties = e, tier, 1
+			best, bestTier, ties, bestRoom = e, tier, 1, roomOf(e)
 		case tier > bestTier:
 		case strat == LeastUsed:
 			if e.RequestCount < best.RequestCount {
 				best = e
 			}
 		case strat == Headroom:
-			if moreHeadroom(e, best, now, q.model) {
-				best = e
+			if r := roomOf(e); quota.Better(r, bestRoom) {
+				best, bestRoom = e, r
 			}
 		case strat == Random:
 			ties++
