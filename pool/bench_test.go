@@ -144,3 +144,38 @@ func BenchmarkSelectModel(b *testing.B) {
 		run(b, p)
 	})
 }
+
+// BenchmarkReportHeaders is a 200 report carrying 20 rate-limit headers
+// (the set credpool-bench's --header-reports sends) against one with none.
+func BenchmarkReportHeaders(b *testing.B) {
+	for _, with := range []bool{false, true} {
+		name := "none"
+		if with {
+			name = "20_headers"
+		}
+		b.Run(name, func(b *testing.B) {
+			p, c := benchPool(b, 10, FillFirst)
+			var h map[string]string
+			if with {
+				reset := c.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+				h = map[string]string{
+					"x-ratelimit-limit-requests": "10000", "x-ratelimit-remaining-requests": "9999", "x-ratelimit-reset-requests": "6ms",
+					"x-ratelimit-limit-tokens": "2000000", "x-ratelimit-remaining-tokens": "1999000", "x-ratelimit-reset-tokens": "30ms",
+					"anthropic-ratelimit-unified-status": "allowed", "anthropic-ratelimit-unified-reset": strconv.FormatInt(c.Now().Add(5*time.Hour).Unix(), 10),
+				}
+				for _, w := range []string{"requests", "tokens", "input-tokens", "output-tokens"} {
+					h["anthropic-ratelimit-"+w+"-limit"], h["anthropic-ratelimit-"+w+"-remaining"] = "400000", "399000"
+					h["anthropic-ratelimit-"+w+"-reset"] = reset
+				}
+				require.Len(b, h, 20)
+			}
+			r := Report{CredentialID: "000000", StatusCode: 200, Headers: h}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.Report(prov, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

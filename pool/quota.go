@@ -38,7 +38,7 @@ func (e *entryState) room(now float64, model string) quota.Room {
 // whole credential. It returns the header names whose values could not be
 // trusted (for a debug log line; never a value).
 func (p *Pool) observe(pp *provPool, e *entryState, headers map[string]string, now float64, modelScoped bool) []string {
-	obs := quota.Parse(quota.HeaderFrom(headers), epoch.Time(now))
+	obs := quota.ParseMap(headers, epoch.Time(now))
 	if modelScoped {
 		obs = obs.WithoutRetryAfter()
 	}
