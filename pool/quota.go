@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"time"
+
 	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/quota"
 )
@@ -52,6 +54,16 @@ func (p *Pool) observe(pp *provPool, e *entryState, headers map[string]string, n
 		p.stateDirty = true
 	}
 	return obs.Ignored
+}
+
+// spend counts a selection of e against the request budgets its token's
+// holders know (quota.State.Spend).
+func (pp *provPool) spend(e *entryState, now time.Time) {
+	for _, x := range pp.holders(e) {
+		if x.quota != nil {
+			x.quota.Spend(now)
+		}
+	}
 }
 
 // pruneQuota drops readings whose reset has passed.

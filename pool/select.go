@@ -36,7 +36,7 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 	if !ValidStrategy(strat) {
 		return Selection{}, fmt.Errorf("pool: select %q: %w %q", provider, ErrUnknownStrategy, strat)
 	}
-	_, now := p.now()
+	nowT, now := p.now()
 	if opt.Lease {
 		p.sweepLeases(now)
 	}
@@ -47,6 +47,10 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 		return sel, &NoneAvailableError{Provider: provider, NextAvailableAt: pp.nextAvailable(now, q)}
 	}
 	p.take(pp, e, strat)
+	// The call is made now: count it against the budget the last answer
+	// announced. (A report's next is only a suggestion, most agents
+	// select again, so it is not counted.)
+	pp.spend(e, nowT)
 	sel.Credential = e.credential(provider)
 	if opt.Lease {
 		sel.Lease = p.acquire(pp, e, now)

@@ -3,6 +3,7 @@ package quota
 import (
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -137,6 +138,22 @@ func (s *State) Readings(now time.Time, threshold float64) []Reading {
 		out = append(out, r)
 	}
 	return out
+}
+
+// Spend counts one request handed out on the credential against each
+// request budget it knows (a window of requests whose remaining the
+// provider sent), until the provider's next answer says what is left. Agents
+// that select at the same moment then see each other's calls instead of
+// all taking the credential the last answer left with the most room. It
+// does not allocate.
+func (s *State) Spend(now time.Time) {
+	t := epochOf(now)
+	for i := range s.windows {
+		w := &s.windows[i]
+		if w.Remaining > 0 && w.end() > t && strings.HasSuffix(w.Key, "/requests") {
+			w.Remaining--
+		}
+	}
 }
 
 // Prune drops the windows that ended by now. It does not allocate.

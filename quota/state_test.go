@@ -349,3 +349,33 @@ func TestReadings(t *testing.T) {
 	assert.False(t, stateOf(win("codex/primary", util(0.99))).Readings(now, 0.995)[0].Blocks)
 	assert.Empty(t, (&State{}).Readings(now, 0))
 }
+
+func TestSpend(t *testing.T) {
+	s := stateOf(
+		win("openai/requests", rem(2), lim(4), reset(after(time.Minute))),
+		win("openai/tokens", rem(5000), lim(10000), reset(after(time.Minute))),
+		win("anthropic/requests", lim(50), reset(after(time.Minute))),                  // remaining not sent: nothing to count down
+		win("codex/primary", util(0.5), reset(after(time.Minute))),                     // not a request count
+		win("openai/requests_usage_based", rem(3), lim(9), reset(after(-time.Second))), // over
+	)
+	s.Spend(now)
+	_, blocked := s.Blocked(now, 0, "")
+	assert.False(t, blocked, "one request of two left")
+	s.Spend(now)
+	until, blocked := s.Blocked(now, 0, "")
+	assert.True(t, blocked, "the second selection took the last request")
+	assert.Equal(t, after(time.Minute), until)
+	s.Spend(now) // never below 0
+	w := s.Windows()
+	assertWindows(t, []Window{
+		win("anthropic/requests", lim(50), reset(after(time.Minute))),
+		win("codex/primary", util(0.5), reset(after(time.Minute))),
+		win("openai/requests", rem(0), lim(4), reset(after(time.Minute))),
+		win("openai/requests_usage_based", rem(3), lim(9), reset(after(-time.Second))),
+		win("openai/tokens", rem(5000), lim(10000), reset(after(time.Minute))),
+	}, w)
+	// The provider's next answer is the truth again.
+	s.Apply(Parse(header("x-ratelimit-remaining-requests", "40", "x-ratelimit-limit-requests", "100"), at(time.Second)))
+	_, blocked = s.Blocked(at(time.Second), 0, "")
+	assert.False(t, blocked)
+}
