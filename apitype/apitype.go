@@ -124,6 +124,10 @@ type ReportResponse struct {
 	// wait is never passed on: the caller rotates, and its next select's
 	// 503 says when one is back.
 	RetryAfterS *float64 `json:"retry_after_s,omitempty"`
+	// Stale: the report named a token (api_key_hint) or a lease of a pair
+	// the credential has replaced since (a refresh, a re-login), so it
+	// marked nothing; next is the credential as it is now.
+	Stale bool `json:"stale,omitempty"`
 	Persistence
 }
 
@@ -200,6 +204,16 @@ type Entry struct {
 	// that does not know its model); null when it has budget now.
 	QuotaUntil *float64 `json:"quota_until"`
 	Unreadable []string `json:"unreadable"`
+	// OAuth: a refresh in flight, why the last one failed, when the
+	// tokens were last refreshed (as the writer put it).
+	Refreshing   bool    `json:"refreshing"`
+	RefreshError *string `json:"refresh_error"`
+	LastRefresh  *string `json:"last_refresh"`
+	// External: the tokens are another tool's login (Source names the
+	// tool) and never written to auth.json; LoginBroken says why that
+	// login cannot be used now.
+	External    bool    `json:"external"`
+	LoginBroken *string `json:"login_broken"`
 }
 
 // QuotaWindow is one budget window of a credential, as the provider's last

@@ -71,6 +71,9 @@ func EntryFrom(e pool.EntryView) Entry {
 		StatusClearedAt: nullable(e.StatusClearedAt), PruneAt: nullable(e.PruneAt),
 		ModelCooldowns: e.ModelCooldowns, Quota: QuotaFrom(e.Quota), QuotaUntil: nullable(e.QuotaUntil),
 		Unreadable: e.Unreadable,
+		Refreshing: e.Refreshing, RefreshError: nullableString(e.RefreshError),
+		LastRefresh: nullableString(e.LastRefresh), External: e.External,
+		LoginBroken: nullableString(e.LoginBroken),
 	}
 }
 

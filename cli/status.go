@@ -159,6 +159,7 @@ func entryState(en apitype.Entry, now time.Time) string {
 	for _, m := range models {
 		parts = append(parts, fmt.Sprintf("%s benched %s", printable(m), humanSeconds(epoch.Until(en.ModelCooldowns[m], now))))
 	}
+	parts = append(parts, oauthState(en, now)...)
 	if q := quotaState(en, now); q != "" {
 		parts = append(parts, q)
 	}
@@ -166,7 +167,7 @@ func entryState(en apitype.Entry, now time.Time) string {
 	switch {
 	case len(en.Unreadable) > 0:
 		s += fmt.Sprintf(" (unreadable %s in the file: not handed out)", printable(strings.Join(en.Unreadable, ", ")))
-	case en.TokenHint == nil && en.Status != string(pool.StatusDead) && !en.Available:
+	case en.TokenHint == nil && en.Status != string(pool.StatusDead) && !en.Available && !en.External:
 		s += " (no token on disk: not handed out)"
 	}
 	return s
@@ -202,6 +203,30 @@ func windowName(w apitype.QuotaWindow) string {
 		return printable(w.Key) + " (" + printable(*w.Model) + ")"
 	}
 	return printable(w.Key)
+}
+
+// oauthState is the OAuth part of the STATE column: a broken login, a
+// refresh in flight or the last one's failure, and the access token's
+// expiry ("expires in 41m", "expired 3m ago").
+func oauthState(en apitype.Entry, now time.Time) []string {
+	var parts []string
+	if en.LoginBroken != nil {
+		parts = append(parts, "login broken: "+printable(*en.LoginBroken))
+	}
+	switch {
+	case en.Refreshing:
+		parts = append(parts, "refreshing")
+	case en.RefreshError != nil:
+		parts = append(parts, "last refresh failed: "+printable(*en.RefreshError))
+	}
+	if en.ExpiresAt != nil && en.Status != string(pool.StatusDead) {
+		if left := epoch.Until(*en.ExpiresAt, now); left > 0 {
+			parts = append(parts, "expires in "+humanSeconds(left))
+		} else {
+			parts = append(parts, "expired "+humanSeconds(-left)+" ago")
+		}
+	}
+	return parts
 }
 
 // ago says how long ago an epoch time was, or that it lies in the future

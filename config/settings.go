@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credpool/credpool/extlogin"
 	"github.com/credpool/credpool/oauth"
 	"github.com/credpool/credpool/pool"
 )
@@ -43,7 +44,7 @@ const (
 
 // ExternalSources are the other tools whose logins credpool can follow, by
 // the source name their entries carry.
-var ExternalSources = []string{"codex_cli", "claude_code", "qwen-cli", "gemini_cli"}
+var ExternalSources = extlogin.Names()
 
 // setting is one row of the settings table: its names in each layer, its
 // default (parsed like any other value) and how its raw string becomes a
@@ -58,8 +59,8 @@ type setting struct {
 	show                  func(s Settings) string // the value as Print shows it
 
 	table    bool
-	pairForm string                        // "provider=strategy"
-	check    func(k, v string) string      // a table pair's reason to refuse, or ""
+	pairForm string                         // "provider=strategy"
+	check    func(k, v string) string       // a table pair's reason to refuse, or ""
 	put      func(s *Settings, k, v string) // stores a pair ("" makes the map)
 	get      func(s Settings) map[string]string
 	other    string // Print's line for keys the table does not name

@@ -69,6 +69,7 @@ func (d *Daemon) Pool(provider string) (pool.PoolView, error) {
 func (d *Daemon) Select(ctx context.Context, provider string, req apitype.SelectRequest) (pool.Selection, error) {
 	opt := pool.SelectOptions{Strategy: pool.Strategy(req.Strategy), Lease: req.Lease, Model: req.Model, Exclude: req.Exclude}
 	var timeout <-chan time.Time
+	waitedForRefresh := false
 	if req.WaitMS > 0 {
 		t := time.NewTimer(time.Duration(req.WaitMS) * time.Millisecond)
 		defer t.Stop()
@@ -85,6 +86,15 @@ func (d *Daemon) Select(ctx context.Context, provider string, req apitype.Select
 				d.kickIO()
 			}
 			return sel, nil
+		}
+		var none *pool.NoneAvailableError
+		if timeout == nil && errors.As(err, &none) && none.Refreshing && !waitedForRefresh {
+			// Nothing else to hand out, and a refresh is in flight:
+			// wait for it a little rather than fail.
+			waitedForRefresh = true
+			t := time.NewTimer(refreshWaitDefault)
+			defer t.Stop()
+			timeout = t.C
 		}
 		if timeout == nil || !errors.Is(err, pool.ErrNoneAvailable) {
 			return pool.Selection{}, err
@@ -119,8 +129,14 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 	if err != nil {
 		return socketapi.ReportResult{}, err
 	}
-	if res.Unmatched {
+	switch {
+	case res.Unmatched:
 		d.log.Info("report matched no credential", "provider", provider, "code", req.StatusCode)
+	case res.Stale:
+		d.log.Debug("report on a pair the credential has replaced; nothing marked", "provider", provider, "code", req.StatusCode)
+	}
+	if res.RefreshWanted {
+		d.refresher.now()
 	}
 	if len(res.Ignored) > 0 {
 		// Names only: the values are the provider's and were not trusted.
@@ -137,7 +153,7 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 		}
 		d.mu.Unlock()
 	}
-	return socketapi.ReportResult{Marked: res.Marked, Next: res.Next, RetryAfter: res.RetryAfter, Persistence: pers}, nil
+	return socketapi.ReportResult{Marked: res.Marked, Next: res.Next, RetryAfter: res.RetryAfter, Stale: res.Stale, Persistence: pers}, nil
 }
 
 // lowerKeys gives header names the one case pool reads them in.
@@ -230,8 +246,14 @@ func (d *Daemon) Stats() socketapi.Stats {
 		tr[k] = v
 	}
 	d.stats.mu.Unlock()
+	rf := make(map[[2]string]uint64, len(d.stats.refreshes))
+	d.stats.mu.Lock()
+	for k, v := range d.stats.refreshes {
+		rf[k] = v
+	}
+	d.stats.mu.Unlock()
 	return socketapi.Stats{
-		Transitions: tr, Reloads: d.stats.reloads.Load(),
+		Transitions: tr, Refreshes: rf, Reloads: d.stats.reloads.Load(),
 		ReloadErrors: d.stats.reloadErrors.Load(), Prunes: d.stats.prunes.Load(),
 		DroppedEvents: d.hub.dropped.Load(), WriteErrors: d.stats.writeErrors.Load(),
 	}

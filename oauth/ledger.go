@@ -2,8 +2,6 @@ package oauth
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,16 +10,15 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/credpool/credpool/tokeninfo"
 )
 
 // Fingerprint is the one-way id of a secret that Hermes writes as
 // secret_fingerprint and in its spent-rotation ledger: "sha256:" and the
 // first 16 hex digits of SHA-256 of the secret, as given (Hermes strips
 // whitespace first; tokens in auth.json carry none).
-func Fingerprint(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return "sha256:" + hex.EncodeToString(sum[:8])
-}
+func Fingerprint(secret string) string { return tokeninfo.Fingerprint(secret) }
 
 // SpentLedgerSuffix follows the credentials file's name to name Hermes'
 // ledger of spent Anthropic refresh tokens.

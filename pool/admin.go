@@ -69,6 +69,7 @@ func (p *Pool) Add(provider string, in NewEntry) (EntryView, []Change, error) {
 		RefreshToken: refresh,
 		BaseURL:      baseURL,
 	}, addPending: true}
+	e.tokensChanged()
 	if e.Label == "" {
 		e.Label = p.defaultLabel(pp)
 	}

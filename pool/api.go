@@ -34,6 +34,9 @@ var (
 	ErrAmbiguousTarget = errors.New("target matches more than one entry")
 	ErrUnknownLease    = errors.New("unknown lease")
 	ErrBadInput        = errors.New("bad input")
+	// ErrStale: what the call was about has changed meanwhile (another
+	// process rotated the tokens first).
+	ErrStale = errors.New("changed meanwhile")
 )
 
 // NoneAvailableError is returned by Select when nothing can be handed out.
@@ -42,6 +45,9 @@ var (
 type NoneAvailableError struct {
 	Provider        string
 	NextAvailableAt float64
+	// Refreshing: a refresh of an entry of the pool is in flight; a
+	// caller may wait for it.
+	Refreshing bool
 }
 
 func (e *NoneAvailableError) Error() string {
@@ -120,6 +126,9 @@ type Lease struct {
 	Provider  string  `json:"-"`
 	EntryID   string  `json:"-"`
 	ExpiresAt float64 `json:"expires_at"`
+	// gen is the pair the lease handed out: a report on the lease is
+	// about that pair, whatever the entry holds by then.
+	gen generation
 }
 
 // Selection is the answer to Select.
@@ -174,6 +183,14 @@ type ReportResult struct {
 	RetryAfter float64
 	// Ignored names headers whose values could not be trusted (debug log).
 	Ignored []string
+	// RefreshWanted: a 401 without a terminal reason on an OAuth entry;
+	// its tokens are to be refreshed now.
+	RefreshWanted bool
+	// Stale: the report is about a pair the entry no longer holds (the
+	// token it names, or its lease's, was refreshed or replaced since),
+	// so it marks nothing: a verdict belongs to the pair it was observed
+	// on.
+	Stale bool
 }
 
 // NewEntry is what an admin supplies to add a credential.
@@ -225,6 +242,15 @@ type EntryView struct {
 	// Unreadable names fields of the row that could not be read; such an
 	// entry is never handed out.
 	Unreadable []string `json:"unreadable"`
+	// Refreshing: a refresh of its OAuth tokens is in flight;
+	// RefreshError says why the last one failed ("" if it did not).
+	Refreshing   bool   `json:"refreshing"`
+	RefreshError string `json:"refresh_error"`
+	LastRefresh  string `json:"last_refresh"`
+	// External: the tokens are another tool's login (Source names it),
+	// never written to auth.json; LoginBroken says why it cannot be used.
+	External    bool   `json:"external"`
+	LoginBroken string `json:"login_broken"`
 }
 
 // Problem is something in the file credpool cannot use as it is, for health

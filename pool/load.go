@@ -79,7 +79,14 @@ func (p *Pool) reconcileAll(s Snapshot, pl plan) ([]Change, bool) {
 		if !known {
 			prev = cur
 		}
-		changes = p.followSingleton(pp, prev, cur, now, changes, pl)
+		var back *Tokens
+		changes, back = p.followSingleton(pp, prev, cur, now, changes, pl)
+		if back != nil && pl != nil && s.Singletons != nil {
+			// We refreshed the login the singleton holds: Hermes looks
+			// for the new pair there.
+			s.Singletons[name] = Singleton{Tokens: *back}
+			pl[pkey{name, ""}] = &rowRef{wb: wbSingleton}
+		}
 	}
 	for name, sg := range s.Singletons {
 		if sg.AccessToken != "" {
@@ -187,10 +194,12 @@ func tokensOf(e *Entry) Tokens {
 // provider's singleton; manual:device_code entries follow it only when they
 // held the previous singleton token (an alias). Entries with their own
 // token material are independent accounts and are left alone, and a
-// singleton that holds a pair the entry has replaced is stale.
-func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, changes []Change, pl plan) []Change {
+// singleton that holds a pair the entry has replaced is stale: then back
+// is the pair to write into it (a device_code entry this process
+// refreshed).
+func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, changes []Change, pl plan) (_ []Change, back *Tokens) {
 	if cur.AccessToken == "" {
-		return changes
+		return changes, nil
 	}
 	adopted := false
 	for _, e := range pp.entries {
@@ -204,11 +213,13 @@ func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, chan
 			continue
 		}
 		if e.replaced(cur) {
+			if e.Source == "device_code" && back == nil {
+				t := e.tokens()
+				back = &t
+			}
 			continue
 		}
-		p.retire(e)
-		e.AccessToken, e.RefreshToken = cur.AccessToken, cur.RefreshToken
-		e.quota = nil
+		p.takePair(e, cur, 0)
 		e.ModelCooldowns, e.ModelCooldownObservedAt = nil, nil
 		e.modelsChanged()
 		adopted = true
@@ -226,5 +237,5 @@ func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, chan
 		pp.reindexTokens()
 		pp.statusesChanged()
 	}
-	return changes
+	return changes, back
 }

@@ -23,7 +23,7 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 	if r.RetryAfter == "" {
 		r.RetryAfter = retryAfterHeader(r.Headers)
 	}
-	target := p.identify(pp, r, now)
+	target, stale := p.identify(pp, r, now)
 	scoped := r.StatusCode >= 400 && modelScoped(provider, r)
 	if target != nil && len(r.Headers) > 0 {
 		res.Ignored = p.observe(pp, target, r.Headers, now, scoped)
@@ -31,10 +31,20 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 	switch {
 	case target == nil:
 		res.Unmatched = true
+	case stale && r.StatusCode >= 400:
+		// An agent that used the old pair tells us what we know: the
+		// new pair is not benched for it (100 agents' 401s after one
+		// refresh must not start 100 more).
+		res.Stale = true
 	case scoped:
 		res.Marked = p.markModel(pp, target, r, nowT, now, &res.Changes)
 	case r.StatusCode >= 400:
 		res.Marked = p.mark(pp, target, r, nowT, now, &res.Changes)
+		if r.StatusCode == 401 && !isTerminal(r.StatusCode, r.Reason) && target.RefreshToken != "" {
+			// The access token may be stale: refresh it now, whatever
+			// its expiry says.
+			target.refreshWanted, res.RefreshWanted = true, true
+		}
 	}
 	strat := p.strategyOf(provider)
 	if !ValidStrategy(strat) {
@@ -78,9 +88,10 @@ func retryAfterHeader(h map[string]string) string {
 }
 
 // identify finds the reported entry: by credential id, else by lease, else by
-// the token the agent used. A lease named by the report ends with it.
-func (p *Pool) identify(pp *provPool, r Report, now float64) *entryState {
-	var e *entryState
+// the token the agent used. A lease named by the report ends with it. stale
+// says the report is about a pair the entry no longer holds: its lease was
+// for another pair, or the token it names is one the entry replaced.
+func (p *Pool) identify(pp *provPool, r Report, now float64) (e *entryState, stale bool) {
 	if r.CredentialID != "" {
 		e = pp.byID[r.CredentialID]
 	}
@@ -89,15 +100,19 @@ func (p *Pool) identify(pp *provPool, r Report, now float64) *entryState {
 			if e == nil {
 				e = pp.byID[l.EntryID]
 			}
+			stale = e != nil && e.ID == l.EntryID && l.gen != fingerprint(e.tokens())
 			p.endLease(l)
 		}
 	}
 	if e == nil && r.APIKeyHint != "" {
 		if h := pp.byToken[r.APIKeyHint]; len(h) > 0 {
-			return h[0]
+			return h[0], false
 		}
 	}
-	return e
+	if e != nil && r.APIKeyHint != "" && e.retiredToken(r.APIKeyHint) {
+		stale = true
+	}
+	return e, stale
 }
 
 // modelScoped reports whether an error answer benches the credential for

@@ -44,7 +44,7 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 	q := query{model: opt.Model, exclude: opt.Exclude, lease: opt.Lease}
 	e := p.pick(pp, strat, q, now, &sel.Changes)
 	if e == nil {
-		return sel, &NoneAvailableError{Provider: provider, NextAvailableAt: pp.nextAvailable(now, q)}
+		return sel, &NoneAvailableError{Provider: provider, NextAvailableAt: pp.nextAvailable(now, q), Refreshing: p.Refreshing(provider)}
 	}
 	p.take(pp, e, strat)
 	// The call is made now: count it against the budget the last answer
@@ -184,7 +184,7 @@ func (p *Pool) rotate(pp *provPool, e *entryState) {
 // freeAt is when e can be handed out for q by time alone: now if it can
 // already, 0 if never by itself (DEAD, no token, unreadable).
 func (pp *provPool) freeAt(e *entryState, now float64, model string) float64 {
-	if e.AccessToken == "" || len(e.Unreadable) > 0 || e.LastStatus == StatusDead {
+	if e.AccessToken == "" || len(e.Unreadable) > 0 || e.LastStatus == StatusDead || e.expired(now) {
 		return 0
 	}
 	t := now

@@ -71,6 +71,14 @@ func (p *Pool) entryView(pp *provPool, e *entryState, now float64, leases map[pk
 		FailureReason:    e.FailureReason,
 		StatusClearedAt:  e.StatusClearedAt,
 		Unreadable:       slices.Clone(e.Unreadable),
+		Refreshing:       e.refreshing,
+		RefreshError:     p.redactor().String(e.refreshErr),
+		LastRefresh:      p.redactor().String(e.LastRefresh),
+		External:         e.external,
+		LoginBroken:      p.redactor().String(e.loginBroken),
+	}
+	if v.ExpiresAt == 0 {
+		v.ExpiresAt = e.exp // from the token's JWT
 	}
 	if e.modelMax > now {
 		v.ModelCooldowns = maps.Clone(e.ModelCooldowns)

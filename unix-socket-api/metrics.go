@@ -92,6 +92,9 @@ var (
 		"Reads of auth.json that failed (unparseable or half-written file).", nil, nil)
 	descPrunes = prometheus.NewDesc("credpool_prunes_total",
 		"Manual DEAD entries removed after the prune TTL.", nil, nil)
+	descRefreshes = prometheus.NewDesc("credpool_refreshes_total",
+		"OAuth refreshes by provider and outcome (refreshed, adopted: a peer had rotated, dead, rate_limited, failed, lock_busy).",
+		[]string{"provider", "outcome"}, nil)
 	descDropped = prometheus.NewDesc("credpool_events_dropped_total",
 		"Events not delivered to a follower that fell too far behind.", nil, nil)
 	descWriteErrors = prometheus.NewDesc("credpool_write_errors_total",
@@ -105,7 +108,7 @@ var (
 type backendCollector struct{ b Backend }
 
 func (c *backendCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descTransitions, descReloads, descReloadErrors, descPrunes, descDropped, descWriteErrors, descEntries} {
+	for _, d := range []*prometheus.Desc{descTransitions, descRefreshes, descReloads, descReloadErrors, descPrunes, descDropped, descWriteErrors, descEntries} {
 		ch <- d
 	}
 }
@@ -114,6 +117,9 @@ func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.b.Stats()
 	for _, status := range []string{string(pool.StatusOK), string(pool.StatusExhausted), string(pool.StatusDead)} {
 		ch <- prometheus.MustNewConstMetric(descTransitions, prometheus.CounterValue, float64(st.Transitions[status]), status)
+	}
+	for k, n := range st.Refreshes {
+		ch <- prometheus.MustNewConstMetric(descRefreshes, prometheus.CounterValue, float64(n), k[0], k[1])
 	}
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(st.Reloads))
 	ch <- prometheus.MustNewConstMetric(descReloadErrors, prometheus.CounterValue, float64(st.ReloadErrors))
