@@ -16,7 +16,7 @@ import (
 // metrics lives in a private registry so that two servers (tests, or a
 // program embedding the daemon) never collide on the global one. Labels are
 // provider names, status codes, statuses, mux patterns and bounded model
-// names (metrics_models.go): never a token, a label or a raw path.
+// names (metrics_labels.go): never a token, a label or a raw path.
 type metrics struct {
 	reg        *prometheus.Registry
 	selections *prometheus.CounterVec
@@ -140,5 +140,45 @@ func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
 		for s, n := range counts {
 			ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(n), p.Provider, string(s))
 		}
+	}
+}
+
+var (
+	descModelBenched = prometheus.NewDesc("credpool_model_benched",
+		"Entries now benched for one model (their status stays ok for the others), by provider and model.",
+		[]string{"provider", "model"}, nil)
+	descOutOfBudget = prometheus.NewDesc("credpool_entries_out_of_budget",
+		"Entries the provider's rate-limit headers say have no budget left, skipped until the window resets, by provider.",
+		[]string{"provider"}, nil)
+)
+
+// modelCollector reads the pools at scrape time.
+type modelCollector struct {
+	b      Backend
+	labels *modelLabels
+}
+
+func (c *modelCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descModelBenched
+	ch <- descOutOfBudget
+}
+
+func (c *modelCollector) Collect(ch chan<- prometheus.Metric) {
+	type key struct{ provider, model string }
+	for _, p := range c.b.Pools() {
+		benched := map[key]int{}
+		out := 0
+		for _, e := range p.Entries {
+			for m := range e.ModelCooldowns {
+				benched[key{p.Provider, c.labels.label(m)}]++
+			}
+			if e.QuotaUntil > 0 {
+				out++
+			}
+		}
+		for k, n := range benched {
+			ch <- prometheus.MustNewConstMetric(descModelBenched, prometheus.GaugeValue, float64(n), k.provider, k.model)
+		}
+		ch <- prometheus.MustNewConstMetric(descOutOfBudget, prometheus.GaugeValue, float64(out), p.Provider)
 	}
 }

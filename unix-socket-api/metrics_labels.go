@@ -4,8 +4,6 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/credpool/credpool/pool"
 	"github.com/credpool/credpool/redact"
 )
@@ -52,46 +50,6 @@ func (m *modelLabels) label(model string) string {
 	}
 	m.seen[model] = true
 	return model
-}
-
-var (
-	descModelBenched = prometheus.NewDesc("credpool_model_benched",
-		"Entries now benched for one model (their status stays ok for the others), by provider and model.",
-		[]string{"provider", "model"}, nil)
-	descOutOfBudget = prometheus.NewDesc("credpool_entries_out_of_budget",
-		"Entries the provider's rate-limit headers say have no budget left, skipped until the window resets, by provider.",
-		[]string{"provider"}, nil)
-)
-
-// modelCollector reads the pools at scrape time.
-type modelCollector struct {
-	b      Backend
-	labels *modelLabels
-}
-
-func (c *modelCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descModelBenched
-	ch <- descOutOfBudget
-}
-
-func (c *modelCollector) Collect(ch chan<- prometheus.Metric) {
-	type key struct{ provider, model string }
-	for _, p := range c.b.Pools() {
-		benched := map[key]int{}
-		out := 0
-		for _, e := range p.Entries {
-			for m := range e.ModelCooldowns {
-				benched[key{p.Provider, c.labels.label(m)}]++
-			}
-			if e.QuotaUntil > 0 {
-				out++
-			}
-		}
-		for k, n := range benched {
-			ch <- prometheus.MustNewConstMetric(descModelBenched, prometheus.GaugeValue, float64(n), k.provider, k.model)
-		}
-		ch <- prometheus.MustNewConstMetric(descOutOfBudget, prometheus.GaugeValue, float64(out), p.Provider)
-	}
 }
 
 // modelCooldown counts a report that benched a credential for one model.
