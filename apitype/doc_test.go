@@ -38,7 +38,7 @@ const docPath = "../docs/API.md"
 // struct with JSON fields in apitype must be added here (TestAPIDocWireTypes
 // says so).
 var wireTypes = []any{
-	apitype.Health{}, apitype.Problem{}, apitype.Pools{}, apitype.Pool{}, apitype.Entry{},
+	apitype.Health{}, apitype.Problem{}, apitype.Pools{}, apitype.Pool{}, apitype.Entry{}, apitype.QuotaWindow{},
 	apitype.SelectRequest{}, apitype.SelectResponse{}, apitype.Credential{}, apitype.Lease{},
 	apitype.ReportRequest{}, apitype.ReportResponse{}, apitype.Marked{}, apitype.Persistence{},
 	apitype.AddRequest{}, apitype.AddResponse{}, apitype.RemoveResponse{},

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/credpool/credpool/quota"
 )
 
 // Strategy names a selection strategy (DESIGN §3).
@@ -229,6 +231,14 @@ type EntryView struct {
 	StatusClearedAt float64 `json:"status_cleared_at"`
 	// ModelCooldowns are the models the entry is benched for now, by end.
 	ModelCooldowns map[string]float64 `json:"model_cooldowns"`
+	// Quota is what the providers' rate-limit headers last said of the
+	// credential's budgets: the live windows, with which of them block and
+	// which one binds (package quota decides both). Its wire form is
+	// apitype's.
+	Quota []quota.Reading `json:"-"`
+	// QuotaUntil is when the credential has budget again for a caller that
+	// does not know its model, 0 when it has budget now.
+	QuotaUntil float64 `json:"quota_until"`
 	// Unreadable names fields of the row that could not be read; such an
 	// entry is never handed out.
 	Unreadable []string `json:"unreadable"`

@@ -24,8 +24,9 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 		r.RetryAfter = retryAfterHeader(r.Headers)
 	}
 	target, stale := p.identify(pp, r, now)
+	scoped := r.StatusCode >= 400 && modelScoped(provider, r)
 	if target != nil && len(r.Headers) > 0 {
-		res.Ignored = p.observe(pp, target, r.Headers, now)
+		res.Ignored = p.observe(pp, target, r.Headers, now, scoped)
 	}
 	switch {
 	case target == nil:
@@ -35,7 +36,7 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 		// new pair is not benched for it (100 agents' 401s after one
 		// refresh must not start 100 more).
 		res.Stale = true
-	case r.StatusCode >= 400 && modelScoped(provider, r):
+	case scoped:
 		res.Marked = p.markModel(pp, target, r, nowT, now, &res.Changes)
 	case r.StatusCode >= 400:
 		res.Marked = p.mark(pp, target, r, nowT, now, &res.Changes)

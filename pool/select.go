@@ -3,6 +3,8 @@ package pool
 import (
 	"fmt"
 	"slices"
+
+	"github.com/credpool/credpool/quota"
 )
 
 // Strategies lists every strategy, in the order help texts show them: the
@@ -34,7 +36,7 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 	if !ValidStrategy(strat) {
 		return Selection{}, fmt.Errorf("pool: select %q: %w %q", provider, ErrUnknownStrategy, strat)
 	}
-	_, now := p.now()
+	nowT, now := p.now()
 	if opt.Lease {
 		p.sweepLeases(now)
 	}
@@ -45,6 +47,10 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 		return sel, &NoneAvailableError{Provider: provider, NextAvailableAt: pp.nextAvailable(now, q), Refreshing: p.Refreshing(provider)}
 	}
 	p.take(pp, e, strat)
+	// The call is made now: count it against the budget the last answer
+	// announced. (A report's next is only a suggestion, most agents
+	// select again, so it is not counted.)
+	pp.spend(e, nowT)
 	sel.Credential = e.credential(provider)
 	if opt.Lease {
 		sel.Lease = p.acquire(pp, e, now)
@@ -71,6 +77,13 @@ func (p *Pool) pick(pp *provPool, strat Strategy, q query, now float64, changes 
 	ordered := strat == FillFirst || strat == RoundRobin
 	var best *entryState
 	bestTier, ties := 0, 0
+	var bestRoom quota.Room // best's, for headroom; reckoned once per best
+	roomOf := func(e *entryState) quota.Room {
+		if strat != Headroom {
+			return quota.Room{}
+		}
+		return e.room(now, q.model)
+	}
 	for _, e := range pp.byPrio {
 		if !p.usable(pp, e, q, now, changes) {
 			continue
@@ -84,15 +97,15 @@ func (p *Pool) pick(pp *provPool, strat Strategy, q query, now float64, changes 
 		}
 		switch {
 		case best == nil || tier < bestTier:
-			best, bestTier, ties = e, tier, 1
+			best, bestTier, ties, bestRoom = e, tier, 1, roomOf(e)
 		case tier > bestTier:
 		case strat == LeastUsed:
 			if e.RequestCount < best.RequestCount {
 				best = e
 			}
 		case strat == Headroom:
-			if moreHeadroom(e, best, now, q.model) {
-				best = e
+			if r := roomOf(e); quota.Better(r, bestRoom) {
+				best, bestRoom = e, r
 			}
 		case strat == Random:
 			ties++

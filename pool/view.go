@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/credpool/credpool/epoch"
 )
 
 // Views returns every pool, sorted by provider.
@@ -81,6 +83,10 @@ func (p *Pool) entryView(pp *provPool, e *entryState, now float64, leases map[pk
 	if e.modelMax > now {
 		v.ModelCooldowns = maps.Clone(e.ModelCooldowns)
 		maps.DeleteFunc(v.ModelCooldowns, func(_ string, u float64) bool { return u <= now })
+	}
+	if e.quota != nil {
+		v.Quota = e.quota.Readings(epoch.Time(now), pp.threshold)
+		v.QuotaUntil = pp.quotaUntil(e, now, "")
 	}
 	if v.Status == StatusExhausted {
 		if pp.cooling(&e.StatusFields, now) {

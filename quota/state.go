@@ -3,6 +3,7 @@ package quota
 import (
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -72,7 +73,17 @@ func (s *State) Blocked(now time.Time, threshold float64, model string) (until f
 // no live window tells. Of two windows equally tight the one that lasts
 // longer counts: the credential is tight until then.
 func (s *State) Headroom(now time.Time, model string) (fraction, resetAt float64, known bool) {
-	t := epochOf(now)
+	i, fraction := s.tightest(epochOf(now), model)
+	if i < 0 {
+		return 0, 0, false
+	}
+	return fraction, s.windows[i].end(), true
+}
+
+// tightest is the index of the window Headroom ranks by, -1 if none, and
+// the fraction left on it.
+func (s *State) tightest(t float64, model string) (int, float64) {
+	best, fraction, resetAt := -1, 0.0, 0.0
 	for i := range s.windows {
 		w := &s.windows[i]
 		end := w.end()
@@ -80,11 +91,69 @@ func (s *State) Headroom(now time.Time, model string) (fraction, resetAt float64
 			continue
 		}
 		f, ok := w.left()
-		if ok && (!known || f < fraction || (f == fraction && end > resetAt)) {
-			fraction, resetAt, known = f, end, true
+		if ok && (best < 0 || f < fraction || (f == fraction && end > resetAt)) {
+			best, fraction, resetAt = i, f, end
 		}
 	}
-	return fraction, resetAt, known
+	return best, fraction
+}
+
+// Reading is one live window as people and dashboards see it.
+type Reading struct {
+	Window
+	// End is when the window stops counting: its reset, or NoResetHold
+	// after it was seen when the provider gave none.
+	End float64
+	// Left is the fraction of budget left, 0..1; Unknown when the window
+	// does not tell.
+	Left float64
+	// Blocks: the window keeps the credential out of rotation now (for
+	// its model, or every model when it has none).
+	Blocks bool
+	// Tightest: the window Headroom ranks the credential by when the
+	// model is not known.
+	Tightest bool
+}
+
+// Readings are the live windows at now, sorted by Key, then Model, with
+// what Blocked (at threshold) and Headroom (for an unknown model) make of
+// each: the one place that says which window binds.
+func (s *State) Readings(now time.Time, threshold float64) []Reading {
+	t := epochOf(now)
+	if !(threshold > 0 && threshold <= 1) {
+		threshold = DefaultThreshold
+	}
+	tight, _ := s.tightest(t, "")
+	var out []Reading
+	for i := range s.windows {
+		w := &s.windows[i]
+		end := w.end()
+		if end <= t {
+			continue
+		}
+		r := Reading{Window: *w, End: end, Left: Unknown, Blocks: w.out(threshold), Tightest: i == tight}
+		if f, ok := w.left(); ok {
+			r.Left = f
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Spend counts one request handed out on the credential against each
+// request budget it knows (a window of requests whose remaining the
+// provider sent), until the provider's next answer says what is left. Agents
+// that select at the same moment then see each other's calls instead of
+// all taking the credential the last answer left with the most room. It
+// does not allocate.
+func (s *State) Spend(now time.Time) {
+	t := epochOf(now)
+	for i := range s.windows {
+		w := &s.windows[i]
+		if w.Remaining > 0 && w.end() > t && strings.HasSuffix(w.Key, "/requests") {
+			w.Remaining--
+		}
+	}
 }
 
 // Prune drops the windows that ended by now. It does not allocate.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/pool"
+	"github.com/credpool/credpool/quota"
 )
 
 // Distinctive secrets: no log line, error, event or metric may ever show them.
@@ -53,7 +54,11 @@ func newFake() *fakeBackend {
 						Status: pool.StatusOK, Available: true, RequestCount: 7},
 					{ID: "d4e5f6", Label: "backup", AuthType: "api_key", Priority: 1, Source: "manual",
 						TokenHint: "7Rt5", Status: pool.StatusExhausted, Until: 1700003600, LastStatusAt: 1700000000,
-						LastErrorCode: 429, LastErrorReason: "rate_limit_exceeded", LastErrorResetAt: 1700003600},
+						LastErrorCode: 429, LastErrorReason: "rate_limit_exceeded", LastErrorResetAt: 1700003600,
+						Quota: []quota.Reading{{Window: quota.Window{Key: "openai/requests", Remaining: 0, Limit: 500,
+							Utilization: quota.Unknown, ResetAt: 1700000030, SeenAt: 1700000000}, End: 1700000030, Left: 0,
+							Blocks: true, Tightest: true}},
+						QuotaUntil: 1700000030},
 					{ID: "0a0b0c", Label: "old", AuthType: "oauth", Priority: 2, Source: "device_code",
 						Status: pool.StatusDead, LastStatusAt: 1700000000, LastErrorCode: 401,
 						LastErrorReason: "token_invalidated", PruneAt: 0},
@@ -149,6 +154,10 @@ func (f *fakeBackend) Report(ctx context.Context, provider string, req apitype.R
 	}
 	if req.StatusCode < 400 {
 		return ReportResult{Persistence: apitype.Persistence{Persisted: true}}, nil
+	}
+	if req.Model != "" { // as if model-scoped: benched for that model only
+		return ReportResult{Marked: &pool.Marked{ID: "a1b2c3", Status: pool.StatusOK, Until: 1700003600, Model: req.Model},
+			Persistence: apitype.Persistence{Persisted: true}}, nil
 	}
 	return ReportResult{
 		Marked: &pool.Marked{ID: "a1b2c3", Status: pool.StatusExhausted, Until: 1700003600},

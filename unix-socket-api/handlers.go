@@ -139,6 +139,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.report(provider, req.StatusCode)
+	s.metrics.modelCooldown(provider, res.Marked)
 	out := apitype.ReportResponse{Marked: apitype.MarkedFrom(res.Marked), Stale: res.Stale, Persistence: res.Persistence}
 	if res.RetryAfter > 0 {
 		wait := math.Ceil(res.RetryAfter*1000) / 1000
