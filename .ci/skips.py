@@ -10,9 +10,11 @@ import json
 import re
 import sys
 
-# (package suffix, test name regexp, why a CI machine cannot run it)
+# (package suffix, test name regexp, skip message regexp, why a CI machine
+# may not be able to run it)
 ALLOWED = [
-    ("apitype", r"^TestAPIDocSocketPaths/darwin", "the macOS rules run on macOS"),
+    ("e2e", r".", r"the Hermes checkout .* is missing",
+     "the Hermes snapshot is not a package: CI has it only where shared/ is laid beside the clone"),
 ]
 
 skipped = []  # (package, test, reason)
@@ -47,7 +49,7 @@ for line in sys.stdin:
 
 unexpected = []
 for pkg, test, why in skipped:
-    if any(pkg.endswith(p) and re.search(t, test) for p, t, _ in ALLOWED):
+    if any(pkg.endswith(p) and re.search(t, test) and re.search(r, why) for p, t, r, _ in ALLOWED):
         continue
     unexpected.append((pkg, test, why))
 print("\n%d tests skipped, %d of them allowed in CI" % (len(skipped), len(skipped) - len(unexpected)))

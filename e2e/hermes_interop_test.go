@@ -26,45 +26,16 @@ type realHermes struct {
 	hermesHome, home string
 }
 
-const debianPython = "/usr/bin/python3"
-
 // newRealHermes skips the test, saying what is missing, where the Hermes
 // snapshot or its Python packages are not there.
 func newRealHermes(t testing.TB, authFile string) *realHermes {
 	t.Helper()
-	src := findHermesSnapshot(t)
-	if src == "" {
-		t.Skip("the Hermes snapshot (shared/hermes beside the repository) is not there: the interop tests with the real Hermes pool code need it")
-	}
-	if _, err := os.Stat(debianPython); err != nil {
-		t.Skip(debianPython + " is missing: the Hermes snapshot is run with Debian's Python")
-	}
-	if out, err := exec.Command(debianPython, "-c", "import httpx, yaml, dotenv").CombinedOutput(); err != nil {
-		t.Skipf("the Hermes pool code needs Debian's python3-httpx, python3-yaml and python3-dotenv (apt-get install -y python3-httpx python3-yaml python3-dotenv): %s", bytes.TrimSpace(out))
-	}
+	py, src := hermesCheckout(t)
 	script, err := filepath.Abs(filepath.Join("testdata", "hermes_pool.py"))
 	require.NoError(t, err)
 	home := filepath.Join(t.TempDir(), "home")
 	require.NoError(t, os.Mkdir(home, 0o700))
-	return &realHermes{t: t, py: debianPython, script: script, src: src, hermesHome: filepath.Dir(authFile), home: home}
-}
-
-// findHermesSnapshot is the nearest shared/hermes above the working
-// directory ("" if none): CI lays shared/ beside the clone.
-func findHermesSnapshot(t testing.TB) string {
-	dir, err := filepath.Abs(".")
-	require.NoError(t, err)
-	for {
-		cand := filepath.Join(dir, "shared", "hermes")
-		if _, err := os.Stat(filepath.Join(cand, "hermes_cli", "auth.py")); err == nil {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
+	return &realHermes{t: t, py: py, script: script, src: src, hermesHome: filepath.Dir(authFile), home: home}
 }
 
 // run runs one command of hermes_pool.py and decodes its JSON output. The

@@ -42,9 +42,9 @@ var sessionKinds = []struct {
 	{"real Hermes", realHermesSession},
 }
 
-// debianPython is Debian's /usr/bin/python3 (the one the Hermes packages
+// anyPython is Debian's /usr/bin/python3 (the one the Hermes packages
 // are installed for), else the python3 on PATH; the test skips without one.
-func debianPython(t testing.TB) string {
+func anyPython(t testing.TB) string {
 	t.Helper()
 	if _, err := os.Stat("/usr/bin/python3"); err == nil {
 		return "/usr/bin/python3"
@@ -60,7 +60,7 @@ func mimicSession(t *testing.T, h *harness, provider string, clockOffset float64
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("testdata", "stale_hermes.py"))
 	require.NoError(t, err)
-	argv := []string{debianPython(t), script, h.AuthFile, provider, "--clock-offset", fmt.Sprint(clockOffset)}
+	argv := []string{anyPython(t), script, h.AuthFile, provider, "--clock-offset", fmt.Sprint(clockOffset)}
 	return newSession(t, daemontest.StartProc(t, nil, argv...))
 }
 
