@@ -24,6 +24,7 @@ type fakeBackend struct {
 	pools      map[string]pool.PoolView
 	nextAt     float64 // NextAvailableAt of select's NoneAvailableError
 	none       bool    // select answers "none available"
+	excluded   bool    // ... because the select excludes every live entry
 	selectWait chan struct{}
 	// reportGate, when set, holds every report until it is closed; the
 	// report's start is signalled on reportStarted. Report takes no ctx, so
@@ -109,7 +110,7 @@ func (f *fakeBackend) Select(ctx context.Context, provider string, req apitype.S
 	}
 	f.mu.Lock()
 	f.selects = append(f.selects, req)
-	none, nextAt, wait := f.none, f.nextAt, f.selectWait
+	none, nextAt, excluded, wait := f.none, f.nextAt, f.excluded, f.selectWait
 	f.mu.Unlock()
 	if wait != nil && req.WaitMS > 0 {
 		select {
@@ -119,7 +120,7 @@ func (f *fakeBackend) Select(ctx context.Context, provider string, req apitype.S
 		}
 	}
 	if none {
-		return pool.Selection{}, &pool.NoneAvailableError{Provider: provider, NextAvailableAt: nextAt}
+		return pool.Selection{}, &pool.NoneAvailableError{Provider: provider, NextAvailableAt: nextAt, Excluded: excluded}
 	}
 	resp := pool.Selection{Credential: pool.Credential{ID: "a1b2c3", Provider: provider, Label: "primary",
 		AuthType: "api_key", Source: "manual", AccessToken: secretAccess, RequestCount: 8}}
