@@ -326,12 +326,18 @@ func TestAPIDocLimits(t *testing.T) {
 		"pool.MaxSafeInt":             pool.MaxSafeInt,
 		"daemon.DefaultAnswerTimeout": daemon.DefaultAnswerTimeout.Seconds(),
 		"socketapi.DefaultDialRetry":  socketapi.DefaultDialRetry.Seconds(),
+		// The server's timeouts are defaults of ServerOptions.
+		"socketapi.DefaultReadHeaderTimeout": socketapi.DefaultReadHeaderTimeout.Seconds(),
+		"socketapi.DefaultReadTimeout":       socketapi.DefaultReadTimeout.Seconds(),
+		"socketapi.DefaultIdleTimeout":       socketapi.DefaultIdleTimeout.Seconds(),
+		"socketapi.DefaultShutdownGrace":     socketapi.DefaultShutdownGrace.Seconds(),
 	}
 	// Unexported limits are read from their source: name, directory.
 	for name, dir := range map[string]string{
-		"socketapi.maxExclude": "../unix-socket-api", "socketapi.maxModel": "../unix-socket-api",
+		"socketapi.maxExclude": "../unix-socket-api", "socketapi.maxIDRunes": "../unix-socket-api",
+		"socketapi.maxModel": "../unix-socket-api", "socketapi.maxHeaderBytes": "../unix-socket-api",
 		"socketapi.maxEchoedName": "../unix-socket-api", "socketapi.eventWriteTimeout": "../unix-socket-api",
-		"pool.maxMessageRunes": "../pool", "daemon.followerBuffer": "../daemon",
+		"pool.maxMessageRunes": "../pool", "pool.maxQuotedRunes": "../pool", "daemon.followerBuffer": "../daemon",
 	} {
 		known[name] = constOf(t, parseDir(t, dir), strings.SplitN(name, ".", 2)[1])
 	}

@@ -115,16 +115,18 @@ func (d *Daemon) Select(ctx context.Context, provider string, req apitype.Select
 // the mark is on disk.
 func (d *Daemon) Report(ctx context.Context, provider string, req apitype.ReportRequest) (socketapi.ReportResult, error) {
 	d.mu.Lock()
+	marks := d.pool.Marks()
 	res, err := d.pool.Report(provider, pool.Report{
 		CredentialID: req.CredentialID, LeaseID: req.LeaseID, APIKeyHint: req.APIKeyHint,
 		StatusCode: req.StatusCode, Reason: req.Reason, Message: req.Message,
 		ResetAt: string(req.ResetAt), RetryAfter: string(req.RetryAfter), FailureReason: req.FailureReason,
 		Model: req.Model, Headers: lowerKeys(req.Headers),
 	})
-	var seq uint64
-	if err == nil && res.Marked != nil {
-		seq = d.changedLocked(string(res.Marked.Status) + " " + provider + "/" + res.Marked.ID)
+	what := ""
+	if res.Marked != nil {
+		what = string(res.Marked.Status) + " " + provider + "/" + res.Marked.ID
 	}
+	seq := d.numberLocked(marks, what)
 	d.mu.Unlock()
 	if err != nil {
 		return socketapi.ReportResult{}, err
@@ -178,11 +180,12 @@ func (d *Daemon) Release(leaseID string) error {
 // AddEntry adds a manual credential and answers once it is on disk.
 func (d *Daemon) AddEntry(ctx context.Context, provider string, req apitype.AddRequest) (pool.EntryView, apitype.Persistence, error) {
 	d.mu.Lock()
+	marks := d.pool.Marks()
 	v, changes, err := d.pool.Add(provider, pool.NewEntry{
 		Label: req.Label, AuthType: req.AuthType, AccessToken: req.AccessToken,
 		RefreshToken: req.RefreshToken, BaseURL: req.BaseURL, Priority: req.Priority,
 	})
-	seq := d.adminLocked(err, "add "+provider+"/"+v.ID)
+	seq := d.adminLocked(marks, "add "+provider+"/"+v.ID)
 	d.mu.Unlock()
 	return v, d.afterAdmin(ctx, seq, changes), err
 }
@@ -191,8 +194,9 @@ func (d *Daemon) AddEntry(ctx context.Context, provider string, req apitype.AddR
 // from disk.
 func (d *Daemon) RemoveEntry(ctx context.Context, provider, target string) (pool.EntryView, apitype.Persistence, error) {
 	d.mu.Lock()
+	marks := d.pool.Marks()
 	v, changes, err := d.pool.Remove(provider, target)
-	seq := d.adminLocked(err, "remove "+provider+"/"+v.ID)
+	seq := d.adminLocked(marks, "remove "+provider+"/"+v.ID)
 	d.mu.Unlock()
 	return v, d.afterAdmin(ctx, seq, changes), err
 }
@@ -200,35 +204,47 @@ func (d *Daemon) RemoveEntry(ctx context.Context, provider, target string) (pool
 // Reset ends verdicts and answers once the reset is on disk.
 func (d *Daemon) Reset(ctx context.Context, provider, target string) (int, apitype.Persistence, error) {
 	d.mu.Lock()
+	marks := d.pool.Marks()
 	n, changes, err := d.pool.Reset(provider, target)
-	seq := d.adminLocked(err, strings.TrimSpace("reset "+provider+" "+target))
+	seq := d.adminLocked(marks, strings.TrimSpace("reset "+provider+" "+target))
 	d.mu.Unlock()
 	return n, d.afterAdmin(ctx, seq, changes), err
 }
 
-// Repair gives rows with a duplicated id ids of their own.
+// Repair gives rows with a duplicated id ids of their own and answers once
+// they are on disk; with none to repair it answers at once.
 func (d *Daemon) Repair(ctx context.Context, provider string) (int, apitype.Persistence, error) {
 	d.mu.Lock()
+	marks := d.pool.Marks()
 	n, err := d.pool.Repair(provider)
-	seq := d.adminLocked(err, "repair "+provider)
+	seq := d.adminLocked(marks, "repair "+provider)
 	d.mu.Unlock()
 	return n, d.afterAdmin(ctx, seq, nil), err
 }
 
-// adminLocked numbers an admin change that succeeded and wakes waiting
-// selects. Callers hold d.mu.
-func (d *Daemon) adminLocked(err error, what string) uint64 {
-	if err != nil {
+// numberLocked numbers the change a pool call made, for its answer to wait
+// for on disk, when the call marked something to write (marks is
+// Pool.Marks before the call); else it returns 0: the answer has nothing to
+// wait for, and a write that is not coming would keep it waiting for the
+// answer timeout. Callers hold d.mu.
+func (d *Daemon) numberLocked(marks uint64, what string) uint64 {
+	if d.pool.Marks() == marks {
 		return 0
 	}
-	d.wakeLocked()
 	return d.changedLocked(what)
 }
 
-func (d *Daemon) afterAdmin(ctx context.Context, seq uint64, changes []pool.Change) apitype.Persistence {
-	if seq == 0 {
-		return apitype.Persistence{}
+// adminLocked numbers an admin change that marked something to write and
+// wakes waiting selects. Callers hold d.mu.
+func (d *Daemon) adminLocked(marks uint64, what string) uint64 {
+	seq := d.numberLocked(marks, what)
+	if seq > 0 {
+		d.wakeLocked()
 	}
+	return seq
+}
+
+func (d *Daemon) afterAdmin(ctx context.Context, seq uint64, changes []pool.Change) apitype.Persistence {
 	d.apply(changes)
 	return d.persisted(ctx, seq)
 }

@@ -40,18 +40,37 @@ var (
 )
 
 // NoneAvailableError is returned by Select when nothing can be handed out.
-// NextAvailableAt is the earliest cooldown end in epoch seconds, or 0 when
-// only DEAD (or tokenless) entries remain.
+// NextAvailableAt is the earliest moment an entry the select could take
+// becomes available by time, in epoch seconds; 0 when none will by itself.
 type NoneAvailableError struct {
 	Provider        string
 	NextAvailableAt float64
 	// Refreshing: a refresh of an entry of the pool is in flight; a
 	// caller may wait for it.
 	Refreshing bool
+	// Excluded: NextAvailableAt is 0 because the select's Exclude names
+	// every entry that is or will become available; without Excluded,
+	// only DEAD, tokenless, expired or unreadable entries remain.
+	Excluded bool
 }
 
 func (e *NoneAvailableError) Error() string {
-	return fmt.Sprintf("pool %q: %s", e.Provider, ErrNoneAvailable)
+	if why := e.Why(); why != "" {
+		return fmt.Sprintf("pool %s: %s: %s", Quote(e.Provider), ErrNoneAvailable, why)
+	}
+	return fmt.Sprintf("pool %s: %s", Quote(e.Provider), ErrNoneAvailable)
+}
+
+// Why says, for people, why nothing will come back by itself when
+// NextAvailableAt is 0; "" when something will.
+func (e *NoneAvailableError) Why() string {
+	switch {
+	case e.NextAvailableAt > 0:
+		return ""
+	case e.Excluded:
+		return "the request excludes every one that is or will become available"
+	}
+	return "none will recover by itself (only dead, tokenless, expired or unreadable entries remain)"
 }
 func (e *NoneAvailableError) Unwrap() error { return ErrNoneAvailable }
 

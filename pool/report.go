@@ -12,11 +12,12 @@ import (
 )
 
 // Report marks the entry the report identifies (and every other entry holding
-// the same token) and selects the next credential. Errors: ErrUnknownPool.
+// the same token) and, when the caller needs another credential, selects the
+// next one (see wantsNext). Errors: ErrUnknownPool.
 func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 	pp := p.pools[provider]
 	if pp == nil {
-		return ReportResult{}, fmt.Errorf("pool: report %q: %w", provider, ErrUnknownPool)
+		return ReportResult{}, fmt.Errorf("pool: report %s: %w", Quote(provider), ErrUnknownPool)
 	}
 	nowT, now := p.now()
 	var res ReportResult
@@ -46,6 +47,10 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 			target.refreshWanted, res.RefreshWanted = true, true
 		}
 	}
+	if !p.wantsNext(pp, target, r, now) {
+		res.Changes = p.clean(res.Changes)
+		return res, nil
+	}
 	strat := p.strategyOf(provider)
 	if !ValidStrategy(strat) {
 		strat = FillFirst
@@ -64,6 +69,21 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 	}
 	res.Changes = p.clean(res.Changes)
 	return res, nil
+}
+
+// wantsNext reports whether a report's answer hands out a next credential,
+// which counts as a selection (request_count, round_robin's order). A
+// failure does: the caller must try again, whatever the report marked. A
+// success does only when the credential it names can no longer be handed
+// out (a 200 whose headers say the budget is spent, an entry benched
+// meanwhile); otherwise the caller keeps the credential it holds, and
+// agents that report every success (to pass rate-limit headers) would
+// count each call twice and be handed tokens nobody asked for.
+func (p *Pool) wantsNext(pp *provPool, target *entryState, r Report, now float64) bool {
+	if r.StatusCode >= 400 {
+		return true
+	}
+	return target != nil && !pp.available(target, now, r.Model)
 }
 
 func (p *Pool) longWait() float64 {
@@ -129,10 +149,11 @@ func modelScoped(provider string, r Report) bool {
 	return provider == "anthropic" && r.StatusCode == 429 && !isBilling(r.StatusCode, r.FailureReason)
 }
 
-// statusFields are the fields a report writes, its text redacted before it
-// is cut (a cut must not leave a fragment behind): providers and proxies
-// quote the key they were given ("Incorrect API key provided: sk-..."), and
-// what is stored, logged and shown must not.
+// statusFields are the fields a report writes, its three texts (reason,
+// message, failure reason) kept the one way: redacted, then cut (a cut must
+// not leave a fragment behind): providers and proxies quote the key they
+// were given ("Incorrect API key provided: sk-..."), and what is stored,
+// logged and shown must not.
 func (p *Pool) statusFields(r Report, now float64) StatusFields {
 	clean := p.redactor().String
 	if r.APIKeyHint != "" && p.holdsToken(r.APIKeyHint) == nil {
@@ -141,12 +162,14 @@ func (p *Pool) statusFields(r Report, now float64) StatusFields {
 		hint := redact.New(r.APIKeyHint)
 		clean = func(s string) string { return hint.String(p.redactor().String(s)) }
 	}
+	keep := func(s string) string { return truncateRunes(clean(s), maxMessageRunes) }
 	return StatusFields{
 		LastStatusAt:     now,
 		LastErrorCode:    r.StatusCode,
-		LastErrorReason:  truncateRunes(clean(strings.TrimSpace(r.Reason)), maxMessageRunes),
-		LastErrorMessage: truncateRunes(clean(r.Message), maxMessageRunes),
-		FailureReason:    strings.ToLower(strings.TrimSpace(r.FailureReason)),
+		LastErrorReason:  keep(strings.TrimSpace(r.Reason)),
+		LastErrorMessage: keep(r.Message),
+		// Lower-cased after the redaction, which matches tokens as they are.
+		FailureReason: strings.ToLower(keep(strings.TrimSpace(r.FailureReason))),
 	}
 }
 

@@ -27,14 +27,14 @@ func (p *Pool) strategyOf(provider string) Strategy {
 func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 	pp := p.pools[provider]
 	if pp == nil {
-		return Selection{}, fmt.Errorf("pool: select %q: %w", provider, ErrUnknownPool)
+		return Selection{}, fmt.Errorf("pool: select %s: %w", Quote(provider), ErrUnknownPool)
 	}
 	strat := opt.Strategy
 	if strat == "" {
 		strat = p.strategyOf(provider)
 	}
 	if !ValidStrategy(strat) {
-		return Selection{}, fmt.Errorf("pool: select %q: %w %q", provider, ErrUnknownStrategy, strat)
+		return Selection{}, fmt.Errorf("pool: select %s: %w %s", Quote(provider), ErrUnknownStrategy, Quote(string(strat)))
 	}
 	nowT, now := p.now()
 	if opt.Lease {
@@ -44,7 +44,9 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 	q := query{model: opt.Model, exclude: opt.Exclude, lease: opt.Lease}
 	e := p.pick(pp, strat, q, now, &sel.Changes)
 	if e == nil {
-		return sel, &NoneAvailableError{Provider: provider, NextAvailableAt: pp.nextAvailable(now, q), Refreshing: p.Refreshing(provider)}
+		none := &NoneAvailableError{Provider: provider, NextAvailableAt: pp.nextAvailable(now, q), Refreshing: p.Refreshing(provider)}
+		none.Excluded = none.NextAvailableAt == 0 && pp.excludesFree(now, q)
+		return sel, none
 	}
 	p.take(pp, e, strat)
 	// The call is made now: count it against the budget the last answer
@@ -201,8 +203,8 @@ func (pp *provPool) freeAt(e *entryState, now float64, model string) float64 {
 }
 
 // nextAvailable is the earliest future moment an entry that is not free now
-// becomes free for q, 0 if none will by itself (only DEAD or tokenless
-// entries remain).
+// becomes free for q, 0 if none will by itself (only DEAD, tokenless,
+// expired or unreadable entries remain, or q excludes the rest).
 func (pp *provPool) nextAvailable(now float64, q query) float64 {
 	next := 0.0
 	for _, e := range pp.entries {
@@ -214,6 +216,18 @@ func (pp *provPool) nextAvailable(now float64, q query) float64 {
 		}
 	}
 	return next
+}
+
+// excludesFree reports whether an entry that q excludes is or will become
+// free by itself: then the exclusion, not the state of the pool, is why q
+// finds nothing that will come back.
+func (pp *provPool) excludesFree(now float64, q query) bool {
+	for _, e := range pp.entries {
+		if q.excludes(e) && pp.freeAt(e, now, q.model) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // NextWake is the earliest future moment at which an entry becomes

@@ -23,7 +23,7 @@ func (p *Pool) Views() []PoolView {
 func (p *Pool) View(provider string) (PoolView, error) {
 	pp := p.pools[provider]
 	if pp == nil {
-		return PoolView{}, fmt.Errorf("pool: view %q: %w", provider, ErrUnknownPool)
+		return PoolView{}, fmt.Errorf("pool: view %s: %w", Quote(provider), ErrUnknownPool)
 	}
 	_, now := p.now()
 	return p.poolView(pp, now, p.leaseCounts(now)), nil
@@ -104,11 +104,11 @@ func (p *Pool) entryView(pp *provPool, e *entryState, now float64, leases map[pk
 func (p *Pool) Verdict(provider, id, model string) (Marked, error) {
 	pp := p.pools[provider]
 	if pp == nil {
-		return Marked{}, fmt.Errorf("pool: verdict %q: %w", provider, ErrUnknownPool)
+		return Marked{}, fmt.Errorf("pool: verdict %s: %w", Quote(provider), ErrUnknownPool)
 	}
 	e := pp.byID[id]
 	if e == nil {
-		return Marked{}, fmt.Errorf("pool: verdict %q: %w", id, ErrNoTarget)
+		return Marked{}, fmt.Errorf("pool: verdict %s: %w", Quote(id), ErrNoTarget)
 	}
 	_, now := p.now()
 	if model != "" {

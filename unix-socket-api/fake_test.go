@@ -25,6 +25,7 @@ type fakeBackend struct {
 	pools      map[string]pool.PoolView
 	nextAt     float64 // NextAvailableAt of select's NoneAvailableError
 	none       bool    // select answers "none available"
+	excluded   bool    // ... because the select excludes every live entry
 	selectWait chan struct{}
 	// noneOnCancel: a select whose context ends answers "none available",
 	// as the real daemon may when the server's stop ends its wait.
@@ -117,7 +118,7 @@ func (f *fakeBackend) Select(ctx context.Context, provider string, req apitype.S
 	}
 	f.mu.Lock()
 	f.selects = append(f.selects, req)
-	none, nextAt, wait, noneOnCancel := f.none, f.nextAt, f.selectWait, f.noneOnCancel
+	none, nextAt, excluded, wait, noneOnCancel := f.none, f.nextAt, f.excluded, f.selectWait, f.noneOnCancel
 	f.mu.Unlock()
 	if wait != nil && req.WaitMS > 0 {
 		select {
@@ -130,7 +131,7 @@ func (f *fakeBackend) Select(ctx context.Context, provider string, req apitype.S
 		}
 	}
 	if none {
-		return pool.Selection{}, &pool.NoneAvailableError{Provider: provider, NextAvailableAt: nextAt}
+		return pool.Selection{}, &pool.NoneAvailableError{Provider: provider, NextAvailableAt: nextAt, Excluded: excluded}
 	}
 	resp := pool.Selection{Credential: pool.Credential{ID: "a1b2c3", Provider: provider, Label: "primary",
 		AuthType: "api_key", Source: "manual", AccessToken: secretAccess, RequestCount: 8}}

@@ -97,7 +97,7 @@ func TestErrorAnswers(t *testing.T) {
 		{"unknown field", "POST", "/v1/pools/openrouter/select", `{"leese":true}`, nil, false, 400, apitype.CodeBadRequest, `unknown field "leese"`},
 		{"trailing data", "POST", "/v1/pools/openrouter/select", `{} {}`, nil, false, 400, apitype.CodeBadRequest, "after the JSON object"},
 		{"not an object", "POST", "/v1/pools/openrouter/select", `[1]`, nil, false, 400, apitype.CodeBadRequest, "must be a JSON object"},
-		{"wrong type", "POST", "/v1/pools/openrouter/select", `{"wait_ms":"soon"}`, nil, false, 400, apitype.CodeBadRequest, "field wait_ms: expected a number, got string"},
+		{"wrong type", "POST", "/v1/pools/openrouter/select", `{"wait_ms":"soon"}`, nil, false, 400, apitype.CodeBadRequest, "field wait_ms: expected a whole number, got string"},
 		{"wait_ms too long", "POST", "/v1/pools/openrouter/select", `{"wait_ms":30001}`, nil, false, 400, apitype.CodeBadRequest, "wait_ms"},
 		{"wait_ms negative", "POST", "/v1/pools/openrouter/select", `{"wait_ms":-1}`, nil, false, 400, apitype.CodeBadRequest, "wait_ms"},
 		{"unknown strategy", "POST", "/v1/pools/openrouter/select", `{"strategy":"best"}`, nil, false, 400, apitype.CodeBadRequest, "unknown strategy"},
@@ -175,19 +175,21 @@ func TestSelectNoneAvailable(t *testing.T) {
 	tests := []struct {
 		name       string
 		nextAt     float64
+		excluded   bool
 		golden     string
 		retryAfter string
 	}{
 		// fixedNow is 1700000000.5: 99.5 s left → Retry-After rounds up.
-		{"cooling", 1700000100, "select_503.json", "100"},
-		{"only dead", 0, "select_503_dead.json", ""},
+		{"cooling", 1700000100, false, "select_503.json", "100"},
+		{"only dead", 0, false, "select_503_dead.json", ""},
+		{"the rest excluded", 0, true, "select_503_excluded.json", ""},
 		// A cooldown that just ended still asks for at least a second.
-		{"already over", 1700000000, "select_503_over.json", "1"},
+		{"already over", 1700000000, false, "select_503_over.json", "1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake()
-			f.none, f.nextAt = true, tc.nextAt
+			f.none, f.nextAt, f.excluded = true, tc.nextAt, tc.excluded
 			ts := startServer(t, f, ServerOptions{})
 			status, hdr, b := ts.do(t, "POST", "/v1/pools/openrouter/select", nil, nil)
 			assert.Equal(t, 503, status)
