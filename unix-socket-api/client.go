@@ -53,7 +53,9 @@ func NewClient(socketPath string) *Client {
 		IdleConnTimeout:     30 * time.Second,
 		DisableCompression:  true,
 	}
-	c.hc = &http.Client{Transport: c.tr}
+	// The daemon never redirects: an answer that does is not to be
+	// followed somewhere else.
+	c.hc = &http.Client{Transport: c.tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return c
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -264,6 +265,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if r.ContentLength > MaxBodyBytes {
 			writeError(w, http.StatusRequestEntityTooLarge, apitype.CodeTooLarge,
 				fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
+			return
+		}
+		// The mux would redirect a path with an empty segment to its clean
+		// form (a different route); an empty name is the caller's mistake.
+		if strings.Contains(r.URL.Path, "//") {
+			writeError(w, http.StatusBadRequest, apitype.CodeBadRequest, "the path has an empty segment: a provider name, id or target is missing")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)

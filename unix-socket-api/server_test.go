@@ -122,6 +122,9 @@ func TestErrorAnswers(t *testing.T) {
 		{"method not allowed on read", "DELETE", "/v1/health", ``, nil, false, 405, apitype.CodeMethodNotAllowed, "GET"},
 		{"too large with length", "POST", "/v1/pools/openrouter/entries", big, nil, false, 413, apitype.CodeTooLarge, "larger than"},
 		{"too large chunked", "POST", "/v1/pools/openrouter/entries", big, nil, true, 413, apitype.CodeTooLarge, "larger than"},
+		// The mux would redirect these to another route.
+		{"empty provider", "POST", "/v1/pools//select", `{}`, nil, false, 400, apitype.CodeBadRequest, "empty segment"},
+		{"empty target", "DELETE", "/v1/pools/openrouter/entries//", ``, nil, false, 400, apitype.CodeBadRequest, "empty segment"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
