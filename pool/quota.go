@@ -56,6 +56,16 @@ func (p *Pool) observe(pp *provPool, e *entryState, headers map[string]string, n
 	return obs.Ignored
 }
 
+// answered counts an answer on e against the requests in flight on its
+// token's holders (quota.State.Answered).
+func (pp *provPool) answered(e *entryState, now time.Time) {
+	for _, x := range pp.holders(e) {
+		if x.quota != nil {
+			x.quota.Answered(now)
+		}
+	}
+}
+
 // spend counts a selection of e against the request budgets its token's
 // holders know (quota.State.Spend).
 func (pp *provPool) spend(e *entryState, now time.Time) {

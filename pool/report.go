@@ -26,6 +26,11 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 	}
 	target, stale := p.identify(pp, r, now)
 	scoped := r.StatusCode >= 400 && modelScoped(provider, r)
+	if target != nil {
+		// The answer of one request handed out: the ones still in flight
+		// are counted against the figure it brings.
+		pp.answered(target, nowT)
+	}
 	if target != nil && len(r.Headers) > 0 {
 		res.Ignored = p.observe(pp, target, r.Headers, now, scoped)
 	}

@@ -13,7 +13,19 @@ import (
 // its lock) serialises calls.
 type State struct {
 	windows []Window
+	// inFlight holds when each request handed out (Spend) and not yet
+	// answered (Answered) was handed out, oldest first: the provider's
+	// next figure does not count the ones still on their way.
+	inFlight []float64
 }
+
+// In-flight bookkeeping: a request not answered within inFlightHold is
+// taken to have been answered without a report, and at most maxInFlight
+// are remembered.
+const (
+	inFlightHold = 60.0 // seconds
+	maxInFlight  = 256
+)
 
 // Apply takes in one answer's observation. A window replaces the kept one of
 // the same Key and Model unless that one was seen later (answers reported
@@ -29,9 +41,9 @@ func (s *State) Apply(obs Observation) {
 		switch {
 		case found && s.windows[i].SeenAt > w.SeenAt:
 		case found:
-			s.windows[i] = w
+			s.windows[i] = s.unanswered(w)
 		default:
-			s.windows = slices.Insert(s.windows, i, w)
+			s.windows = slices.Insert(s.windows, i, s.unanswered(w))
 		}
 	}
 	for len(s.windows) > MaxWindows {
@@ -144,17 +156,62 @@ func (s *State) Readings(now time.Time, threshold float64) []Reading {
 // request budget it knows (a window of requests whose remaining the
 // provider sent), until the provider's next answer says what is left. Agents
 // that select at the same moment then see each other's calls instead of
-// all taking the credential the last answer left with the most room. It
-// does not allocate.
+// all taking the credential the last answer left with the most room. The
+// request is also remembered as in flight until Answered. It allocates only
+// while the list of requests in flight grows.
 func (s *State) Spend(now time.Time) {
 	t := epochOf(now)
 	for i := range s.windows {
 		w := &s.windows[i]
-		if w.Remaining > 0 && w.end() > t && strings.HasSuffix(w.Key, "/requests") {
+		if w.Remaining > 0 && w.end() > t && isRequests(w) {
 			w.Remaining--
 		}
 	}
+	s.expire(t)
+	if len(s.inFlight) == maxInFlight {
+		s.drop(1)
+	}
+	s.inFlight = append(s.inFlight, t)
 }
+
+// Answered says the provider answered a request handed out on the
+// credential (the oldest one in flight: answers mostly come back in
+// order). Call it before Apply of that answer's observation, so that the
+// requests still in flight are counted against the figure it brings. It
+// does not allocate.
+func (s *State) Answered(now time.Time) {
+	s.expire(epochOf(now))
+	if len(s.inFlight) > 0 {
+		s.drop(1)
+	}
+}
+
+// unanswered is w less the requests handed out but not yet answered: the
+// provider counted none of them when it sent w.
+func (s *State) unanswered(w Window) Window {
+	if n := float64(len(s.inFlight)); n > 0 && isRequests(&w) && w.Remaining > 0 {
+		w.Remaining = math.Max(0, w.Remaining-n)
+	}
+	return w
+}
+
+func (s *State) expire(t float64) {
+	i := 0
+	for i < len(s.inFlight) && t-s.inFlight[i] > inFlightHold {
+		i++
+	}
+	s.drop(i)
+}
+
+// drop forgets the n oldest requests in flight, in place: the slice keeps
+// its room, so the steady state does not allocate.
+func (s *State) drop(n int) {
+	if n > 0 {
+		s.inFlight = s.inFlight[:copy(s.inFlight, s.inFlight[n:])]
+	}
+}
+
+func isRequests(w *Window) bool { return strings.HasSuffix(w.Key, "/requests") }
 
 // Prune drops the windows that ended by now. It does not allocate.
 func (s *State) Prune(now time.Time) {

@@ -379,3 +379,51 @@ func TestSpend(t *testing.T) {
 	_, blocked = s.Blocked(at(time.Second), 0, "")
 	assert.False(t, blocked)
 }
+
+// TestInFlightCountsAgainstTheNextFigure pins what an answer's figure means:
+// the provider counted the requests it had received, not the ones still on
+// their way, so those are taken off it; a request never answered stops
+// counting after inFlightHold.
+func TestInFlightCountsAgainstTheNextFigure(t *testing.T) {
+	answer := func(remaining string, d time.Duration) Observation {
+		return Parse(header("x-ratelimit-remaining-requests", remaining, "x-ratelimit-limit-requests", "10",
+			"x-ratelimit-reset-requests", "60s"), at(d))
+	}
+	remaining := func(s *State) float64 {
+		for _, w := range s.Windows() {
+			if w.Key == "openai/requests" {
+				return w.Remaining
+			}
+		}
+		t.Fatal("no openai/requests window")
+		return 0
+	}
+	tests := []struct {
+		name     string
+		spends   int           // requests handed out
+		answered int           // answers before the one that brings the figure
+		late     time.Duration // when that answer comes
+		want     float64       // remaining after it, of the provider's 6
+	}{
+		{"the only request answered", 1, 0, time.Second, 6},
+		{"three handed out, the first answers", 3, 0, time.Second, 4},
+		{"three handed out, all answer", 3, 2, time.Second, 6},
+		{"more in flight than left", 9, 0, time.Second, 0},
+		{"unanswered ones lapse", 3, 0, 61 * time.Second, 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s State
+			s.Apply(answer("10", 0))
+			for range tt.spends {
+				s.Spend(now)
+			}
+			for range tt.answered {
+				s.Answered(now)
+			}
+			s.Answered(at(tt.late))
+			s.Apply(answer("6", tt.late))
+			assert.Equal(t, tt.want, remaining(&s))
+		})
+	}
+}
