@@ -246,6 +246,15 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 // another process rotated c's pair since: then the pool takes the file's
 // pair (a reload merges it) and no POST is needed.
 func (rf *refresher) adoptPeer(c pool.RefreshCandidate) bool {
+	rf.d.mu.Lock()
+	still, _ := rf.d.pool.Holds(c.Provider, c.ID, c.Tokens)
+	rf.d.mu.Unlock()
+	if !still {
+		// The pool moved on while we waited for the lock: a reload
+		// already took a peer's rotation (or a re-login). c's refresh
+		// token is spent; sending it would earn refresh_token_reused.
+		return true
+	}
 	f, _, err := rf.d.store.Read()
 	if err != nil {
 		return false
