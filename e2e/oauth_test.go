@@ -356,6 +356,17 @@ func stampede(t *testing.T, hermesSrc string, agents, hermeses int) {
 	for _, outcome := range []string{"dead", "failed", "rate_limited"} {
 		assert.Zero(t, refreshes(h, codexPool, outcome), outcome)
 	}
+
+	// A 401 that an agent reports on the old token after the refresh is
+	// about a generation that is gone: it neither benches the new token
+	// nor asks for another refresh.
+	late, err := h.Client.Report(bg, codexPool, apitype.ReportRequest{CredentialID: codexID, APIKeyHint: old.AccessToken, StatusCode: 401})
+	require.NoError(t, err)
+	assert.Nil(t, late.Marked, "a late 401 on the old token marks nothing")
+	sel, err = h.Client.Select(bg, codexPool, apitype.SelectRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, fresh.AccessToken, sel.Credential.AccessToken)
+	assert.Equal(t, 1, fake.TotalPosts(), "still exactly one refresh POST")
 }
 
 // agent401 is an agent whose call with token got a 401: it reports it and

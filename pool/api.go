@@ -168,10 +168,14 @@ type Marked struct {
 
 // ReportResult is the answer to Report.
 type ReportResult struct {
-	Marked    *Marked     // nil when nothing matched (or the code marks nothing, e.g. 2xx)
-	Unmatched bool        // the identity matched no entry
-	Next      *Credential // the next credential, nil if none is available
-	Changes   []Change
+	Marked    *Marked // nil when nothing matched (or the code marks nothing, e.g. 2xx)
+	Unmatched bool    // the identity matched no entry
+	// Stale: the report named a token the entry has replaced since
+	// (api_key_hint); nothing is marked, and Next is the entry's new token
+	// when it is available.
+	Stale   bool
+	Next    *Credential // the next credential, nil if none is available
+	Changes []Change
 	// RetryAfter is set (seconds) when the provider asked for a short wait
 	// (at most Config.LongWait) and no other credential is available: the
 	// caller may wait that long and retry the same one.

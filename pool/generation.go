@@ -60,7 +60,17 @@ func (p *Pool) retire(e *entryState) {
 	if len(e.history) > maxHistory {
 		e.history = e.history[:maxHistory]
 	}
+	if e.AccessToken != "" {
+		e.oldAccess = slices.Insert(e.oldAccess, 0, fingerprint(Tokens{AccessToken: e.AccessToken}))
+		e.oldAccess = e.oldAccess[:min(len(e.oldAccess), maxHistory)]
+	}
 	p.stateDirty = true
+}
+
+// replacedAccess reports whether token is an access token e held before
+// and has replaced.
+func (e *entryState) replacedAccess(token string) bool {
+	return token != e.AccessToken && slices.Contains(e.oldAccess, fingerprint(Tokens{AccessToken: token}))
 }
 
 // tombstone is an entry this process removed: its generation, and when.

@@ -67,6 +67,10 @@ type entryState struct {
 	// history holds the token pairs this entry has replaced, newest first:
 	// a write that brings one back is stale.
 	history []generation
+	// oldAccess fingerprints the access tokens the entry has replaced,
+	// newest first (in memory only): a report naming one is about a
+	// generation that is gone, not about the tokens the entry holds now.
+	oldAccess []generation
 	// addPending: this process added the entry and the file does not hold
 	// it yet.
 	addPending bool

@@ -24,12 +24,19 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 		r.RetryAfter = retryAfterHeader(r.Headers)
 	}
 	target := p.identify(pp, r, now)
+	if target != nil && r.APIKeyHint != "" && target.replacedAccess(r.APIKeyHint) {
+		// The call used a token the entry has replaced since (a refresh
+		// or a re-login came between the call and its report): the
+		// answer was about that token. The one the entry holds now is
+		// untouched, and is not refreshed again.
+		target, res.Stale = nil, true
+	}
 	if target != nil && len(r.Headers) > 0 {
 		res.Ignored = p.observe(pp, target, r.Headers, now)
 	}
 	switch {
 	case target == nil:
-		res.Unmatched = true
+		res.Unmatched = !res.Stale
 	case r.StatusCode >= 400 && modelScoped(provider, r):
 		res.Marked = p.markModel(pp, target, r, nowT, now, &res.Changes)
 	case r.StatusCode >= 400:
