@@ -138,6 +138,9 @@ func (rf *refresher) refresh(ctx context.Context, c pool.RefreshCandidate) {
 		delete(rf.flights, fp)
 		rf.mu.Unlock()
 		rf.d.mu.Lock()
+		// However it ended (refreshed, failed, a peer's pair adopted, the
+		// lock busy), it is not in flight any more.
+		rf.d.pool.RefreshEnded(c.Provider, c.ID)
 		rf.d.wakeLocked()
 		rf.d.mu.Unlock()
 		rf.d.kickIO()
@@ -167,7 +170,6 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 	if err != nil {
 		// A busy lock never benches an entry: try again soon.
 		rf.backoff(key, busyRetryMax, false)
-		rf.idle(c)
 		return outcomeLockBusy
 	}
 	defer func() { _ = unlock() }()
@@ -313,13 +315,6 @@ func (rf *refresher) failed(c pool.RefreshCandidate, f pool.RefreshFailure) {
 			rf.d.log.Warn("a dead refresh could not be written yet; retrying", "provider", c.Provider, "id", c.ID, "err", err)
 		}
 	}
-}
-
-// idle ends a refresh that did not happen (the lock was busy).
-func (rf *refresher) idle(c pool.RefreshCandidate) {
-	rf.d.mu.Lock()
-	rf.d.pool.RefreshEnded(c.Provider, c.ID)
-	rf.d.mu.Unlock()
 }
 
 // backoff doubles an entry's wait before its next attempt, up to limit

@@ -60,6 +60,8 @@ func (p *Pool) retire(e *entryState) {
 	if len(e.history) > maxHistory {
 		e.history = e.history[:maxHistory]
 	}
+	// A 401's wish for a refresh was about the pair that goes now.
+	e.refreshWanted = false
 	if e.AccessToken != "" {
 		e.oldAccess = slices.Insert(e.oldAccess, 0, fingerprint(Tokens{AccessToken: e.AccessToken}))
 		e.oldAccess = e.oldAccess[:min(len(e.oldAccess), maxHistory)]
