@@ -22,9 +22,17 @@ import (
 
 // Refresh timing.
 const (
-	refreshScanMax   = 15 * time.Second // rescan at least this often
-	refreshRetryBase = 30 * time.Second // first backoff after a transient failure
+	refreshScanMax = 15 * time.Second // rescan at least this often
+	// refreshRetryBase is the first backoff after a transient failure (a
+	// 5xx, a timeout), doubling to refreshRetryMax. It is short because
+	// the access token is still valid and the horizon is 120 s: a first
+	// retry after 30 s left three tries before expiry, and a fourth only
+	// 90 s after the token had expired.
+	refreshRetryBase = time.Second
 	refreshRetryMax  = 10 * time.Minute
+	// refreshLimitedWait is how long a 429 without Retry-After benches
+	// the refresh: the endpoint asked us to slow down.
+	refreshLimitedWait = 30 * time.Second
 	// refreshWaitDefault is how long a select with no wait_ms waits for a
 	// refresh in flight when nothing else is available.
 	refreshWaitDefault = 5 * time.Second
@@ -144,6 +152,9 @@ func (rf *refresher) refresh(ctx context.Context, c pool.RefreshCandidate) {
 		rf.d.wakeLocked()
 		rf.d.mu.Unlock()
 		rf.d.kickIO()
+		// Plan again: a failure has just set when to retry, and the scan
+		// that started this refresh skipped it as in flight.
+		rf.now()
 	}()
 	rf.d.mu.Lock()
 	rf.d.pool.RefreshStarted(c.Provider, c.ID)
@@ -204,7 +215,7 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 			rf.failed(c, f)
 			return outcomeTerminal
 		case oauth.RateLimited:
-			wait := refreshRetryBase
+			wait := refreshLimitedWait
 			if oe.RetryAfter > 0 {
 				wait = max(time.Duration((oe.RetryAfter-float64(rf.d.cfg.Pool.Now().Unix()))*float64(time.Second)), time.Second)
 			}

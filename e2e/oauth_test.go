@@ -116,6 +116,15 @@ func refreshes(h *harness, provider, outcome string) float64 {
 	return h.metric("credpool_refreshes_total", `outcome="`+outcome+`"`, `provider="`+provider+`"`)
 }
 
+// waitRefreshes waits until credpool_refreshes_total counts n refreshes of
+// provider with outcome (it is counted just after the refresh's events).
+func waitRefreshes(t testing.TB, h *harness, provider, outcome string, n float64) {
+	t.Helper()
+	daemontest.Eventually(t, fmt.Sprintf("credpool_refreshes_total{outcome=%q} %v", outcome, n), func() bool {
+		return refreshes(h, provider, outcome) == n
+	})
+}
+
 // pairOnDisk is the access and refresh token of the row and of the
 // singleton in auth.json.
 func pairOnDisk(t testing.TB, h *harness) (row, singleton [2]string) {
@@ -251,6 +260,17 @@ func (r *hermesRefresher) result() (string, error) {
 	return *res.AccessSHA, nil
 }
 
+// assertToken checks that got is the token want without printing either
+// (a failure names their last 4 characters).
+func assertToken(t testing.TB, want, got string, msgAndArgs ...any) bool {
+	t.Helper()
+	if got == want {
+		return true
+	}
+	last4 := func(s string) string { return s[max(0, len(s)-4):] }
+	return assert.Fail(t, fmt.Sprintf("a different token: …%s, want …%s", last4(got), last4(want)), msgAndArgs...)
+}
+
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
@@ -295,7 +315,7 @@ func stampede(t *testing.T, hermesSrc string, agents, hermeses int) {
 		t.Cleanup(clients[i].Close)
 		sel, err := clients[i].Select(bg, codexPool, apitype.SelectRequest{})
 		require.NoError(t, err)
-		require.Equal(t, old.AccessToken, sel.Credential.AccessToken, "before the storm every agent holds the old token")
+		require.True(t, assertToken(t, old.AccessToken, sel.Credential.AccessToken), "before the storm every agent holds the old token")
 	}
 
 	goCh := make(chan struct{})
@@ -327,7 +347,7 @@ func stampede(t *testing.T, hermesSrc string, agents, hermeses int) {
 	}
 
 	issued := fake.Issued()
-	require.Len(t, issued, 2, "the login and exactly one refresh")
+	require.Equal(t, 2, len(issued), "the login and exactly one refresh")
 	fresh := issued[1]
 	assert.Equal(t, 1, fake.TotalPosts(), "exactly one refresh POST in total")
 	assert.Equal(t, 1, fake.Posts(old.RefreshToken), "the old refresh token was sent once")
@@ -336,7 +356,7 @@ func stampede(t *testing.T, hermesSrc string, agents, hermeses int) {
 	}
 	for i := range agents {
 		if assert.NoError(t, errs[i], "agent %d", i) {
-			assert.Equal(t, fresh.AccessToken, got[i], "agent %d ends with the new access token", i)
+			assertToken(t, fresh.AccessToken, got[i], "agent %d ends with the new access token", i)
 		}
 	}
 	for i, s := range hermesGot {
@@ -344,7 +364,7 @@ func stampede(t *testing.T, hermesSrc string, agents, hermeses int) {
 	}
 	sel, err := h.Client.Select(bg, codexPool, apitype.SelectRequest{})
 	require.NoError(t, err)
-	assert.Equal(t, fresh.AccessToken, sel.Credential.AccessToken, "a select after the storm returns the new token")
+	assertToken(t, fresh.AccessToken, sel.Credential.AccessToken, "a select after the storm returns the new token")
 	newPairOnDisk(t, h, fresh)
 	_, failed := f.find("entry.refresh_failed", codexID)
 	assert.False(t, failed, "no refresh failed")
@@ -365,7 +385,8 @@ func stampede(t *testing.T, hermesSrc string, agents, hermeses int) {
 	assert.Nil(t, late.Marked, "a late 401 on the old token marks nothing")
 	sel, err = h.Client.Select(bg, codexPool, apitype.SelectRequest{})
 	require.NoError(t, err)
-	assert.Equal(t, fresh.AccessToken, sel.Credential.AccessToken)
+	assertToken(t, fresh.AccessToken, sel.Credential.AccessToken)
+	daemontest.Eventually(t, "no refresh in flight", func() bool { return !h.entry(codexPool, codexID).Refreshing })
 	assert.Equal(t, 1, fake.TotalPosts(), "still exactly one refresh POST")
 }
 
@@ -395,4 +416,144 @@ func agent401(c *socketapi.Client, token string) (string, error) {
 		}
 	}
 	return "", ctx.Err()
+}
+
+// entry is the daemon's view of one entry.
+func (h *harness) entry(provider, id string) apitype.Entry {
+	h.t.Helper()
+	pv, err := h.Client.Pool(bg, provider)
+	require.NoError(h.t, err)
+	for _, e := range pv.Entries {
+		if e.ID == id {
+			return e
+		}
+	}
+	h.t.Fatalf("no entry %s/%s in the daemon's view", provider, id)
+	return apitype.Entry{}
+}
+
+// statusJSON is `credpool status --json PROVIDER`'s entry id.
+func (h *harness) statusJSON(provider, id string) apitype.Entry {
+	h.t.Helper()
+	res := h.credpool("", "status", "--json", provider)
+	require.Equal(h.t, 0, res.code, res.stderr)
+	noSecret(h.t, "credpool status --json", res.stdout+res.stderr)
+	var out apitype.Pools
+	require.NoError(h.t, json.Unmarshal([]byte(res.stdout), &out))
+	for _, p := range out.Pools {
+		for _, e := range p.Entries {
+			if e.ID == id {
+				return e
+			}
+		}
+	}
+	h.t.Fatalf("credpool status --json shows no entry %s/%s", provider, id)
+	return apitype.Entry{}
+}
+
+// What each answer of the token endpoint does to a Codex login whose
+// access token expires in 60 s, inside the default 120 s horizon: the
+// daemon refreshes it at start, with no report. The first answer comes
+// after a short delay, so the event stream is followed before it.
+func TestOAuthRefreshOutcomes(t *testing.T) {
+	t.Parallel()
+	const delay = 500 * time.Millisecond
+	tests := []struct {
+		name  string
+		first oauthtest.Failure
+		check func(t *testing.T, h *harness, f *follower, fake *oauthtest.Server, old oauthtest.Token)
+	}{
+		{"refreshed ahead of expiry", oauthtest.Slow(delay), func(t *testing.T, h *harness, f *follower, fake *oauthtest.Server, old oauthtest.Token) {
+			ev := f.wait(t, "entry.refreshed", codexID)
+			assert.Equal(t, "refresh", ev.Cause)
+			fresh := fake.Issued()[1]
+			assert.InDelta(t, float64(time.Now().Add(time.Hour).Unix()), ev.Until, 60, "the event says when the new token expires")
+			sel, err := h.Client.Select(bg, codexPool, apitype.SelectRequest{})
+			require.NoError(t, err)
+			assertToken(t, fresh.AccessToken, sel.Credential.AccessToken)
+			st := h.statusJSON(codexPool, codexID)
+			require.NotNil(t, st.LastRefresh, "status --json shows last_refresh")
+			at, err := time.Parse(time.RFC3339Nano, *st.LastRefresh)
+			require.NoError(t, err, *st.LastRefresh)
+			assert.WithinDuration(t, time.Now(), at, time.Minute)
+			require.NotNil(t, st.ExpiresAt)
+			assert.InDelta(t, float64(time.Now().Add(time.Hour).Unix()), *st.ExpiresAt, 60)
+			assert.False(t, st.Refreshing)
+			assert.Nil(t, st.RefreshError)
+			text := h.credpool("", "status", codexPool)
+			assert.Contains(t, lineWith(text.stdout, codexID), "expires in 59m", text.stdout)
+			newPairOnDisk(t, h, fresh)
+			waitRefreshes(t, h, codexPool, "refreshed", 1)
+			assert.Equal(t, 1, fake.Posts(old.RefreshToken))
+		}},
+		{"invalid_grant is DEAD", oauthtest.Failure{Delay: delay, Status: 400, Code: "invalid_grant"}, func(t *testing.T, h *harness, f *follower, fake *oauthtest.Server, old oauthtest.Token) {
+			ev := f.wait(t, "entry.refresh_failed", codexID)
+			assert.Equal(t, "invalid_grant", ev.Reason)
+			dead := f.wait(t, "entry.dead", codexID)
+			assert.Equal(t, "invalid_grant", dead.Reason)
+			assert.Equal(t, "refresh", dead.Cause)
+			e := h.entry(codexPool, codexID)
+			assert.Equal(t, "dead", e.Status)
+			assert.Equal(t, "invalid_grant", apitype.Value(e.LastErrorReason))
+			_, err := h.Client.Select(bg, codexPool, apitype.SelectRequest{})
+			assert.ErrorIs(t, err, pool.ErrNoneAvailable, "a DEAD login is never handed out")
+			daemontest.Eventually(t, "DEAD invalid_grant on disk", func() bool {
+				row := entryOf(t, h.disk(), codexPool, codexID)
+				return str(row["last_status"]) == "dead" && str(row["last_error_reason"]) == "invalid_grant"
+			})
+			waitRefreshes(t, h, codexPool, "dead", 1)
+			assert.Equal(t, 1, fake.TotalPosts(), "a terminal answer is not retried")
+		}},
+		{"429 is no DEAD", oauthtest.Failure{Delay: delay, Status: 429, Code: "rate_limited", RetryAfter: "3600"}, func(t *testing.T, h *harness, f *follower, fake *oauthtest.Server, old oauthtest.Token) {
+			f.wait(t, "entry.refresh_failed", codexID)
+			e := h.entry(codexPool, codexID)
+			assert.Equal(t, "ok", e.Status)
+			assert.True(t, e.Available, "usable while its access token is valid")
+			assert.NotNil(t, e.RefreshError, "status says the last refresh failed")
+			sel, err := h.Client.Select(bg, codexPool, apitype.SelectRequest{})
+			require.NoError(t, err)
+			assertToken(t, old.AccessToken, sel.Credential.AccessToken)
+			text := h.credpool("", "status", codexPool)
+			assert.Contains(t, lineWith(text.stdout, codexID), "last refresh failed", text.stdout)
+			noSecret(t, "credpool status", text.stdout)
+			waitRefreshes(t, h, codexPool, "rate_limited", 1)
+			_, dead := f.find("entry.dead", codexID)
+			assert.False(t, dead)
+		}},
+		{"500 is retried", oauthtest.Failure{Delay: delay, Status: 500}, func(t *testing.T, h *harness, f *follower, fake *oauthtest.Server, old oauthtest.Token) {
+			f.wait(t, "entry.refresh_failed", codexID)
+			e := h.entry(codexPool, codexID)
+			if _, done := f.find("entry.refreshed", codexID); !done {
+				assert.Equal(t, "ok", e.Status)
+				assert.True(t, e.Available, "usable while its access token is valid")
+				sel, err := h.Client.Select(bg, codexPool, apitype.SelectRequest{})
+				require.NoError(t, err)
+				assertToken(t, old.AccessToken, sel.Credential.AccessToken)
+			}
+			f.wait(t, "entry.refreshed", codexID)
+			fresh := fake.Issued()[1]
+			sel, err := h.Client.Select(bg, codexPool, apitype.SelectRequest{})
+			require.NoError(t, err)
+			assertToken(t, fresh.AccessToken, sel.Credential.AccessToken)
+			assert.Equal(t, 2, fake.Posts(old.RefreshToken), "the same refresh token again: a 500 spent nothing")
+			waitRefreshes(t, h, codexPool, "failed", 1)
+			waitRefreshes(t, h, codexPool, "refreshed", 1)
+			assert.Nil(t, h.entry(codexPool, codexID).RefreshError, "a success clears the last error")
+			newPairOnDisk(t, h, fresh)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := oauthtest.New(t)
+			old := issue(fake, codexPool, 60*time.Second)
+			fake.FailNext(tc.first)
+			h := startOAuth(t, codexFixture(t, old), fake, false)
+			f := h.follow()
+			tc.check(t, h, f, fake, old)
+			for _, r := range fake.Requests() {
+				assert.False(t, r.Cancelled, "no refresh was given up")
+			}
+		})
+	}
 }
