@@ -20,11 +20,13 @@ type logins struct {
 	d       *Daemon
 	sources map[string]extlogin.Source
 	mu      sync.Mutex
-	last    map[string]extlogin.Login // the login each source holds now
+	// where is the pool each source's login is in now: the Codex CLI's
+	// moves between openai (an API key) and openai-codex (ChatGPT).
+	where map[string]string
 }
 
 func newLogins(d *Daemon) *logins {
-	l := &logins{d: d, sources: map[string]extlogin.Source{}, last: map[string]extlogin.Login{}}
+	l := &logins{d: d, sources: map[string]extlogin.Source{}, where: map[string]string{}}
 	for _, s := range d.cfg.Logins {
 		l.sources[s.Name] = s
 	}
@@ -44,28 +46,41 @@ func (l *logins) Run(ctx context.Context) error {
 // update hands one source's state to the pool. A file that cannot be read
 // now keeps the login the pool has (a tool mid-write is not a logout).
 func (l *logins) update(u extlogin.Update) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	prev := l.where[u.Source]
 	var login pool.Login
 	switch {
 	case u.Err == nil:
 		login = poolLogin(u.Login)
 	case errors.Is(u.Err, extlogin.ErrNotLoggedIn):
-		src := l.sources[u.Source]
-		login = pool.Login{Provider: src.Provider, Source: u.Source, Broken: "logged out"}
+		provider := l.sources[u.Source].Provider
+		if prev != "" {
+			provider = prev
+		}
+		login = pool.Login{Provider: provider, Source: u.Source, Broken: "logged out"}
 	default:
 		l.d.log.Debug("a login file cannot be read now; keeping the last login", "source", u.Source, "err", u.Err)
 		return
 	}
-	l.mu.Lock()
-	l.last[u.Source] = u.Login
-	l.mu.Unlock()
+	attach := []pool.Login{login}
+	if prev != "" && prev != login.Provider {
+		// The tool's login moved to another pool: the entry it left
+		// holds a login the tool no longer has.
+		attach = append(attach, pool.Login{Provider: prev, Source: u.Source, Broken: "the tool's login is in the " + login.Provider + " pool now"})
+	}
+	l.where[u.Source] = login.Provider
+	var changes []pool.Change
 	l.d.mu.Lock()
-	changes, err := l.d.pool.AttachLogin(login)
+	for _, x := range attach {
+		ch, err := l.d.pool.AttachLogin(x)
+		if err != nil {
+			l.d.log.Warn("a login of another tool cannot be followed", "source", u.Source, "err", err)
+		}
+		changes = append(changes, ch...)
+	}
 	l.d.wakeLocked()
 	l.d.mu.Unlock()
-	if err != nil {
-		l.d.log.Warn("a login of another tool cannot be followed", "source", u.Source, "err", err)
-		return
-	}
 	l.d.apply(changes)
 	l.d.kickIO()
 }
