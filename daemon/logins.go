@@ -83,6 +83,9 @@ func (l *logins) update(u extlogin.Update) {
 	l.d.mu.Unlock()
 	l.d.apply(changes)
 	l.d.kickIO()
+	// The login may be due for a refresh already (the tool has not run
+	// for a while): the refresher looks at once, not at its next scan.
+	l.d.refresher.now()
 }
 
 func poolLogin(x extlogin.Login) pool.Login {
