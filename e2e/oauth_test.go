@@ -158,10 +158,18 @@ type hermesRefresher struct {
 	err   *testio.SyncBuffer
 }
 
+// hermesPython is the interpreter the real Hermes code runs on: Debian's,
+// with the packages Hermes imports.
+const hermesPython = "/usr/bin/python3"
+
 // hermesSource is the real Hermes code (a directory holding
-// agent/credential_pool.py), "" when there is none: $CREDPOOL_HERMES_SRC,
-// else shared/hermes in a directory above the module.
+// agent/credential_pool.py), "" when there is none or hermesPython cannot
+// import what it needs: $CREDPOOL_HERMES_SRC, else shared/hermes in a
+// directory above the module.
 func hermesSource() string {
+	if exec.Command(hermesPython, "-c", "import httpx, yaml, dotenv").Run() != nil {
+		return ""
+	}
 	if src := os.Getenv("CREDPOOL_HERMES_SRC"); src != "" {
 		return src
 	}
@@ -189,7 +197,7 @@ func startHermesRefreshers(t testing.TB, h *harness, fake *oauthtest.Server, src
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("testdata", "hermes_refresh.py"))
 	require.NoError(t, err)
-	py := "/usr/bin/python3" // Debian's, with the packages Hermes needs
+	py := hermesPython
 	args := []string{script, "real", src, fake.TokenURL(codexPool)}
 	if src == "" {
 		if py, err = exec.LookPath("python3"); err != nil {
@@ -288,7 +296,7 @@ func TestOAuthStampede(t *testing.T) {
 	if src := hermesSource(); src != "" {
 		kinds = append(kinds, struct{ name, src string }{"real hermes", src})
 	} else {
-		t.Log("the real Hermes code is not here (set CREDPOOL_HERMES_SRC): only the Hermes-style script runs")
+		t.Log("the real Hermes code is not here (set CREDPOOL_HERMES_SRC; /usr/bin/python3 needs python3-httpx, -yaml, -dotenv): only the Hermes-style script runs")
 	}
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
