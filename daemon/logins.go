@@ -107,7 +107,13 @@ func (rf *refresher) exchangeExternal(ctx context.Context, c pool.RefreshCandida
 		rf.d.logins.update(extlogin.Update{Source: c.Source, Login: cur})
 		return outcomeAdopted
 	}
+	if rf.spentBefore(c) {
+		return outcomeTerminal
+	}
 	res, err := rf.oauth.Refresh(ctx, oauth.Request{Provider: c.Provider, RefreshToken: c.Tokens.RefreshToken, Source: c.Source})
+	if err == nil {
+		rf.spend(c)
+	}
 	if err != nil {
 		var oe *oauth.Error
 		f := pool.RefreshFailure{Reason: err.Error()}
@@ -121,16 +127,22 @@ func (rf *refresher) exchangeExternal(ctx context.Context, c pool.RefreshCandida
 		}
 		return outcomeFailed
 	}
-	to := cur
-	to.AccessToken, to.RefreshToken, to.ExpiresAt = res.AccessToken, res.RefreshToken, res.ExpiresAt
-	if err := (extlogin.Writer{Now: rf.d.cfg.Pool.Now}).WriteBack(ctx, src, cur, to); err != nil {
-		rf.d.log.Warn("refreshed another tool's login but could not write it back; serving it from memory", "source", c.Source, "err", err)
-	}
+	// The pool takes the new pair first: the watcher then reads it back
+	// from the tool's file as no change, and if the write-back fails the
+	// pair is still served (the old one is spent).
 	rf.d.mu.Lock()
 	changes, err := rf.d.pool.Refreshed(c.Provider, c.ID, c.Tokens, pool.Tokens{AccessToken: res.AccessToken, RefreshToken: res.RefreshToken}, res.ExpiresAt)
 	rf.d.mu.Unlock()
 	if err == nil {
 		rf.d.apply(changes)
+	}
+	to := cur
+	to.AccessToken, to.RefreshToken, to.ExpiresAt = res.AccessToken, res.RefreshToken, res.ExpiresAt
+	if res.IDToken != "" {
+		to.IDToken = res.IDToken
+	}
+	if err := (extlogin.Writer{Now: rf.d.cfg.Pool.Now}).WriteBack(ctx, src, cur, to); err != nil {
+		rf.d.log.Warn("refreshed another tool's login but could not write it back; serving it from memory", "source", c.Source, "err", err)
 	}
 	rf.d.kickIO()
 	return outcomeRefreshed

@@ -188,12 +188,8 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 	if rf.adoptPeer(c) {
 		return outcomeAdopted
 	}
-	ledger := rf.ledger(c)
-	if ledger != nil {
-		if spent, err := ledger.Contains(c.Tokens.RefreshToken); err == nil && spent {
-			rf.failed(c, pool.RefreshFailure{Terminal: true, Reason: "refresh_token_reused"})
-			return outcomeTerminal
-		}
+	if rf.spentBefore(c) {
+		return outcomeTerminal
 	}
 	res, err := rf.oauth.Refresh(ctx, oauth.Request{Provider: c.Provider, RefreshToken: c.Tokens.RefreshToken,
 		PortalBaseURL: c.Extra["portal_base_url"], Source: c.Source})
@@ -228,11 +224,7 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 		rf.failed(c, f)
 		return outcomeFailed
 	}
-	if ledger != nil {
-		if err := ledger.Add(c.Tokens.RefreshToken); err != nil {
-			rf.d.log.Warn("could not record a spent refresh token in Hermes' ledger", "provider", c.Provider, "id", c.ID, "err", err)
-		}
-	}
+	rf.spend(c)
 	rf.mu.Lock()
 	delete(rf.retry, key)
 	rf.mu.Unlock()
@@ -332,6 +324,30 @@ func (rf *refresher) adoptPeer(c pool.RefreshCandidate) bool {
 	rf.d.mu.Unlock()
 	rf.d.apply(changes)
 	return true
+}
+
+// spentBefore reports whether Hermes' ledger lists c's refresh token as
+// spent; then c is DEAD, and nothing is sent (a replay would revoke the
+// whole session).
+func (rf *refresher) spentBefore(c pool.RefreshCandidate) bool {
+	ledger := rf.ledger(c)
+	if ledger == nil {
+		return false
+	}
+	if spent, err := ledger.Contains(c.Tokens.RefreshToken); err != nil || !spent {
+		return false
+	}
+	rf.failed(c, pool.RefreshFailure{Terminal: true, Reason: "refresh_token_reused"})
+	return true
+}
+
+// spend records in Hermes' ledger that a refresh spent c's refresh token.
+func (rf *refresher) spend(c pool.RefreshCandidate) {
+	if ledger := rf.ledger(c); ledger != nil {
+		if err := ledger.Add(c.Tokens.RefreshToken); err != nil {
+			rf.d.log.Warn("could not record a spent refresh token in Hermes' ledger", "provider", c.Provider, "id", c.ID, "err", err)
+		}
+	}
 }
 
 // ledger is Hermes' record of spent Anthropic refresh tokens for c's

@@ -409,3 +409,74 @@ func TestExternalLoginsOptOut(t *testing.T) {
 		})
 	}
 }
+
+// refresh_external=claude_code: credpool refreshes Claude Code's login
+// itself ahead of expiry, writes the new pair back into the tool's file
+// (changing only the tokens and the expiry) and records the spent refresh
+// token in Hermes' ledger beside it; a refresh token the ledger lists as
+// spent is never sent.
+func TestRefreshExternalClaudeCode(t *testing.T) {
+	t.Parallel()
+	for _, spent := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ledger lists it: %v", spent), func(t *testing.T) {
+			t.Parallel()
+			fake := oauthtest.New(t)
+			dir, th := newToolHome(t)
+			a := fake.Issue("anthropic")
+			soon := time.Now().Add(60 * time.Second).UnixMilli()
+			file := fmt.Sprintf(`{"claudeAiOauth":{"accessToken":%q,"refreshToken":%q,"expiresAt":%d,"scopes":["user:inference"],"subscriptionType":"max"},"mcpOAuth":{"kept":"as is"}}`,
+				a.AccessToken, a.RefreshToken, soon)
+			require.NoError(t, os.WriteFile(th.claudeFile(), []byte(file), 0o600))
+			ledger := th.claudeFile() + ".hermes-spent-rotations.json"
+			if spent {
+				require.NoError(t, os.WriteFile(ledger, []byte(`{"version":1,"fingerprints":["`+tokeninfo.Fingerprint(a.RefreshToken)+`"]}`), 0o600))
+			}
+			// The first answer comes after a moment, so that the events are
+			// followed before the refresh at start ends.
+			fake.FailNext(oauthtest.Slow(500 * time.Millisecond))
+			h := startFollowing(t, dir, th, fake, "--external-logins", "claude_code", "--refresh-external", "claude_code")
+			f := h.follow()
+
+			if spent {
+				daemontest.Eventually(t, "the login DEAD without a POST", func() bool {
+					e := h.external("anthropic", "claude_code")
+					return e != nil && e.Status == "dead"
+				})
+				assert.Equal(t, "refresh_token_reused", apitype.Value(h.external("anthropic", "claude_code").LastErrorReason))
+				assert.Zero(t, fake.TotalPosts(), "a spent refresh token is never sent")
+				return
+			}
+			ev := f.wait(t, "entry.refreshed", h.external("anthropic", "claude_code").ID)
+			assert.Equal(t, "refresh", ev.Cause)
+			b := fake.Issued()[1]
+			h.waitSelects("anthropic", b.AccessToken, "the refreshed login handed out")
+			assert.Equal(t, 1, fake.Posts(a.RefreshToken))
+			daemontest.Eventually(t, "the new pair in Claude Code's file", func() bool {
+				raw, err := os.ReadFile(th.claudeFile())
+				return err == nil && strings.Contains(string(raw), b.RefreshToken)
+			})
+			raw, err := os.ReadFile(th.claudeFile())
+			require.NoError(t, err)
+			var doc struct {
+				OAuth struct {
+					Access    string   `json:"accessToken"`
+					Refresh   string   `json:"refreshToken"`
+					ExpiresAt float64  `json:"expiresAt"`
+					Scopes    []string `json:"scopes"`
+					Sub       string   `json:"subscriptionType"`
+				} `json:"claudeAiOauth"`
+				MCP map[string]string `json:"mcpOAuth"`
+			}
+			require.NoError(t, json.Unmarshal(raw, &doc))
+			assert.True(t, doc.OAuth.Access == b.AccessToken && doc.OAuth.Refresh == b.RefreshToken, "the new pair")
+			assert.Greater(t, doc.OAuth.ExpiresAt, float64(soon), "the new expiry")
+			assert.Equal(t, []string{"user:inference"}, doc.OAuth.Scopes)
+			assert.Equal(t, "max", doc.OAuth.Sub)
+			assert.Equal(t, map[string]string{"kept": "as is"}, doc.MCP, "every other key kept")
+			l, err := os.ReadFile(ledger)
+			require.NoError(t, err, "the spent refresh token is recorded for Hermes")
+			assert.Contains(t, string(l), tokeninfo.Fingerprint(a.RefreshToken))
+			secretsStayOut(t, h, a.AccessToken, b.AccessToken)
+		})
+	}
+}
