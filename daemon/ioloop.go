@@ -277,6 +277,8 @@ func (l *ioLoop) reload() {
 	l.d.wakeLocked()
 	l.d.mu.Unlock()
 	l.d.apply(changes)
+	// New tokens may be due already (a login that is about to expire).
+	l.d.refresher.now()
 	l.d.stats.reloads.Add(1)
 	l.setReadErr(nil)
 	h := l.health()

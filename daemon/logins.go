@@ -20,11 +20,13 @@ type logins struct {
 	d       *Daemon
 	sources map[string]extlogin.Source
 	mu      sync.Mutex
-	last    map[string]extlogin.Login // the login each source holds now
+	// where is the pool each source's login is in now: the Codex CLI's
+	// moves between openai (an API key) and openai-codex (ChatGPT).
+	where map[string]string
 }
 
 func newLogins(d *Daemon) *logins {
-	l := &logins{d: d, sources: map[string]extlogin.Source{}, last: map[string]extlogin.Login{}}
+	l := &logins{d: d, sources: map[string]extlogin.Source{}, where: map[string]string{}}
 	for _, s := range d.cfg.Logins {
 		l.sources[s.Name] = s
 	}
@@ -44,30 +46,46 @@ func (l *logins) Run(ctx context.Context) error {
 // update hands one source's state to the pool. A file that cannot be read
 // now keeps the login the pool has (a tool mid-write is not a logout).
 func (l *logins) update(u extlogin.Update) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	prev := l.where[u.Source]
 	var login pool.Login
 	switch {
 	case u.Err == nil:
 		login = poolLogin(u.Login)
 	case errors.Is(u.Err, extlogin.ErrNotLoggedIn):
-		src := l.sources[u.Source]
-		login = pool.Login{Provider: src.Provider, Source: u.Source, Broken: "logged out"}
+		provider := l.sources[u.Source].Provider
+		if prev != "" {
+			provider = prev
+		}
+		login = pool.Login{Provider: provider, Source: u.Source, Broken: "logged out"}
 	default:
 		l.d.log.Debug("a login file cannot be read now; keeping the last login", "source", u.Source, "err", u.Err)
 		return
 	}
-	l.mu.Lock()
-	l.last[u.Source] = u.Login
-	l.mu.Unlock()
+	attach := []pool.Login{login}
+	if prev != "" && prev != login.Provider {
+		// The tool's login moved to another pool: the entry it left
+		// holds a login the tool no longer has.
+		attach = append(attach, pool.Login{Provider: prev, Source: u.Source, Broken: "the tool's login is in the " + login.Provider + " pool now"})
+	}
+	l.where[u.Source] = login.Provider
+	var changes []pool.Change
 	l.d.mu.Lock()
-	changes, err := l.d.pool.AttachLogin(login)
+	for _, x := range attach {
+		ch, err := l.d.pool.AttachLogin(x)
+		if err != nil {
+			l.d.log.Warn("a login of another tool cannot be followed", "source", u.Source, "err", err)
+		}
+		changes = append(changes, ch...)
+	}
 	l.d.wakeLocked()
 	l.d.mu.Unlock()
-	if err != nil {
-		l.d.log.Warn("a login of another tool cannot be followed", "source", u.Source, "err", err)
-		return
-	}
 	l.d.apply(changes)
 	l.d.kickIO()
+	// The login may be due for a refresh already (the tool has not run
+	// for a while): the refresher looks at once, not at its next scan.
+	l.d.refresher.now()
 }
 
 func poolLogin(x extlogin.Login) pool.Login {
@@ -89,7 +107,13 @@ func (rf *refresher) exchangeExternal(ctx context.Context, c pool.RefreshCandida
 		rf.d.logins.update(extlogin.Update{Source: c.Source, Login: cur})
 		return outcomeAdopted
 	}
+	if rf.spentBefore(c) {
+		return outcomeTerminal
+	}
 	res, err := rf.oauth.Refresh(ctx, oauth.Request{Provider: c.Provider, RefreshToken: c.Tokens.RefreshToken, Source: c.Source})
+	if err == nil {
+		rf.spend(c)
+	}
 	if err != nil {
 		var oe *oauth.Error
 		f := pool.RefreshFailure{Reason: err.Error()}
@@ -103,16 +127,22 @@ func (rf *refresher) exchangeExternal(ctx context.Context, c pool.RefreshCandida
 		}
 		return outcomeFailed
 	}
-	to := cur
-	to.AccessToken, to.RefreshToken, to.ExpiresAt = res.AccessToken, res.RefreshToken, res.ExpiresAt
-	if err := (extlogin.Writer{Now: rf.d.cfg.Pool.Now}).WriteBack(ctx, src, cur, to); err != nil {
-		rf.d.log.Warn("refreshed another tool's login but could not write it back; serving it from memory", "source", c.Source, "err", err)
-	}
+	// The pool takes the new pair first: the watcher then reads it back
+	// from the tool's file as no change, and if the write-back fails the
+	// pair is still served (the old one is spent).
 	rf.d.mu.Lock()
 	changes, err := rf.d.pool.Refreshed(c.Provider, c.ID, c.Tokens, pool.Tokens{AccessToken: res.AccessToken, RefreshToken: res.RefreshToken}, res.ExpiresAt)
 	rf.d.mu.Unlock()
 	if err == nil {
 		rf.d.apply(changes)
+	}
+	to := cur
+	to.AccessToken, to.RefreshToken, to.ExpiresAt = res.AccessToken, res.RefreshToken, res.ExpiresAt
+	if res.IDToken != "" {
+		to.IDToken = res.IDToken
+	}
+	if err := (extlogin.Writer{Now: rf.d.cfg.Pool.Now}).WriteBack(ctx, src, cur, to); err != nil {
+		rf.d.log.Warn("refreshed another tool's login but could not write it back; serving it from memory", "source", c.Source, "err", err)
 	}
 	rf.d.kickIO()
 	return outcomeRefreshed

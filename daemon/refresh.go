@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/oauth"
 	"github.com/credpool/credpool/pool"
 	"github.com/credpool/credpool/tokeninfo"
@@ -22,9 +23,17 @@ import (
 
 // Refresh timing.
 const (
-	refreshScanMax   = 15 * time.Second // rescan at least this often
-	refreshRetryBase = 30 * time.Second // first backoff after a transient failure
+	refreshScanMax = 15 * time.Second // rescan at least this often
+	// refreshRetryBase is the first backoff after a transient failure (a
+	// 5xx, a timeout), doubling to refreshRetryMax. It is short because
+	// the access token is still valid and the horizon is 120 s: a first
+	// retry after 30 s left three tries before expiry, and a fourth only
+	// 90 s after the token had expired.
+	refreshRetryBase = time.Second
 	refreshRetryMax  = 10 * time.Minute
+	// refreshLimitedWait is how long a 429 without Retry-After benches
+	// the refresh: the endpoint asked us to slow down.
+	refreshLimitedWait = 30 * time.Second
 	// refreshWaitDefault is how long a select with no wait_ms waits for a
 	// refresh in flight when nothing else is available.
 	refreshWaitDefault = 5 * time.Second
@@ -138,12 +147,15 @@ func (rf *refresher) refresh(ctx context.Context, c pool.RefreshCandidate) {
 		delete(rf.flights, fp)
 		rf.mu.Unlock()
 		rf.d.mu.Lock()
-		// Whatever the outcome (a peer's pair adopted, a busy lock), the
-		// refresh is over.
+		// However it ended (refreshed, failed, a peer's pair adopted, the
+		// lock busy), it is not in flight any more.
 		rf.d.pool.RefreshEnded(c.Provider, c.ID)
 		rf.d.wakeLocked()
 		rf.d.mu.Unlock()
 		rf.d.kickIO()
+		// Plan again: a failure has just set when to retry, and the scan
+		// that started this refresh skipped it as in flight.
+		rf.now()
 	}()
 	rf.d.mu.Lock()
 	rf.d.pool.RefreshStarted(c.Provider, c.ID)
@@ -166,7 +178,7 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 	if c.External {
 		return rf.exchangeExternal(ctx, c)
 	}
-	unlock, err := rf.d.store.Lock(ctx)
+	unlock, err := rf.lock(ctx)
 	if err != nil {
 		// A busy lock never benches an entry: try again soon.
 		rf.backoff(key, busyRetryMax, false)
@@ -176,12 +188,8 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 	if rf.adoptPeer(c) {
 		return outcomeAdopted
 	}
-	ledger := rf.ledger(c)
-	if ledger != nil {
-		if spent, err := ledger.Contains(c.Tokens.RefreshToken); err == nil && spent {
-			rf.failed(c, pool.RefreshFailure{Terminal: true, Reason: "refresh_token_reused"})
-			return outcomeTerminal
-		}
+	if rf.spentBefore(c) {
+		return outcomeTerminal
 	}
 	res, err := rf.oauth.Refresh(ctx, oauth.Request{Provider: c.Provider, RefreshToken: c.Tokens.RefreshToken,
 		PortalBaseURL: c.Extra["portal_base_url"], Source: c.Source})
@@ -204,7 +212,7 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 			rf.failed(c, f)
 			return outcomeTerminal
 		case oauth.RateLimited:
-			wait := refreshRetryBase
+			wait := refreshLimitedWait
 			if oe.RetryAfter > 0 {
 				wait = max(time.Duration((oe.RetryAfter-float64(rf.d.cfg.Pool.Now().Unix()))*float64(time.Second)), time.Second)
 			}
@@ -216,11 +224,7 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 		rf.failed(c, f)
 		return outcomeFailed
 	}
-	if ledger != nil {
-		if err := ledger.Add(c.Tokens.RefreshToken); err != nil {
-			rf.d.log.Warn("could not record a spent refresh token in Hermes' ledger", "provider", c.Provider, "id", c.ID, "err", err)
-		}
-	}
+	rf.spend(c)
 	rf.mu.Lock()
 	delete(rf.retry, key)
 	rf.mu.Unlock()
@@ -244,11 +248,43 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 	return outcomeRefreshed
 }
 
+// Waits between tries of a busy auth.lock for a refresh: the daemon's own
+// writer and Hermes hold it for milliseconds, and the agents that reported
+// the 401 wait for this refresh (authfile.Store.Lock tries every 50 ms).
+const (
+	refreshLockFirst = time.Millisecond
+	refreshLockMax   = 50 * time.Millisecond
+)
+
+// lock takes auth.lock for a refresh, trying again soon while it is busy,
+// for as long as Store.Lock would wait.
+func (rf *refresher) lock(ctx context.Context) (func() error, error) {
+	timeout := rf.d.store.LockTimeout
+	if timeout <= 0 {
+		timeout = authfile.DefaultLockTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	for wait := refreshLockFirst; ; wait = min(wait*2, refreshLockMax) {
+		unlock, err := rf.d.store.TryLock()
+		if !errors.Is(err, authfile.ErrLockBusy) || !time.Now().Before(deadline) {
+			return unlock, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
 // adoptPeer re-reads the file (under auth.lock) and merges it, as a
 // reload would, then reports whether c's pair is spent: the pool holds
 // another pair for the entry now, because a peer rotated it (in the row or
 // in the singleton a device_code entry follows) or because a reload merged
-// that rotation before the lock was ours. Then no POST is needed.
+// that rotation before the lock was ours. Then no POST is needed: c's
+// refresh token is spent, and sending it would earn refresh_token_reused.
 func (rf *refresher) adoptPeer(c pool.RefreshCandidate) bool {
 	if f, _, err := rf.d.store.Read(); err == nil {
 		rf.d.mu.Lock()
@@ -263,6 +299,30 @@ func (rf *refresher) adoptPeer(c pool.RefreshCandidate) bool {
 	defer rf.d.mu.Unlock()
 	cur, _ := rf.d.pool.Holds(c.Provider, c.ID, c.Tokens)
 	return !cur
+}
+
+// spentBefore reports whether Hermes' ledger lists c's refresh token as
+// spent; then c is DEAD, and nothing is sent (a replay would revoke the
+// whole session).
+func (rf *refresher) spentBefore(c pool.RefreshCandidate) bool {
+	ledger := rf.ledger(c)
+	if ledger == nil {
+		return false
+	}
+	if spent, err := ledger.Contains(c.Tokens.RefreshToken); err != nil || !spent {
+		return false
+	}
+	rf.failed(c, pool.RefreshFailure{Terminal: true, Reason: "refresh_token_reused"})
+	return true
+}
+
+// spend records in Hermes' ledger that a refresh spent c's refresh token.
+func (rf *refresher) spend(c pool.RefreshCandidate) {
+	if ledger := rf.ledger(c); ledger != nil {
+		if err := ledger.Add(c.Tokens.RefreshToken); err != nil {
+			rf.d.log.Warn("could not record a spent refresh token in Hermes' ledger", "provider", c.Provider, "id", c.ID, "err", err)
+		}
+	}
 }
 
 // ledger is Hermes' record of spent Anthropic refresh tokens for c's

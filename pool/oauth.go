@@ -80,8 +80,10 @@ func (p *Pool) RefreshStarted(provider, id string) {
 	}
 }
 
-// RefreshEnded records that a refresh that was started did not happen (the
-// lock was busy); the entry stays as it was.
+// RefreshEnded records that a refresh that was started is over, however
+// it ended (after Refreshed or RefreshFailed it changes nothing; after a
+// refresh that did not happen, or found a peer's pair, the entry stays as
+// it was).
 func (p *Pool) RefreshEnded(provider, id string) {
 	if e := p.entry(provider, id); e != nil {
 		e.refreshing = false

@@ -89,6 +89,54 @@ func TestRefreshedIsANewGeneration(t *testing.T) {
 	_ = c
 }
 
+// A 401 reported after the refresh, by an agent whose call used the old
+// access token, is about a generation that is gone: it marks nothing,
+// asks for no second refresh, and hands the agent the new token. A report
+// that names no token, or a token the entry never held, still marks.
+func TestLateReportOnAReplacedToken(t *testing.T) {
+	old := jwtExpiring(t0.Add(time.Minute))
+	for _, tc := range []struct {
+		name   string
+		report Report
+		stale  bool
+	}{
+		{"by id with the old token", Report{CredentialID: "a", APIKeyHint: old}, true},
+		{"by the old token alone", Report{APIKeyHint: old}, false},
+		{"by id with the new token", Report{CredentialID: "a", APIKeyHint: "new"}, false},
+		{"by id with a token it never held", Report{CredentialID: "a", APIKeyHint: "sk-SECRET-other"}, false},
+		{"by id alone", Report{CredentialID: "a"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := oauthEnt("a", 0, old)
+			p, _ := newTest(t, Config{}, map[string][]Entry{"openai-codex": {a}})
+			fresh := Tokens{AccessToken: jwtExpiring(t0.Add(time.Hour)), RefreshToken: "rt-SECRET-new"}
+			_, err := p.Refreshed("openai-codex", "a", tokensOf(&a), fresh, 0)
+			require.NoError(t, err)
+			r := tc.report
+			if r.APIKeyHint == "new" {
+				r.APIKeyHint = fresh.AccessToken
+			}
+			r.StatusCode = 401
+			res, err := p.Report("openai-codex", r)
+			require.NoError(t, err)
+			assert.Equal(t, tc.stale, res.Stale)
+			if !tc.stale {
+				// Not about the new token (no holder of the old one is
+				// left), or about it: as before.
+				assert.Equal(t, r.CredentialID == "" && r.APIKeyHint == old, res.Unmatched)
+				return
+			}
+			assert.Nil(t, res.Marked)
+			assert.False(t, res.Unmatched)
+			assert.False(t, res.RefreshWanted, "no second refresh for the same generation")
+			require.NotNil(t, res.Next)
+			assert.Equal(t, fresh.AccessToken, res.Next.AccessToken, "the agent is handed the new token")
+			assert.Equal(t, StatusOK, viewOf(t, p, "openai-codex", "a").Status)
+			assert.False(t, p.RefreshCandidates()[0].Wanted)
+		})
+	}
+}
+
 func TestRefreshFailed(t *testing.T) {
 	a := oauthEnt("a", 0, jwtExpiring(t0.Add(time.Hour)))
 	t.Run("terminal makes it DEAD", func(t *testing.T) {

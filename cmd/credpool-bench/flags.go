@@ -36,6 +36,7 @@ type config struct {
 	Rate        float64       `json:"rate,omitempty"`
 	Mix         mix           `json:"mix"`
 	Recovery    int           `json:"recovery,omitempty"`
+	OAuth       int           `json:"oauth,omitempty"`
 	Baseline    bool          `json:"baseline,omitempty"`
 	// HeaderReports is the rounds of the header-report comparison
 	// (headers.go), 0 = not run.
@@ -128,6 +129,7 @@ flags:`)
 	mixStr := fs.String("mix", "select=90,report=5,release=5", "operation weights: select, report (429/402/401 token_invalidated in turn), release")
 	fs.IntVar(&cfg.Recovery, "recovery", 0, "measure re-auth recovery this many times (time from another process's rename of auth.json to the DEAD entry being selected)")
 	fs.IntVar(&cfg.HeaderReports, "header-reports", 0, "compare this many 200 reports carrying 20 rate-limit headers with as many carrying none (one client, interleaved)")
+	fs.IntVar(&cfg.OAuth, "oauth", 0, "measure OAuth (issue 10) instead: this many stampede generations of --clients agents, --recovery re-logins per tool (default 50), selects during a refresh for --duration")
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "also run the same selects as per-process file locking and a bare Unix-socket echo, and print ratios")
 	fs.DurationVar(&cfg.Idle, "idle", 0, "before the load, count the idle daemon's wake-ups (context switches) over this long")
 	fs.DurationVar(&cfg.Tick, "tick", 60*time.Second, "--tick of the daemon the bench starts")
@@ -152,7 +154,7 @@ flags:`)
 	case cfg.Clients < 1, cfg.Providers < 1, cfg.Entries < 1:
 		fmt.Fprintln(stderr, "credpool-bench: --clients, --providers and --entries must be ≥ 1")
 		return cfg, errUsage
-	case cfg.Duration < 0, cfg.Warmup < 0, cfg.Rate < 0, cfg.Recovery < 0, cfg.Idle < 0, cfg.HeaderReports < 0:
+	case cfg.Duration < 0, cfg.Warmup < 0, cfg.Rate < 0, cfg.Recovery < 0, cfg.Idle < 0, cfg.HeaderReports < 0, cfg.OAuth < 0:
 		fmt.Fprintln(stderr, "credpool-bench: durations, --rate, --recovery and --header-reports must not be negative")
 		return cfg, errUsage
 	}

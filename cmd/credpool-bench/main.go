@@ -46,6 +46,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.OAuth > 0 {
+		return runOAuth(ctx, cfg, stdout, stderr)
+	}
 	res, err := bench(ctx, cfg, stderr)
 	if err != nil {
 		return err

@@ -108,10 +108,13 @@ func moduleRoot() string {
 // startDaemon runs `credpool daemon` on authFile and socket and waits until
 // it answers health. Its settings come only from the flags: XDG_CONFIG_HOME
 // points into dir so that the user's config file is not read.
-func startDaemon(ctx context.Context, bin, dir, authFile, socket string, tick time.Duration) (*daemonProc, error) {
+func startDaemon(ctx context.Context, bin, dir, authFile, socket string, tick time.Duration, opts ...func(*exec.Cmd)) (*daemonProc, error) {
 	cmd := exec.Command(bin, "daemon", "--auth-file", authFile, "--socket", socket,
 		"--tick", tick.String(), "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_RUNTIME_DIR="+dir)
+	for _, o := range opts { // more flags or environment (--oauth)
+		o(cmd)
+	}
 	d := &daemonProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {

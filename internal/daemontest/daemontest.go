@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -143,15 +144,22 @@ func (d *Daemon) Command(extra ...string) *exec.Cmd {
 	args = append(args, d.opts.Args...)
 	args = append(args, extra...)
 	cmd := exec.Command(d.Bin, args...)
-	cmd.Env = append(cleanEnv(), d.opts.Env...)
+	cmd.Env = append(cleanEnv(filepath.Join(d.Dir, "home")), d.opts.Env...)
 	return cmd
 }
 
-// cleanEnv keeps the daemon away from the developer's own pool.
-func cleanEnv() []string {
-	var env []string
+// cleanEnv keeps the daemon away from the developer's own pool and logins:
+// no CREDPOOL_* or HERMES_HOME, and HOME and the other tools' homes under
+// the test's directory (home, which need not exist), so that a real
+// ~/.codex or ~/.claude login on the machine is not followed. Options.Env
+// comes after and wins.
+func cleanEnv(home string) []string {
+	env := []string{"HOME=" + home}
 	for _, kv := range os.Environ() {
-		if len(kv) > 8 && kv[:8] == "CREDPOOL" || len(kv) > 11 && kv[:11] == "HERMES_HOME" {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "CREDPOOL"), name == "HERMES_HOME", name == "HOME",
+			name == "CODEX_HOME", name == "CLAUDE_CONFIG_DIR", name == "QWEN_HOME", name == "GEMINI_CLI_HOME":
 			continue
 		}
 		env = append(env, kv)
