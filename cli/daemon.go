@@ -33,14 +33,19 @@ func runDaemon(ctx context.Context, e Env, args []string) error {
 		return usageError{err.Error()}
 	}
 	limitMemory(e.Getenv)
+	gw, err := gatewayConfig(e, s)
+	if err != nil {
+		return err
+	}
 	cfg := daemon.Config{
-		AuthFile: s.AuthFile,
-		Socket:   s.Socket,
-		Version:  Version,
+		AuthFile:    s.AuthFile,
+		Socket:      s.Socket,
+		Version:     Version,
 		Tick:        s.Tick,
 		Pool:        poolConfig(s),
 		MaxFileSize: s.MaxFileSize,
 		Logger:      logger,
+		Gateway:     gw,
 	}
 	// packaging.Run is the service process: it sends READY=1 to systemd once
 	// the socket answers and STOPPING=1 on the way out.

@@ -117,6 +117,10 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("gateway: requests still running at the end of the shutdown grace; closing them", "grace", s.cfg.ShutdownGrace)
 		_ = srv.Close()
 	}
+	// Connections kept open to the upstreams would outlive the gateway.
+	if t, ok := s.cfg.Transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("gateway: serve: %w", err)
 	}

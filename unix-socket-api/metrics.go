@@ -24,7 +24,7 @@ type metrics struct {
 	duration   *prometheus.HistogramVec
 }
 
-func newMetrics(b Backend) *metrics {
+func newMetrics(b Backend, extra []prometheus.Collector) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		selections: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -45,6 +45,7 @@ func newMetrics(b Backend) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&backendCollector{b: b})
+	m.reg.MustRegister(extra...)
 	return m
 }
 
