@@ -54,9 +54,27 @@ func New(cfg Config, b Backend) (*Server, error) {
 		Transport:    &rotator{s: s},
 		ErrorHandler: s.proxyError,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BufferPool:   &copyBuffers{},
 	}
 	return s, nil
 }
+
+// copyBuffers hands ReverseProxy its copy buffers back. Without a pool it
+// makes a 32 KiB buffer for every response it copies, which at a few
+// thousand requests a second was most of the daemon's garbage, and kept the
+// garbage collector running flat out under the daemon's soft memory limit.
+type copyBuffers struct{ p sync.Pool }
+
+const copyBufferSize = 32 << 10 // what ReverseProxy makes without a pool
+
+func (b *copyBuffers) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, copyBufferSize)
+}
+
+func (b *copyBuffers) Put(buf []byte) { b.p.Put(&buf) }
 
 // Handler is the gateway's HTTP handler, for tests and for a caller that
 // serves it itself (on loopback: it trusts its listener's reach).

@@ -22,6 +22,12 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if target := os.Getenv(proxyEnv); target != "" {
+		if err := serveProxy(target); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
@@ -62,7 +68,8 @@ type wireResult struct {
 		P99MS float64 `json:"p99_ms"`
 		MaxMS float64 `json:"max_ms"`
 	} `json:"recovery"`
-	Config struct {
+	Gateway *wireGateway `json:"gateway"`
+	Config  struct {
 		Clients int    `json:"clients"`
 		Mode    string `json:"mode"`
 		Mix     map[string]int

@@ -40,6 +40,10 @@ type config struct {
 	Idle        time.Duration `json:"-"`
 	Tick        time.Duration `json:"-"`
 	JSON        bool          `json:"-"`
+	// Gateway measures the provider gateway instead of the socket API.
+	Gateway        bool `json:"gateway,omitempty"`
+	GatewayClients int  `json:"gateway_clients,omitempty"`
+	GatewayStreams int  `json:"gateway_streams,omitempty"`
 
 	DurationS float64 `json:"duration_s"`
 	WarmupS   float64 `json:"warmup_s"`
@@ -128,6 +132,9 @@ flags:`)
 	fs.DurationVar(&cfg.Idle, "idle", 0, "before the load, count the idle daemon's wake-ups (context switches) over this long")
 	fs.DurationVar(&cfg.Tick, "tick", 60*time.Second, "--tick of the daemon the bench starts")
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of tables")
+	fs.BoolVar(&cfg.Gateway, "gateway", false, "measure the provider gateway instead: the same requests to a fake provider direct and through the daemon's gateway, each for --duration (--entries keys)")
+	fs.IntVar(&cfg.GatewayClients, "gateway-clients", 64, "with --gateway: clients of the throughput run")
+	fs.IntVar(&cfg.GatewayStreams, "gateway-streams", 200, "with --gateway: concurrent streams")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
@@ -145,8 +152,11 @@ flags:`)
 	}
 	cfg.Mix = m
 	switch {
-	case cfg.Clients < 1, cfg.Providers < 1, cfg.Entries < 1:
-		fmt.Fprintln(stderr, "credpool-bench: --clients, --providers and --entries must be ≥ 1")
+	case cfg.Clients < 1, cfg.Providers < 1, cfg.Entries < 1, cfg.GatewayClients < 1, cfg.GatewayStreams < 1:
+		fmt.Fprintln(stderr, "credpool-bench: --clients, --providers, --entries, --gateway-clients and --gateway-streams must be ≥ 1")
+		return cfg, errUsage
+	case cfg.Gateway && (cfg.Socket != "" || cfg.Baseline || cfg.Recovery > 0 || cfg.Rate > 0 || cfg.Duration == 0):
+		fmt.Fprintln(stderr, "credpool-bench: --gateway starts its own daemon and runs closed loops for --duration (> 0): no --socket, --baseline, --recovery or --rate")
 		return cfg, errUsage
 	case cfg.Duration < 0, cfg.Warmup < 0, cfg.Rate < 0, cfg.Recovery < 0, cfg.Idle < 0:
 		fmt.Fprintln(stderr, "credpool-bench: durations, --rate and --recovery must not be negative")

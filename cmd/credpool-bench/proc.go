@@ -51,6 +51,17 @@ func genAuth(providers, entries int) ([]byte, error) {
 	return f.Marshal()
 }
 
+// writeAuthFile writes data as auth.json in a new 0700 directory sub of
+// dir, as a user's would be, and returns its path.
+func writeAuthFile(dir, sub string, data []byte) (string, error) {
+	d := filepath.Join(dir, sub)
+	if err := os.Mkdir(d, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(d, "auth.json")
+	return path, os.WriteFile(path, data, 0o600)
+}
+
 // daemonProc is the credpool child process the bench started.
 type daemonProc struct {
 	cmd *exec.Cmd
@@ -106,11 +117,13 @@ func moduleRoot() string {
 }
 
 // startDaemon runs `credpool daemon` on authFile and socket and waits until
-// it answers health. Its settings come only from the flags: XDG_CONFIG_HOME
-// points into dir so that the user's config file is not read.
-func startDaemon(ctx context.Context, bin, dir, authFile, socket string, tick time.Duration) (*daemonProc, error) {
-	cmd := exec.Command(bin, "daemon", "--auth-file", authFile, "--socket", socket,
-		"--tick", tick.String(), "--log-level", "warn")
+// it answers health. Its settings come only from the flags (extra ones
+// after the bench's own, so they win): XDG_CONFIG_HOME points into dir so
+// that the user's config file is not read.
+func startDaemon(ctx context.Context, bin, dir, authFile, socket string, tick time.Duration, extra ...string) (*daemonProc, error) {
+	args := append([]string{"daemon", "--auth-file", authFile, "--socket", socket,
+		"--tick", tick.String(), "--log-level", "warn"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_RUNTIME_DIR="+dir)
 	d := &daemonProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = d.stderr
