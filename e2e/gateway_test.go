@@ -290,3 +290,16 @@ func TestGatewayStreams(t *testing.T) {
 		})
 	})
 }
+
+// A daemon without the gateway says so when asked for a gateway URL, and
+// how to turn it on; its health says "gateway": null.
+func TestGatewayURLWithGatewayOff(t *testing.T) {
+	t.Parallel()
+	h := start(t, secretFixture(t, nil), daemontest.Options{})
+	assert.Nil(t, h.health().Gateway)
+	res := h.credpool("", "gateway", "url", "openai")
+	assert.Equal(t, 1, res.code)
+	assert.Empty(t, res.stdout)
+	assert.Contains(t, res.stderr, "serves no gateway")
+	assert.Contains(t, res.stderr, `gateway = "127.0.0.1:8484"`)
+}
