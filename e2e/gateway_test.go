@@ -209,9 +209,9 @@ func TestGatewayCodexExec(t *testing.T) {
 	assert.NotContains(t, logs, g.token, "codex's own log")
 }
 
-// next is the next event, failing the test when none comes in 10 s: an
+// nextEvent is the next event, failing the test when none comes in 10 s: an
 // event held back by the gateway never comes while the upstream waits.
-func next(t *testing.T, events <-chan string, what string) string {
+func nextEvent(t *testing.T, events <-chan string, what string) string {
 	t.Helper()
 	select {
 	case ev, ok := <-events:
@@ -240,19 +240,19 @@ func TestGatewayStreams(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 		events := gt.SSEData(resp.Body)
-		next(t, events, "the role chunk")
+		nextEvent(t, events, "the role chunk")
 		var text strings.Builder
 		for i, piece := range gt.StreamPieces {
 			if i > 0 {
 				require.NoError(t, g.up.Step())
 			}
-			ev := next(t, events, fmt.Sprintf("piece %d", i))
+			ev := nextEvent(t, events, fmt.Sprintf("piece %d", i))
 			assert.Contains(t, ev, piece)
 			text.WriteString(piece)
 		}
 		require.NoError(t, g.up.Step())
-		assert.Contains(t, next(t, events, "the finish chunk"), `"finish_reason":"stop"`)
-		assert.Equal(t, "[DONE]", next(t, events, "[DONE]"))
+		assert.Contains(t, nextEvent(t, events, "the finish chunk"), `"finish_reason":"stop"`)
+		assert.Equal(t, "[DONE]", nextEvent(t, events, "[DONE]"))
 		assert.Equal(t, gt.Text, text.String())
 		assert.Regexp(t, `\s+ok\s`, g.statusRow("slow", "s1"))
 	})
@@ -264,8 +264,8 @@ func TestGatewayStreams(t *testing.T) {
 		defer resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		events := gt.SSEData(resp.Body)
-		next(t, events, "the role chunk")
-		next(t, events, "the first piece")
+		nextEvent(t, events, "the role chunk")
+		nextEvent(t, events, "the first piece")
 		cancel()
 		select {
 		case key := <-g.up.Cancelled():

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +38,20 @@ func serveProxy(target string) error {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 0, 256
 	rp.Transport, rp.BufferPool = tr, &proxyBuffers{}
-	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+	// Like the gateway, it buffers the request body: handing the server's
+	// own body reader to the upstream transport races the server closing
+	// it once the answer has begun, and about one stream in a hundred lost
+	// its upstream connection half way.
+	buffered := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		rp.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: buffered, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Println(ln.Addr().String())
 	// The parent closes stdin when it is done with us.
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); _ = srv.Close() }()
