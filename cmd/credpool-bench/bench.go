@@ -204,7 +204,7 @@ func openTarget(ctx context.Context, cfg config, dir string, genData []byte) (*t
 	if err != nil {
 		return nil, err
 	}
-	d, err := startDaemon(ctx, bin, dir, tg.authFile, tg.socket, cfg.Tick)
+	d, err := startDaemon(ctx, bin, dir, tg.authFile, tg.socket, cfg.Tick, daemonExtra{env: cfg.DaemonEnv})
 	if err != nil {
 		return nil, err
 	}

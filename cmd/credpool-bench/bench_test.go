@@ -188,7 +188,7 @@ func TestParseMix(t *testing.T) {
 }
 
 func TestFlagsRejectBadUsage(t *testing.T) {
-	for _, args := range [][]string{{"--clients", "0"}, {"--rate", "-1"}, {"--mix", "release=1"}, {"extra"}} {
+	for _, args := range [][]string{{"--clients", "0"}, {"--rate", "-1"}, {"--mix", "release=1"}, {"extra"}, {"--daemon-env", "nope"}} {
 		t.Run(args[0], func(t *testing.T) {
 			var errb bytes.Buffer
 			_, err := parseFlags(args, &errb)

@@ -44,12 +44,28 @@ type config struct {
 	Gateway        bool `json:"gateway,omitempty"`
 	GatewayClients int  `json:"gateway_clients,omitempty"`
 	GatewayStreams int  `json:"gateway_streams,omitempty"`
+	// DaemonEnv is added to the environment of the daemon the bench
+	// starts, and of no other process.
+	DaemonEnv envFlag `json:"daemon_env,omitempty"`
 
 	DurationS float64 `json:"duration_s"`
 	WarmupS   float64 `json:"warmup_s"`
 	IdleS     float64 `json:"idle_s,omitempty"`
 	TickS     float64 `json:"tick_s,omitempty"`
 	Mode      string  `json:"mode"` // closed | open
+}
+
+// envFlag is a repeatable KEY=VALUE flag.
+type envFlag []string
+
+func (f *envFlag) String() string { return strings.Join(*f, " ") }
+
+func (f *envFlag) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", v)
+	}
+	*f = append(*f, v)
+	return nil
 }
 
 // mix is the weight of each operation; only positive weights are run.
@@ -135,6 +151,7 @@ flags:`)
 	fs.BoolVar(&cfg.Gateway, "gateway", false, "measure the provider gateway instead: the same requests to a fake provider direct and through the daemon's gateway, each for --duration (--entries keys)")
 	fs.IntVar(&cfg.GatewayClients, "gateway-clients", 64, "with --gateway: clients of the throughput run")
 	fs.IntVar(&cfg.GatewayStreams, "gateway-streams", 200, "with --gateway: concurrent streams")
+	fs.Var(&cfg.DaemonEnv, "daemon-env", "`KEY=VALUE` for the environment of the daemon the bench starts, and no other process (repeatable; e.g. GOMEMLIMIT=22MiB)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err

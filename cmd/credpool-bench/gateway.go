@@ -235,7 +235,8 @@ func openGatewayTarget(ctx context.Context, cfg config, dir string) (*gwTarget, 
 		return nil, err
 	}
 	socket := filepath.Join(dir, "credpool.sock")
-	if tg.daemon, err = startDaemon(ctx, bin, dir, authFile, socket, cfg.Tick, "--gateway", "127.0.0.1:0", "--log-level", "info"); err != nil {
+	if tg.daemon, err = startDaemon(ctx, bin, dir, authFile, socket, cfg.Tick,
+		daemonExtra{args: []string{"--gateway", "127.0.0.1:0", "--log-level", "info"}, env: cfg.DaemonEnv}); err != nil {
 		return nil, err
 	}
 	c := socketapi.NewClient(socket)

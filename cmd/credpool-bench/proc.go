@@ -116,15 +116,21 @@ func moduleRoot() string {
 	return ""
 }
 
+// daemonExtra is what a run adds to the daemon's command line (after the
+// bench's own flags, so they win) and to its environment.
+type daemonExtra struct {
+	args, env []string
+}
+
 // startDaemon runs `credpool daemon` on authFile and socket and waits until
-// it answers health. Its settings come only from the flags (extra ones
-// after the bench's own, so they win): XDG_CONFIG_HOME points into dir so
-// that the user's config file is not read.
-func startDaemon(ctx context.Context, bin, dir, authFile, socket string, tick time.Duration, extra ...string) (*daemonProc, error) {
+// it answers health. Its settings come only from the flags: XDG_CONFIG_HOME
+// points into dir so that the user's config file is not read.
+func startDaemon(ctx context.Context, bin, dir, authFile, socket string, tick time.Duration, extra daemonExtra) (*daemonProc, error) {
 	args := append([]string{"daemon", "--auth-file", authFile, "--socket", socket,
-		"--tick", tick.String(), "--log-level", "warn"}, extra...)
+		"--tick", tick.String(), "--log-level", "warn"}, extra.args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_RUNTIME_DIR="+dir)
+	cmd.Env = append(cmd.Env, extra.env...)
 	d := &daemonProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {
