@@ -73,10 +73,19 @@ try:
 finally:
     for p in background:
         os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        # Wait for the whole group (go run's child is the daemon, which
+        # drains its writes into HOME before it exits), then remove HOME.
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            p.poll()
+            try:
+                os.killpg(p.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
             os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
     shutil.rmtree(home, ignore_errors=True)
 print(f"{len(blocks)} README blocks: " + ("FAILED" if failed else "all ran or are covered elsewhere"))
 sys.exit(1 if failed else 0)

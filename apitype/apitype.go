@@ -4,7 +4,7 @@
 // types, so there is one JSON dialect for one object: a time is epoch
 // seconds or null, never 0; an absent string is null, never "".
 //
-// It imports only pool (for the domain values it converts from), so a
+// It imports only pool and quota (for the domain values it converts from), so a
 // program that only talks to the daemon pulls in little.
 package apitype
 
@@ -128,6 +128,10 @@ type ReportResponse struct {
 	// wait is never passed on: the caller rotates, and its next select's
 	// 503 says when one is back.
 	RetryAfterS *float64 `json:"retry_after_s,omitempty"`
+	// Stale: the report named a token (api_key_hint) or a lease of a pair
+	// the credential has replaced since (a refresh, a re-login), so it
+	// marked nothing; next is the credential as it is now.
+	Stale bool `json:"stale,omitempty"`
 	Persistence
 }
 
@@ -197,7 +201,52 @@ type Entry struct {
 	StatusClearedAt  *float64           `json:"status_cleared_at"`
 	PruneAt          *float64           `json:"prune_at"` // when a manual DEAD entry is pruned
 	ModelCooldowns   map[string]float64 `json:"model_cooldowns"`
-	Unreadable       []string           `json:"unreadable"`
+	// Quota lists the live budget windows the provider's rate-limit
+	// headers announced; null when none.
+	Quota []QuotaWindow `json:"quota"`
+	// QuotaUntil is when the credential has budget again (for a caller
+	// that does not know its model); null when it has budget now.
+	QuotaUntil *float64 `json:"quota_until"`
+	Unreadable []string `json:"unreadable"`
+	// OAuth: a refresh in flight, why the last one failed, when the
+	// tokens were last refreshed (as the writer put it).
+	Refreshing   bool    `json:"refreshing"`
+	RefreshError *string `json:"refresh_error"`
+	LastRefresh  *string `json:"last_refresh"`
+	// External: the tokens are another tool's login (Source names the
+	// tool) and never written to auth.json; LoginBroken says why that
+	// login cannot be used now.
+	External    bool    `json:"external"`
+	LoginBroken *string `json:"login_broken"`
+}
+
+// QuotaWindow is one budget window of a credential, as the provider's last
+// answer that spoke of it described it. Numbers the provider did not send
+// are null; a 0 it sent is 0.
+type QuotaWindow struct {
+	// Key names the budget, family/window: openai/requests,
+	// anthropic/input-tokens, anthropic-unified/5h, codex/primary,
+	// http/retry-after.
+	Key string `json:"key"`
+	// Model is the model family the budget applies to; null: every model.
+	Model       *string  `json:"model"`
+	Remaining   *float64 `json:"remaining"`
+	Limit       *float64 `json:"limit"`
+	Utilization *float64 `json:"utilization"` // fraction used, 0..1
+	// Left is the fraction of the budget left, 0..1, as credpool ranks it.
+	Left *float64 `json:"left"`
+	// Exhausted is the provider's own "no" (unified status rejected, a
+	// Retry-After).
+	Exhausted bool `json:"exhausted"`
+	// ResetAt is when the window refills: the provider's reset, or 60 s
+	// after it was seen when the provider gave none.
+	ResetAt float64 `json:"reset_at"`
+	SeenAt  float64 `json:"seen_at"`
+	// Blocking: this window keeps the credential out of rotation now.
+	Blocking bool `json:"blocking"`
+	// Tightest: the window with the least budget left, which the headroom
+	// strategy ranks the credential by.
+	Tightest bool `json:"tightest"`
 }
 
 // Pool is one provider's pool for people and dashboards.

@@ -2,6 +2,7 @@ package apitype
 
 import (
 	"github.com/credpool/credpool/pool"
+	"github.com/credpool/credpool/quota"
 )
 
 // The pool's views use 0 and "" for "none"; the API says null, as
@@ -68,8 +69,37 @@ func EntryFrom(e pool.EntryView) Entry {
 		LastErrorReason: nullableString(e.LastErrorReason), LastErrorMessage: nullableString(e.LastErrorMessage),
 		LastErrorResetAt: nullable(e.LastErrorResetAt), FailureReason: nullableString(e.FailureReason),
 		StatusClearedAt: nullable(e.StatusClearedAt), PruneAt: nullable(e.PruneAt),
-		ModelCooldowns: e.ModelCooldowns, Unreadable: e.Unreadable,
+		ModelCooldowns: e.ModelCooldowns, Quota: QuotaFrom(e.Quota), QuotaUntil: nullable(e.QuotaUntil),
+		Unreadable: e.Unreadable,
+		Refreshing: e.Refreshing, RefreshError: nullableString(e.RefreshError),
+		LastRefresh: nullableString(e.LastRefresh), External: e.External,
+		LoginBroken: nullableString(e.LoginBroken),
 	}
+}
+
+// QuotaFrom is the wire form of a credential's quota readings, nil for none.
+func QuotaFrom(rs []quota.Reading) []QuotaWindow {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]QuotaWindow, len(rs))
+	for i, r := range rs {
+		out[i] = QuotaWindow{
+			Key: r.Key, Model: nullableString(r.Model),
+			Remaining: sent(r.Remaining), Limit: sent(r.Limit), Utilization: sent(r.Utilization), Left: sent(r.Left),
+			Exhausted: r.Exhausted, ResetAt: r.End, SeenAt: r.SeenAt, Blocking: r.Blocks, Tightest: r.Tightest,
+		}
+	}
+	return out
+}
+
+// sent is a reading the provider may not have sent (quota.Unknown), where
+// 0 is a value.
+func sent(x float64) *float64 {
+	if x == quota.Unknown {
+		return nil
+	}
+	return &x
 }
 
 // ProblemsFrom is the wire form of a pool's problems.

@@ -20,7 +20,7 @@ import (
 // Structural changes (a pool added or removed, an entry added, removed or
 // moved) count as changes without a render.
 func (f *File) changed() bool {
-	if len(f.Pools) != len(f.records) {
+	if len(f.Pools) != len(f.records) || f.singletonsChanged() {
 		return true
 	}
 	var scratch [2]writer

@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"time"
 
+	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -35,7 +36,9 @@ type File struct {
 	poolObj    object               // credential_pool members in file order
 	records    map[string]*poolRecs // provider → its entries as they were on disk
 	singletons map[string]pool.Singleton
-	size       int // length of the parsed document, to size Marshal's buffer
+	// parsedSingletons are the singletons as read, to tell a change.
+	parsedSingletons map[string]pool.Singleton
+	size             int // length of the parsed document, to size Marshal's buffer
 
 	version  Version
 	versionK bool // version is known (set by Store, or hashed on demand)
@@ -134,22 +137,22 @@ func (f *File) Version() Version {
 	return f.version
 }
 
-// Snapshot returns the document for pool: Pools is f.Pools itself, so that
-// pool.ApplyPatches on the snapshot changes this File.
+// Snapshot returns the document for pool: Pools and Singletons are the
+// File's own, so that pool.Sync on the snapshot changes this File. Only
+// the tokens of singletons that exist on disk are written back.
 func (f *File) Snapshot() pool.Snapshot {
 	if f.Pools == nil {
 		f.Pools = map[string][]pool.Entry{}
 	}
-	s := make(map[string]pool.Singleton, len(f.singletons))
-	for k, v := range f.singletons {
-		s[k] = v
+	if f.singletons == nil {
+		f.singletons = map[string]pool.Singleton{}
 	}
-	return pool.Snapshot{Pools: f.Pools, Singletons: s}
+	return pool.Snapshot{Pools: f.Pools, Singletons: f.singletons}
 }
 
 // setUpdatedAt sets updated_at the way Hermes does on every save.
 func (f *File) setUpdatedAt(t time.Time) {
-	val := appendQuoted(nil, isoMicro(t.UnixMicro()))
+	val := appendQuoted(nil, epoch.ISOMicro(t.UnixMicro()))
 	for i := range f.top {
 		if f.top[i].key == "updated_at" {
 			f.top[i].val = val

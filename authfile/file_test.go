@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -336,5 +337,5 @@ func TestFloatLikePython(t *testing.T) {
 	} {
 		assert.Equal(t, want, string(appendFloat(nil, in)))
 	}
-	assert.True(t, strings.HasPrefix(isoTime(1780317000), "2026-06-01T12:30:00+00:00"))
+	assert.True(t, strings.HasPrefix(epoch.ISO(1780317000), "2026-06-01T12:30:00+00:00"))
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"time"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -299,16 +298,4 @@ func appendFloat(b []byte, f float64) []byte {
 		b = append(b, '.', '0')
 	}
 	return b
-}
-
-// isoTime formats epoch seconds like Python's datetime.isoformat() of an
-// aware UTC datetime, the form Hermes writes.
-func isoTime(sec float64) string { return isoMicro(int64(math.Round(sec * 1e6))) }
-
-func isoMicro(us int64) string {
-	t := time.UnixMicro(us).UTC()
-	if t.Nanosecond() == 0 {
-		return t.Format("2006-01-02T15:04:05+00:00")
-	}
-	return t.Format("2006-01-02T15:04:05.000000+00:00")
 }

@@ -188,7 +188,7 @@ func (k expiry) render(b []byte, e *pool.Entry, rec *record, raw []byte) []byte 
 	case raw != nil && raw[0] != 'n' && raw[0] != '"':
 		return strconv.AppendFloat(b, sec, 'f', -1, 64)
 	}
-	return appendQuoted(b, isoTime(sec))
+	return appendQuoted(b, epoch.ISO(sec))
 }
 
 // epochMap is {name: epoch time}, as Hermes keeps per-model cooldowns.

@@ -42,8 +42,13 @@ func (f *File) write(w *writer) error {
 	w.buf.WriteByte('{')
 	n := 0
 	sawPools := false
+	singletons := f.singletonsChanged()
 	for _, m := range f.top {
 		w.member(&n, 1, m.rawKey)
+		if m.key == "providers" && singletons && m.val[0] == '{' {
+			f.writeProviders(w, m)
+			continue
+		}
 		if m.key != keyCredentialPool {
 			w.buf.Write(m.val)
 			continue

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/credpool/credpool/pool"
@@ -107,6 +108,7 @@ func (p *parser) parse() (*File, error) {
 	if m, ok := f.top.get("providers"); ok {
 		f.singletons = readSingletons(p.doc, m)
 	}
+	f.parsedSingletons = maps.Clone(f.singletons)
 	return f, nil
 }
 

@@ -67,6 +67,13 @@ func (s *Store) TryUpdate(fn func(*File) error) (Version, error) {
 	return s.update(s.TryLock, fn)
 }
 
+// UpdateHeld is Update for a caller that already holds auth.lock (from
+// Lock): a refresh holds it across re-read, POST and write-back, as
+// Hermes does, so that no other process spends the same refresh token.
+func (s *Store) UpdateHeld(fn func(*File) error) (Version, error) {
+	return s.update(func() (func() error, error) { return func() error { return nil }, nil }, fn)
+}
+
 func (s *Store) update(lock func() (func() error, error), fn func(*File) error) (Version, error) {
 	unlock, err := lock()
 	if err != nil {

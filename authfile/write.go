@@ -1,74 +1,50 @@
 package authfile
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/credpool/credpool/internal/atomicfile"
 )
 
-// write replaces auth.json atomically with what render writes: temp file
-// in the target's directory, 0600, fsync, rename, fsync of the directory. A
-// symlinked auth.json keeps its link; the target is replaced. A target
-// that is not a regular file is never replaced (ErrNotRegular). When
-// render fails the temp file is removed, auth.json is left as it is, and
-// the error is returned as it is.
+// write replaces auth.json atomically with what render writes (temp file
+// in the target's directory, 0600, fsync, rename, fsync of the directory:
+// atomicfile). A symlinked auth.json keeps its link; the target is
+// replaced. A target that is not a regular file is never replaced
+// (ErrNotRegular). When render fails the temp file is removed, auth.json is
+// left as it is, and the error is returned as it is.
 func (s *Store) write(render func(io.Writer) error) error {
 	target, err := resolve(s.path)
 	if err != nil {
 		return fmt.Errorf("authfile: write: %w", err)
 	}
-	dir := filepath.Dir(target)
-	ensureDir(dir)
-	tmp, err := os.CreateTemp(dir, tempPattern)
-	if err != nil {
+	ensureDir(filepath.Dir(target))
+	var own error // render's or the last look's: returned as they are
+	_, err = atomicfile.Write(target, atomicfile.Options{Pattern: tempPattern,
+		// Checked again just before the rename: something may have been
+		// put there since the read (by a writer that ignores auth.lock).
+		BeforeRename: func() error {
+			if fi, err := os.Lstat(target); err == nil && !fi.Mode().IsRegular() {
+				own = notRegular(target, fi.Mode())
+			}
+			return own
+		}},
+		func(w io.Writer) (bool, error) {
+			own = render(w)
+			return true, own
+		})
+	switch {
+	case own != nil:
+		return own
+	case err != nil:
 		return fmt.Errorf("authfile: write: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
-	}
-	bw := bufio.NewWriterSize(tmp, writeBuffer)
-	if err := render(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
-	}
-	// Checked again just before the rename: something may have been put
-	// there since the read (by a writer that ignores auth.lock).
-	if fi, err := os.Lstat(target); err == nil && !fi.Mode().IsRegular() {
-		return notRegular(target, fi.Mode())
-	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return fmt.Errorf("authfile: write: %w", err)
-	}
-	committed = true
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("authfile: write: sync directory: %w", err)
 	}
 	return nil
 }
-
-// writeBuffer is the temp file's write buffer: large enough that a
-// multi-megabyte document takes few write calls.
-const writeBuffer = 64 << 10
 
 // ensureDir creates dir, and any missing parent, 0700. It never changes
 // the mode of a directory that exists: the auth directory may be $HOME, or
@@ -118,16 +94,4 @@ func resolve(path string) (string, error) {
 		p = link
 	}
 	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return err
-	}
-	return nil
 }

@@ -63,10 +63,31 @@ func TestEntryState(t *testing.T) {
 			"exhausted 429, 974y left"},
 		{"cooling to 9999", apitype.Entry{Status: "exhausted", LastErrorCode: num(429), Until: ptrF(253402300799), TokenHint: hint},
 			"exhausted 429, 7978y left"},
+		// Issue 10: the OAuth part of the state.
+		{"oauth expiring", apitype.Entry{Status: "ok", Available: true, TokenHint: hint, ExpiresAt: at(41*time.Minute + 10*time.Second)},
+			"ok, expires in 41m"},
+		{"oauth expired, refresh in flight", apitype.Entry{Status: "ok", TokenHint: hint, ExpiresAt: at(-3 * time.Minute), Refreshing: true},
+			"ok, refreshing, expired 3m ago"},
+		{"last refresh failed", apitype.Entry{Status: "ok", Available: true, TokenHint: hint, RefreshError: str("server_error"), ExpiresAt: at(90 * time.Second)},
+			"ok, last refresh failed: server_error, expires in 1m"},
+		{"dead shows no expiry", apitype.Entry{Status: "dead", LastErrorReason: str("invalid_grant"), TokenHint: hint, ExpiresAt: at(time.Hour), External: true},
+			"dead invalid_grant"},
+		{"broken external login", apitype.Entry{Status: "ok", External: true, Source: "claude_code", LoginBroken: str("the file holds no tokens (logged out?)")},
+			"ok, login broken: the file holds no tokens (logged out?)"},
 		{"stamped 5 years ahead", apitype.Entry{Status: "dead", LastErrorCode: num(401), LastStatusAt: at(5 * 365 * 24 * time.Hour), TokenHint: hint},
 			"dead 401, stamped 5y in the future"},
 		{"model cooldowns", apitype.Entry{Status: "ok", Available: true, TokenHint: hint, ModelCooldowns: map[string]float64{"claude-b": *at(90 * time.Minute), "claude-a": *at(time.Minute)}},
 			"ok, claude-a benched 1m, claude-b benched 1h"},
+		{"quota: the window that binds", apitype.Entry{Status: "ok", Available: true, TokenHint: hint, Quota: []apitype.QuotaWindow{
+			{Key: "openai/tokens", Left: ptrF(0.8), ResetAt: *at(10 * time.Second)},
+			{Key: "openai/requests", Left: ptrF(0.29), ResetAt: *at(4*time.Minute + 10*time.Second), Tightest: true},
+		}}, "ok, openai/requests 29% left, resets in 4m"},
+		{"quota: out of budget", apitype.Entry{Status: "ok", TokenHint: hint, QuotaUntil: at(90 * time.Second), Quota: []apitype.QuotaWindow{
+			{Key: "openai/requests", Left: ptrF(0.5), ResetAt: *at(time.Minute)},
+			{Key: "codex_bengalfox/primary", Model: str("gpt-5.3-codex-spark"), Left: ptrF(0), ResetAt: *at(90 * time.Second), Blocking: true, Tightest: true},
+		}}, "ok, out of budget until reset in 1m: codex_bengalfox/primary (gpt-5.3-codex-spark)"},
+		{"quota that tells no fraction says nothing", apitype.Entry{Status: "ok", Available: true, TokenHint: hint, Quota: []apitype.QuotaWindow{
+			{Key: "anthropic-unified/status", ResetAt: *at(time.Hour)}}}, "ok"},
 		{"unreadable", apitype.Entry{Status: "ok", Unreadable: []string{"access_token"}},
 			"ok (unreadable access_token in the file: not handed out)"},
 		{"a reason that tries to rewrite the line", apitype.Entry{Status: "dead", LastErrorReason: str("x\u202e\n\x1b[2J"), TokenHint: hint},
@@ -80,6 +101,38 @@ func TestEntryState(t *testing.T) {
 }
 
 func ptrF(f float64) *float64 { return &f }
+
+// TestStatusShowsQuota: what a report's headers said reaches the STATE
+// column through the pool's view and the wire types.
+func TestStatusShowsQuota(t *testing.T) {
+	now := fixtureNow
+	p := pool.New(pool.Config{Now: func() time.Time { return now }})
+	p.Load(pool.Snapshot{Pools: map[string][]pool.Entry{"openai": {
+		{ID: "aaaaaa", Label: "main", AuthType: "api_key", Source: "manual", AccessToken: "sk-SECRET-status-a"},
+		{ID: "bbbbbb", Label: "spare", AuthType: "api_key", Priority: 1, Source: "manual", AccessToken: "sk-SECRET-status-b"},
+	}}})
+	for id, remaining := range map[string]string{"aaaaaa": "0", "bbbbbb": "60"} {
+		_, err := p.Report("openai", pool.Report{CredentialID: id, StatusCode: 200, Headers: map[string]string{
+			"x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": remaining, "x-ratelimit-reset-requests": "4m30s"}})
+		require.NoError(t, err)
+	}
+	var b bytes.Buffer
+	renderStatus(&b, apitype.PoolsFrom(p.Views()).Pools, now)
+	out := b.String()
+	assert.Contains(t, out, "(fill_first, 1 of 2 available)")
+	assert.Contains(t, lineOf(out, "main"), "ok, out of budget until reset in 4m: openai/requests")
+	assert.Contains(t, lineOf(out, "spare"), "ok, openai/requests 12% left, resets in 4m")
+	assert.NotContains(t, out, "SECRET")
+}
+
+func lineOf(text, s string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}
 
 type run struct {
 	stdout, stderr bytes.Buffer

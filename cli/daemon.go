@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/credpool/credpool/config"
 	"github.com/credpool/credpool/daemon"
+	"github.com/credpool/credpool/extlogin"
 	"github.com/credpool/credpool/packaging"
 	"github.com/credpool/credpool/pool"
 )
@@ -38,14 +40,18 @@ func runDaemon(ctx context.Context, e Env, args []string) error {
 		return err
 	}
 	cfg := daemon.Config{
-		AuthFile:    s.AuthFile,
-		Socket:      s.Socket,
-		Version:     Version,
-		Tick:        s.Tick,
-		Pool:        poolConfig(s),
-		MaxFileSize: s.MaxFileSize,
-		Logger:      logger,
-		Gateway:     gw,
+		AuthFile:        s.AuthFile,
+		Socket:          s.Socket,
+		Version:         Version,
+		Tick:            s.Tick,
+		Pool:            poolConfig(s),
+		MaxFileSize:     s.MaxFileSize,
+		Logger:          logger,
+		RefreshHorizon:  s.RefreshHorizon,
+		TokenURLs:       s.TokenURLs,
+		Logins:          followedLogins(e.Getenv, s.ExternalLogins),
+		RefreshExternal: s.RefreshExternal,
+		Gateway:         gw,
 	}
 	// packaging.Run is the service process: it sends READY=1 to systemd once
 	// the socket answers and STOPPING=1 on the way out.
@@ -54,6 +60,18 @@ func runDaemon(ctx context.Context, e Env, args []string) error {
 			_, err := quickClient(s).Health(ctx)
 			return err
 		}})
+}
+
+// followedLogins is the external_logins setting applied to extlogin's table
+// of sources, with their paths from the daemon's environment.
+func followedLogins(getenv func(string) string, names []string) []extlogin.Source {
+	var out []extlogin.Source
+	for _, src := range extlogin.Sources(getenv) {
+		if slices.Contains(names, src.Name) {
+			out = append(out, src)
+		}
+	}
+	return out
 }
 
 // defaultMemoryLimit keeps a per-user daemon small even with a very large

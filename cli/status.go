@@ -114,7 +114,8 @@ func renderStatus(w io.Writer, pools []apitype.Pool, now time.Time) {
 
 // entryState is the STATE column: "ok", "exhausted 429 rate_limit_exceeded,
 // 41m left", "dead token_invalidated, 3h ago, pruned in 21h", with model
-// cooldowns and unreadable fields after it.
+// cooldowns, the quota the provider announced and unreadable fields after
+// it.
 func entryState(en apitype.Entry, now time.Time) string {
 	var parts []string
 	switch en.Status {
@@ -158,14 +159,74 @@ func entryState(en apitype.Entry, now time.Time) string {
 	for _, m := range models {
 		parts = append(parts, fmt.Sprintf("%s benched %s", printable(m), humanSeconds(epoch.Until(en.ModelCooldowns[m], now))))
 	}
+	parts = append(parts, oauthState(en, now)...)
+	if q := quotaState(en, now); q != "" {
+		parts = append(parts, q)
+	}
 	s := strings.Join(parts, ", ")
 	switch {
 	case len(en.Unreadable) > 0:
 		s += fmt.Sprintf(" (unreadable %s in the file: not handed out)", printable(strings.Join(en.Unreadable, ", ")))
-	case en.TokenHint == nil && en.Status != string(pool.StatusDead) && !en.Available:
+	case en.TokenHint == nil && en.Status != string(pool.StatusDead) && !en.Available && !en.External:
 		s += " (no token on disk: not handed out)"
 	}
 	return s
+}
+
+// quotaState is what the provider's rate-limit headers said, as the pool
+// decided it: "out of budget until reset in 4m: openai/tokens" while a
+// window blocks, else the window that binds: "openai/requests 12% left,
+// resets in 4m". "" when no live window tells.
+func quotaState(en apitype.Entry, now time.Time) string {
+	if en.QuotaUntil != nil {
+		var names []string
+		for _, w := range en.Quota {
+			if w.Blocking {
+				names = append(names, windowName(w))
+			}
+		}
+		return fmt.Sprintf("out of budget until reset in %s: %s", humanSeconds(epoch.Until(*en.QuotaUntil, now)), strings.Join(names, ", "))
+	}
+	for _, w := range en.Quota {
+		if w.Tightest && w.Left != nil {
+			// The slack keeps 0.29 (28.999… in floating point) at 29 %.
+			pct := int(math.Floor(*w.Left*100 + 1e-9))
+			return fmt.Sprintf("%s %d%% left, resets in %s", windowName(w), pct, humanSeconds(epoch.Until(w.ResetAt, now)))
+		}
+	}
+	return ""
+}
+
+// windowName is a budget window's key, with the model family it applies to.
+func windowName(w apitype.QuotaWindow) string {
+	if w.Model != nil {
+		return printable(w.Key) + " (" + printable(*w.Model) + ")"
+	}
+	return printable(w.Key)
+}
+
+// oauthState is the OAuth part of the STATE column: a broken login, a
+// refresh in flight or the last one's failure, and the access token's
+// expiry ("expires in 41m", "expired 3m ago").
+func oauthState(en apitype.Entry, now time.Time) []string {
+	var parts []string
+	if en.LoginBroken != nil {
+		parts = append(parts, "login broken: "+printable(*en.LoginBroken))
+	}
+	switch {
+	case en.Refreshing:
+		parts = append(parts, "refreshing")
+	case en.RefreshError != nil:
+		parts = append(parts, "last refresh failed: "+printable(*en.RefreshError))
+	}
+	if en.ExpiresAt != nil && en.Status != string(pool.StatusDead) {
+		if left := epoch.Until(*en.ExpiresAt, now); left > 0 {
+			parts = append(parts, "expires in "+humanSeconds(left))
+		} else {
+			parts = append(parts, "expired "+humanSeconds(-left)+" ago")
+		}
+	}
+	return parts
 }
 
 // ago says how long ago an epoch time was, or that it lies in the future

@@ -138,10 +138,10 @@ func register(fs *flag.FlagSet, client bool) *Loader {
 		if st.table {
 			p := &pairsFlag{}
 			l.pairs[st.key] = p
-			fs.Var(p, st.flag, st.usage)
+			fs.Var(p, st.flag, st.help())
 			continue
 		}
-		l.values[st.key] = fs.String(st.flag, "", st.usage)
+		l.values[st.key] = fs.String(st.flag, "", st.help())
 	}
 	return l
 }

@@ -106,7 +106,7 @@ func FlagHelp() string {
 	}
 	line("config", "PATH", "", "config file (default $XDG_CONFIG_HOME/credpool/config.toml)")
 	for _, st := range settings {
-		arg, usage := flag.UnquoteUsage(&flag.Flag{Name: st.flag, Usage: st.usage, Value: placeholder{}})
+		arg, usage := flag.UnquoteUsage(&flag.Flag{Name: st.flag, Usage: st.help(), Value: placeholder{}})
 		line(st.flag, strings.ToUpper(arg), st.env, usage)
 	}
 	return b.String()
@@ -117,3 +117,28 @@ type placeholder struct{}
 
 func (placeholder) String() string   { return "" }
 func (placeholder) Set(string) error { return nil }
+
+// Markdown is the settings table of the README, from the settings table:
+// one row per setting, with its flag, variable, config key, default and
+// what it does (the help text).
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| config key | flag | environment | default | what it does |\n|---|---|---|---|---|\n")
+	for _, st := range settings {
+		arg, usage := flag.UnquoteUsage(&flag.Flag{Name: st.flag, Usage: st.usage, Value: placeholder{}})
+		flagText := "--" + st.flag + " " + strings.ToUpper(arg)
+		key := "`" + st.key + "`"
+		if st.table {
+			key = "`[" + st.key + "]` table"
+		}
+		def := st.def
+		if st.defText != "" {
+			def = st.defText
+		}
+		if def != "" {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | `%s` | %s | %s |\n", key, flagText, st.env, def, strings.ReplaceAll(usage, "|", "\\|"))
+	}
+	return b.String()
+}

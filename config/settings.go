@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credpool/credpool/extlogin"
 	"github.com/credpool/credpool/oauth"
 	"github.com/credpool/credpool/pool"
 )
@@ -43,7 +44,7 @@ const (
 
 // ExternalSources are the other tools whose logins credpool can follow, by
 // the source name their entries carry.
-var ExternalSources = []string{"codex_cli", "claude_code", "qwen-cli", "gemini_cli"}
+var ExternalSources = extlogin.Names()
 
 // setting is one row of the settings table: its names in each layer, its
 // default (parsed like any other value) and how its raw string becomes a
@@ -52,14 +53,15 @@ var ExternalSources = []string{"codex_cli", "claude_code", "qwen-cli", "gemini_c
 type setting struct {
 	key, flag, env, usage string
 	def                   string // "" = the zero value (or a computed default)
+	defText               string // how help says a computed default ("" = def)
 	isPath                bool
 	client                bool // client commands take this flag too
 	parse                 func(raw string, s *Settings) (reason string)
 	show                  func(s Settings) string // the value as Print shows it
 
 	table    bool
-	pairForm string                        // "provider=strategy"
-	check    func(k, v string) string      // a table pair's reason to refuse, or ""
+	pairForm string                         // "provider=strategy"
+	check    func(k, v string) string       // a table pair's reason to refuse, or ""
 	put      func(s *Settings, k, v string) // stores a pair ("" makes the map)
 	get      func(s Settings) map[string]string
 	other    string // Print's line for keys the table does not name
@@ -68,19 +70,21 @@ type setting struct {
 // settings is every setting, in the order help and Print show them.
 var settings = []setting{
 	{key: KeyAuthFile, flag: "auth-file", env: "CREDPOOL_AUTH_FILE", isPath: true, client: true,
-		usage: "`path` of the auth.json to serve (default $HERMES_HOME/auth.json, else $XDG_CONFIG_HOME/credpool/auth.json)",
-		parse: func(raw string, s *Settings) string { s.AuthFile = raw; return "" },
-		show:  func(s Settings) string { return s.AuthFile }},
+		usage:   "`path` of the auth.json to serve",
+		defText: "$HERMES_HOME/auth.json, else $XDG_CONFIG_HOME/credpool/auth.json",
+		parse:   func(raw string, s *Settings) string { s.AuthFile = raw; return "" },
+		show:    func(s Settings) string { return s.AuthFile }},
 	{key: KeySocket, flag: "socket", env: "CREDPOOL_SOCKET", isPath: true, client: true,
-		usage: "Unix socket `path` (default $XDG_RUNTIME_DIR/credpool/credpool.sock)",
-		parse: func(raw string, s *Settings) string { s.Socket = raw; return "" },
-		show:  func(s Settings) string { return s.Socket }},
+		usage:   "Unix socket `path`",
+		defText: "$XDG_RUNTIME_DIR/credpool/credpool.sock, else ~/.cache/credpool/credpool.sock; on macOS $TMPDIR/credpool/credpool.sock",
+		parse:   func(raw string, s *Settings) string { s.Socket = raw; return "" },
+		show:    func(s Settings) string { return s.Socket }},
 	{key: KeyTick, flag: "tick", env: "CREDPOOL_TICK", def: "60s",
-		usage: "`duration` between runs of prune, lease expiry, counter flush and file re-stat (default 60s, minimum 100ms)",
+		usage: "`duration` between runs of prune, lease expiry, counter flush, file re-stat and the refresher's look (minimum 100ms)",
 		parse: durationAtLeast(func(s *Settings) *time.Duration { return &s.Tick }, MinTick),
 		show:  func(s Settings) string { return formatDuration(s.Tick) }},
 	{key: KeyPruneDeadAfter, flag: "prune-dead-after", env: "CREDPOOL_PRUNE_DEAD_AFTER", def: "24h",
-		usage: "remove DEAD manual entries after this `duration` (default 24h, 0 = never)",
+		usage: "remove DEAD manual entries after this `duration` (0 = never)",
 		parse: durationAtLeast(func(s *Settings) *time.Duration { return &s.PruneDeadAfter }, 0),
 		show: func(s Settings) string {
 			if s.PruneDeadAfter == 0 {
@@ -89,11 +93,11 @@ var settings = []setting{
 			return formatDuration(s.PruneDeadAfter)
 		}},
 	{key: KeyLeaseTTL, flag: "lease-ttl", env: "CREDPOOL_LEASE_TTL", def: "10m",
-		usage: "a lease ends by itself after this `duration` (default 10m)",
+		usage: "a lease ends by itself after this `duration`",
 		parse: durationAtLeast(func(s *Settings) *time.Duration { return &s.LeaseTTL }, time.Nanosecond),
 		show:  func(s Settings) string { return formatDuration(s.LeaseTTL) }},
 	{key: KeyMaxLeases, flag: "max-leases", env: "CREDPOOL_MAX_LEASES", def: "1",
-		usage: "`n` leases held at once on one credential (default 1)",
+		usage: "`n` leases held at once on one credential",
 		parse: func(raw string, s *Settings) string {
 			n, err := strconv.Atoi(strings.TrimSpace(raw))
 			if err != nil {
@@ -107,7 +111,8 @@ var settings = []setting{
 		},
 		show: func(s Settings) string { return strconv.Itoa(s.MaxLeases) }},
 	{key: KeyStrategies, flag: "strategy", env: "CREDPOOL_STRATEGY", table: true, pairForm: "provider=strategy",
-		usage: "`provider=name` strategy for a provider: " + strategyNames() + " (repeatable; default fill_first)",
+		usage:   "`provider=name` strategy for a provider: " + strategyNames() + " (repeatable)",
+		defText: string(pool.FillFirst),
 		check: func(k, v string) string {
 			if !pool.ValidStrategy(pool.Strategy(v)) {
 				return "unknown strategy " + strconv.Quote(v) + "; want one of " + strategyNames()
@@ -125,15 +130,15 @@ var settings = []setting{
 		get:   func(s Settings) map[string]string { return s.Strategies },
 		other: string(pool.FillFirst)},
 	{key: KeyLogLevel, flag: "log-level", env: "CREDPOOL_LOG_LEVEL", def: "info",
-		usage: "`level`: debug, info, warn or error (default info)",
+		usage: "`level`: debug, info, warn or error",
 		parse: oneOf(func(s *Settings) *string { return &s.LogLevel }, "debug", "info", "warn", "error"),
 		show:  func(s Settings) string { return s.LogLevel }},
 	{key: KeyLogFormat, flag: "log-format", env: "CREDPOOL_LOG_FORMAT", def: "text",
-		usage: "`format`: text or json (default text)",
+		usage: "`format`: text or json",
 		parse: oneOf(func(s *Settings) *string { return &s.LogFormat }, "text", "json"),
 		show:  func(s Settings) string { return s.LogFormat }},
 	{key: KeyMaxFileSize, flag: "max-file-size", env: "CREDPOOL_MAX_FILE_SIZE", def: "64MiB",
-		usage: "read at most this `size` of auth.json (bytes, or with KiB/MiB/GiB; default 64MiB); a larger file is refused, not read",
+		usage: "read at most this `size` of auth.json (bytes, or with KiB/MiB/GiB); a larger file is refused, not read",
 		parse: func(raw string, s *Settings) string {
 			n, why := parseSize(raw)
 			if why == "" && n < MinMaxFileSize {
@@ -144,7 +149,7 @@ var settings = []setting{
 		},
 		show: func(s Settings) string { return formatSize(s.MaxFileSize) }},
 	{key: KeyQuotaThreshold, flag: "quota-threshold", env: "CREDPOOL_QUOTA_THRESHOLD", def: "0.98",
-		usage: "skip a credential whose provider budget is used to this `fraction` until it resets (default 0.98)",
+		usage: "skip a credential whose provider budget is used to this `fraction` until it resets",
 		parse: func(raw string, s *Settings) string {
 			f, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
 			if err != nil || !(f > 0 && f <= 1) {
@@ -155,15 +160,16 @@ var settings = []setting{
 		},
 		show: func(s Settings) string { return strconv.FormatFloat(s.QuotaThreshold, 'g', -1, 64) }},
 	{key: KeyLongWait, flag: "long-wait", env: "CREDPOOL_LONG_WAIT", def: "60s",
-		usage: "a 429 whose Retry-After is longer than this `duration` rotates instead of telling the caller to wait (default 60s)",
+		usage: "a 429 whose Retry-After is longer than this `duration` rotates instead of telling the caller to wait",
 		parse: durationAtLeast(func(s *Settings) *time.Duration { return &s.LongWait }, time.Nanosecond),
 		show:  func(s Settings) string { return formatDuration(s.LongWait) }},
 	{key: KeyRefreshHorizon, flag: "refresh-horizon", env: "CREDPOOL_REFRESH_HORIZON", def: "120s",
-		usage: "refresh an OAuth access token this `duration` before it expires (default 120s; xAI uses its own rule)",
+		usage: "refresh an OAuth access token this `duration` before it expires (xAI: 3600s, or this when 45 minutes or less are left)",
 		parse: durationAtLeast(func(s *Settings) *time.Duration { return &s.RefreshHorizon }, time.Second),
 		show:  func(s Settings) string { return formatDuration(s.RefreshHorizon) }},
 	{key: KeyTokenURLs, flag: "token-url", env: "CREDPOOL_TOKEN_URL", table: true, pairForm: "provider=URL",
-		usage: "`provider=URL` OAuth token endpoint for a provider (repeatable; https, or http on loopback only)",
+		usage:   "`provider=URL` OAuth token endpoint for a provider (repeatable; https, or http on loopback only)",
+		defText: "each provider's own",
 		check: func(k, v string) string {
 			if _, err := oauth.ParseOverrides(k + "=" + v); err != nil {
 				return strings.TrimPrefix(err.Error(), "oauth: ")
@@ -181,15 +187,16 @@ var settings = []setting{
 		get:   func(s Settings) map[string]string { return s.TokenURLs },
 		other: "the provider's own"},
 	{key: KeyExternalLogins, flag: "external-logins", env: "CREDPOOL_EXTERNAL_LOGINS", def: "all",
-		usage: "`sources` whose logins are followed: all, none, or a comma list of " + strings.Join(ExternalSources, ", ") + " (default all)",
+		usage: "`sources` whose logins are followed: all, none, or a comma list of " + strings.Join(ExternalSources, ", ") + "",
 		parse: sourceList(func(s *Settings) *[]string { return &s.ExternalLogins }),
 		show:  func(s Settings) string { return showSources(s.ExternalLogins) }},
 	{key: KeyRefreshExternal, flag: "refresh-external", env: "CREDPOOL_REFRESH_EXTERNAL", def: "none",
-		usage: "`sources` whose files credpool refreshes itself instead of their owner (default none)",
+		usage: "`sources` whose login files credpool refreshes itself instead of their owner: none, all, or a comma list",
 		parse: sourceList(func(s *Settings) *[]string { return &s.RefreshExternal }),
 		show:  func(s Settings) string { return showSources(s.RefreshExternal) }},
 	{key: KeyGateway, flag: "gateway", env: "CREDPOOL_GATEWAY",
-		usage: "serve the local provider gateway on this loopback `address` (host:port; default off)",
+		usage:   "serve the local provider gateway on this loopback `address` (host:port, or off)",
+		defText: "off",
 		parse: func(raw string, s *Settings) string {
 			raw = strings.TrimSpace(raw)
 			if raw == "" || raw == "off" {
@@ -209,7 +216,8 @@ var settings = []setting{
 			return s.Gateway
 		}},
 	{key: KeyUpstreams, flag: "upstream", env: "CREDPOOL_UPSTREAM", table: true, pairForm: "pool=URL",
-		usage: "`pool=URL` the gateway's upstream base for a pool (repeatable; overrides the built-in table)",
+		usage:   "`pool=URL` the gateway's upstream base for a pool (repeatable)",
+		defText: "the built-in table",
 		check: func(k, v string) string {
 			if err := pool.ValidProvider(k); err != nil {
 				return "pool name: " + strings.TrimPrefix(err.Error(), "pool: ")
@@ -230,6 +238,21 @@ var settings = []setting{
 		},
 		get:   func(s Settings) map[string]string { return s.Upstreams },
 		other: "the built-in table"},
+}
+
+// help is the usage with its default, as --help and the flag say it.
+func (st setting) help() string {
+	if d := st.defaultText(); d != "" {
+		return st.usage + " (default " + d + ")"
+	}
+	return st.usage
+}
+
+func (st setting) defaultText() string {
+	if st.defText != "" {
+		return st.defText
+	}
+	return st.def
 }
 
 // strategyNames lists pool's strategies for help texts and errors.

@@ -69,6 +69,7 @@ func (d *Daemon) Pool(provider string) (pool.PoolView, error) {
 func (d *Daemon) Select(ctx context.Context, provider string, req apitype.SelectRequest) (pool.Selection, error) {
 	opt := pool.SelectOptions{Strategy: pool.Strategy(req.Strategy), Lease: req.Lease, Model: req.Model, Exclude: req.Exclude}
 	var timeout <-chan time.Time
+	waitedForRefresh := false
 	if req.WaitMS > 0 {
 		t := time.NewTimer(time.Duration(req.WaitMS) * time.Millisecond)
 		defer t.Stop()
@@ -85,6 +86,15 @@ func (d *Daemon) Select(ctx context.Context, provider string, req apitype.Select
 				d.kickIO()
 			}
 			return sel, nil
+		}
+		var none *pool.NoneAvailableError
+		if timeout == nil && errors.As(err, &none) && none.Refreshing && !waitedForRefresh {
+			// Nothing else to hand out, and a refresh is in flight:
+			// wait for it a little rather than fail.
+			waitedForRefresh = true
+			t := time.NewTimer(refreshWaitDefault)
+			defer t.Stop()
+			timeout = t.C
 		}
 		if timeout == nil || !errors.Is(err, pool.ErrNoneAvailable) {
 			return pool.Selection{}, err
@@ -118,7 +128,7 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 		}
 		d.mu.Unlock()
 	}
-	return socketapi.ReportResult{Marked: res.Marked, Next: res.Next, RetryAfter: res.RetryAfter, Persistence: pers}, nil
+	return socketapi.ReportResult{Marked: res.Marked, Next: res.Next, RetryAfter: res.RetryAfter, Stale: res.Stale, Persistence: pers}, nil
 }
 
 // report applies a report to the pool in memory, publishes what changed and
@@ -126,22 +136,30 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 // sees it at once; whether to wait for the write is the caller's choice.
 func (d *Daemon) report(provider string, req apitype.ReportRequest) (pool.ReportResult, uint64, error) {
 	d.mu.Lock()
+	marks := d.pool.Marks()
 	res, err := d.pool.Report(provider, pool.Report{
 		CredentialID: req.CredentialID, LeaseID: req.LeaseID, APIKeyHint: req.APIKeyHint,
 		StatusCode: req.StatusCode, Reason: req.Reason, Message: req.Message,
 		ResetAt: string(req.ResetAt), RetryAfter: string(req.RetryAfter), FailureReason: req.FailureReason,
 		Model: req.Model, Headers: lowerKeys(req.Headers),
 	})
-	var seq uint64
-	if err == nil && res.Marked != nil {
-		seq = d.changedLocked()
+	what := ""
+	if res.Marked != nil {
+		what = string(res.Marked.Status) + " " + provider + "/" + res.Marked.ID
 	}
+	seq := d.numberLocked(marks, what)
 	d.mu.Unlock()
 	if err != nil {
 		return res, 0, err
 	}
-	if res.Unmatched {
+	switch {
+	case res.Unmatched:
 		d.log.Info("report matched no credential", "provider", provider, "code", req.StatusCode)
+	case res.Stale:
+		d.log.Debug("report on a pair the credential has replaced; nothing marked", "provider", provider, "code", req.StatusCode)
+	}
+	if res.RefreshWanted {
+		d.refresher.now()
 	}
 	if len(res.Ignored) > 0 {
 		// Names only: the values are the provider's and were not trusted.
@@ -173,11 +191,12 @@ func (d *Daemon) Release(leaseID string) error {
 // AddEntry adds a manual credential and answers once it is on disk.
 func (d *Daemon) AddEntry(ctx context.Context, provider string, req apitype.AddRequest) (pool.EntryView, apitype.Persistence, error) {
 	d.mu.Lock()
+	marks := d.pool.Marks()
 	v, changes, err := d.pool.Add(provider, pool.NewEntry{
 		Label: req.Label, AuthType: req.AuthType, AccessToken: req.AccessToken,
 		RefreshToken: req.RefreshToken, BaseURL: req.BaseURL, Priority: req.Priority,
 	})
-	seq := d.adminLocked(err)
+	seq := d.adminLocked(marks, "add "+provider+"/"+v.ID)
 	d.mu.Unlock()
 	return v, d.afterAdmin(ctx, seq, changes), err
 }
@@ -186,8 +205,9 @@ func (d *Daemon) AddEntry(ctx context.Context, provider string, req apitype.AddR
 // from disk.
 func (d *Daemon) RemoveEntry(ctx context.Context, provider, target string) (pool.EntryView, apitype.Persistence, error) {
 	d.mu.Lock()
+	marks := d.pool.Marks()
 	v, changes, err := d.pool.Remove(provider, target)
-	seq := d.adminLocked(err)
+	seq := d.adminLocked(marks, "remove "+provider+"/"+v.ID)
 	d.mu.Unlock()
 	return v, d.afterAdmin(ctx, seq, changes), err
 }
@@ -195,35 +215,47 @@ func (d *Daemon) RemoveEntry(ctx context.Context, provider, target string) (pool
 // Reset ends verdicts and answers once the reset is on disk.
 func (d *Daemon) Reset(ctx context.Context, provider, target string) (int, apitype.Persistence, error) {
 	d.mu.Lock()
+	marks := d.pool.Marks()
 	n, changes, err := d.pool.Reset(provider, target)
-	seq := d.adminLocked(err)
+	seq := d.adminLocked(marks, strings.TrimSpace("reset "+provider+" "+target))
 	d.mu.Unlock()
 	return n, d.afterAdmin(ctx, seq, changes), err
 }
 
-// Repair gives rows with a duplicated id ids of their own.
+// Repair gives rows with a duplicated id ids of their own and answers once
+// they are on disk; with none to repair it answers at once.
 func (d *Daemon) Repair(ctx context.Context, provider string) (int, apitype.Persistence, error) {
 	d.mu.Lock()
+	marks := d.pool.Marks()
 	n, err := d.pool.Repair(provider)
-	seq := d.adminLocked(err)
+	seq := d.adminLocked(marks, "repair "+provider)
 	d.mu.Unlock()
 	return n, d.afterAdmin(ctx, seq, nil), err
 }
 
-// adminLocked numbers an admin change that succeeded and wakes waiting
-// selects. Callers hold d.mu.
-func (d *Daemon) adminLocked(err error) uint64 {
-	if err != nil {
+// numberLocked numbers the change a pool call made, for its answer to wait
+// for on disk, when the call marked something to write (marks is
+// Pool.Marks before the call); else it returns 0: the answer has nothing to
+// wait for, and a write that is not coming would keep it waiting for the
+// answer timeout. Callers hold d.mu.
+func (d *Daemon) numberLocked(marks uint64, what string) uint64 {
+	if d.pool.Marks() == marks {
 		return 0
 	}
-	d.wakeLocked()
-	return d.changedLocked()
+	return d.changedLocked(what)
+}
+
+// adminLocked numbers an admin change that marked something to write and
+// wakes waiting selects. Callers hold d.mu.
+func (d *Daemon) adminLocked(marks uint64, what string) uint64 {
+	seq := d.numberLocked(marks, what)
+	if seq > 0 {
+		d.wakeLocked()
+	}
+	return seq
 }
 
 func (d *Daemon) afterAdmin(ctx context.Context, seq uint64, changes []pool.Change) apitype.Persistence {
-	if seq == 0 {
-		return apitype.Persistence{}
-	}
 	d.apply(changes)
 	return d.persisted(ctx, seq)
 }
@@ -241,8 +273,14 @@ func (d *Daemon) Stats() socketapi.Stats {
 		tr[k] = v
 	}
 	d.stats.mu.Unlock()
+	rf := make(map[[2]string]uint64, len(d.stats.refreshes))
+	d.stats.mu.Lock()
+	for k, v := range d.stats.refreshes {
+		rf[k] = v
+	}
+	d.stats.mu.Unlock()
 	return socketapi.Stats{
-		Transitions: tr, Reloads: d.stats.reloads.Load(),
+		Transitions: tr, Refreshes: rf, Reloads: d.stats.reloads.Load(),
 		ReloadErrors: d.stats.reloadErrors.Load(), Prunes: d.stats.prunes.Load(),
 		DroppedEvents: d.hub.dropped.Load(), WriteErrors: d.stats.writeErrors.Load(),
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/extlogin"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -51,6 +53,15 @@ type Config struct {
 	StopTimeout time.Duration
 	// MaxFileSize caps what is read of auth.json; 0 = authfile's default.
 	MaxFileSize int64
+	// OAuth refresh: how long before expiry, token endpoint overrides by
+	// provider, the HTTP client (nil: the default), and the other tools
+	// whose logins are followed (Logins) and refreshed by credpool
+	// itself (RefreshExternal, by source name).
+	RefreshHorizon  time.Duration
+	TokenURLs       map[string]string
+	TokenClient     *http.Client
+	Logins          []extlogin.Source
+	RefreshExternal []string
 	// Gateway turns on the local provider gateway (Addr "" = off).
 	Gateway GatewayConfig
 	Logger  *slog.Logger
@@ -122,6 +133,10 @@ type Daemon struct {
 
 	health atomic.Pointer[healthState]
 	stats  stats
+
+	refresher *refresher
+	logins    *logins
+	ledgers   ledgers
 	// gw is the gateway, nil when off; set before the socket serves.
 	gw *gatewayRun
 }
@@ -137,6 +152,13 @@ type stats struct {
 	reloads, reloadErrors, prunes, writeErrors atomic.Uint64
 	mu                                         sync.Mutex
 	transitions                                map[string]uint64
+	refreshes                                  map[[2]string]uint64 // provider, outcome
+}
+
+func (s *stats) refresh(provider, outcome string) {
+	s.mu.Lock()
+	s.refreshes[[2]string{provider, outcome}]++
+	s.mu.Unlock()
 }
 
 // New prepares a daemon; Run starts it.
@@ -159,6 +181,9 @@ func New(cfg Config) *Daemon {
 	}
 	d.dur.written = make(chan struct{})
 	d.stats.transitions = make(map[string]uint64)
+	d.stats.refreshes = make(map[[2]string]uint64)
+	d.refresher = newRefresher(d)
+	d.logins = newLogins(d)
 	d.health.Store(&healthState{})
 	return d
 }
@@ -205,6 +230,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ioDone := make(chan error, 1)
 	go func() { ioDone <- loop.run(ioCtx) }()
 
+	// OAuth refreshes and other tools' logins: stopped with the io loop,
+	// before the last writes.
+	var side sync.WaitGroup
+	side.Add(2)
+	go func() { defer side.Done(); _ = d.refresher.Run(ioCtx) }()
+	go func() {
+		defer side.Done()
+		if err := d.logins.Run(ioCtx); err != nil {
+			d.log.Warn("following other tools' logins stopped", "err", err)
+		}
+	}()
+
 	serveCtx, stopServe := context.WithCancel(ctx)
 	defer stopServe()
 	serveDone := make(chan error, 1)
@@ -246,6 +283,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := <-ioDone; err != nil && runErr == nil {
 		runErr = err
 	}
+	side.Wait()
 	if err := loop.drain(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -286,6 +324,10 @@ func (d *Daemon) apply(changes []pool.Change) {
 		case pool.ChangePruned:
 			d.log.Info("credential pruned", attrs...)
 			d.stats.prunes.Add(1)
+		case pool.ChangeRefreshed:
+			d.log.Info("credential refreshed", append(attrs, "expires", formatEpoch(c.Until))...)
+		case pool.ChangeRefreshFailed:
+			d.log.Warn("credential refresh failed", append(attrs, "status", c.Code, "reason", c.Reason)...)
 		case pool.ChangeAdded:
 			d.log.Info("credential added", attrs...)
 		case pool.ChangeRemoved:

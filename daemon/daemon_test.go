@@ -50,6 +50,9 @@ type harness struct {
 	logs   *testio.SyncBuffer
 	client *socketapi.Client
 	d      *Daemon
+	// events holds every event since before Run: what happens at start
+	// (a refresh of a token found expiring) is not missed.
+	events *follower
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -76,6 +79,7 @@ func start(t *testing.T, fixture []byte, mutate func(*Config)) *harness {
 	ready := make(chan struct{})
 	cfg.OnReady = func() { close(ready) }
 	h.d = New(cfg)
+	h.events = h.follow(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- h.d.Run(ctx) }()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,12 +28,48 @@ type durability struct {
 	failure   error
 	// written is closed and replaced after every write attempt.
 	written chan struct{}
+	// unwritten names the oldest answered changes not on disk yet (at
+	// most maxUnwritten), so that a stop that loses them can say which.
+	unwritten []numbered
 }
 
-// changed numbers a change that an answer will report. Callers hold d.mu.
-func (d *Daemon) changedLocked() uint64 {
+// numbered is an answered change: its number and what it was.
+type numbered struct {
+	seq  uint64
+	what string
+}
+
+// maxUnwritten bounds the names kept for a stop's log line; past it the
+// line gives a count.
+const maxUnwritten = 64
+
+// changedLocked numbers a change that an answer will report; what names it
+// for a log line ("dead openrouter/abc123"). Callers hold d.mu.
+func (d *Daemon) changedLocked(what string) uint64 {
 	d.dur.seq++
+	if len(d.dur.unwritten) < maxUnwritten {
+		d.dur.unwritten = append(d.dur.unwritten, numbered{d.dur.seq, what})
+	}
 	return d.dur.seq
+}
+
+// unwrittenLocked says which answered changes are not on disk: "2 answered
+// changes (add openrouter/abc123, dead openrouter/77aa11)". Callers hold
+// d.mu.
+func (d *Daemon) unwrittenLocked() string {
+	n := d.dur.seq - d.dur.durable
+	var names []string
+	for _, c := range d.dur.unwritten {
+		names = append(names, c.what)
+	}
+	if more := n - uint64(len(names)); more > 0 {
+		names = append(names, fmt.Sprintf("%d more", more))
+	}
+	s := "s"
+	if n == 1 {
+		s = ""
+	}
+	return fmt.Sprintf("%d answered change%s (%s)", n, s, strings.Join(names, ", "))
 }
 
 // settledLocked records a write attempt that covered every change up to
@@ -41,6 +78,7 @@ func (d *Daemon) settledLocked(seq uint64, err error) {
 	if err == nil {
 		d.dur.durable = max(d.dur.durable, seq)
 		d.dur.failure = nil
+		d.dur.unwritten = slices.DeleteFunc(d.dur.unwritten, func(c numbered) bool { return c.seq <= d.dur.durable })
 	} else {
 		d.dur.attempted, d.dur.failure = seq, err
 	}

@@ -22,10 +22,9 @@ import (
 // never waits for auth.lock: a write that finds the lock busy is retried
 // later, and meanwhile reloads, ticks and waking waiting selects go on.
 type ioLoop struct {
-	d         *Daemon
-	path      string // auth.json as configured (may be a symlink)
-	dir       string
-	statePath string
+	d    *Daemon
+	path string // auth.json as configured (may be a symlink)
+	dir  string
 
 	// version is what this process last read or wrote of the file; its
 	// zero value means it has never seen one. A vanished file after it had
@@ -65,7 +64,7 @@ func stampOf(path string) fileStamp {
 
 func newIOLoop(d *Daemon) *ioLoop {
 	path := filepath.Clean(d.cfg.AuthFile)
-	return &ioLoop{d: d, path: path, dir: filepath.Dir(path), statePath: paths.State(path)}
+	return &ioLoop{d: d, path: path, dir: filepath.Dir(path)}
 }
 
 // start reads auth.json and credpool's own state before the socket opens.
@@ -76,7 +75,7 @@ func (l *ioLoop) start() error {
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
 		return fmt.Errorf("daemon: auth dir: %w", err)
 	}
-	st, err := loadOwnState(l.statePath)
+	st, err := loadOwnState(paths.State(l.path))
 	if err != nil {
 		l.d.log.Warn("credpool's state file was unusable", "err", err)
 	}
@@ -239,6 +238,10 @@ func (l *ioLoop) tickPool() {
 	}
 	l.d.mu.Unlock()
 	l.d.apply(changes)
+	// Expiry is measured on the pool's clock, which the refresher's timer
+	// does not follow (a suspended laptop, an injected clock): every tick
+	// also has it look.
+	l.d.refresher.now()
 }
 
 var errVanished = errors.New("auth file vanished")

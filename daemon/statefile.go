@@ -59,7 +59,7 @@ func writeOwnState(path string, st ownState) error {
 	if err := enc.Encode(st); err != nil {
 		return fmt.Errorf("daemon: state file: %w", err)
 	}
-	if err := atomicfile.WriteFile(path, b.Bytes(), 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, b.Bytes(), atomicfile.Options{}); err != nil {
 		return fmt.Errorf("daemon: state file: %w", err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/paths"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -24,34 +25,7 @@ const (
 // (never waited for), read it, sync the pool with it, write what the pool
 // holds that the file lacks, and credpool's own state with it.
 func (l *ioLoop) write() {
-	var commit pool.Commit
-	var changes []pool.Change
-	var seq uint64
-	var stateErr error
-	v, err := l.d.store.TryUpdate(func(f *authfile.File) error {
-		// A file that vanished since we last read it is not an empty pool:
-		// writing onto nothing would recreate it without everyone else's
-		// entries, and loading that would drop them here.
-		if l.version.Exists() && !f.Version().Exists() {
-			return errVanished
-		}
-		l.d.mu.Lock()
-		seq = l.d.dur.seq
-		commit, changes = l.d.pool.Sync(f.Snapshot())
-		var st *ownState
-		if l.d.pool.StateDirty() {
-			st = &ownState{Pool: l.d.pool.ExportState()}
-		}
-		l.d.mu.Unlock()
-		if st != nil {
-			// Under auth.lock, before auth.json: a removal is remembered
-			// before it is visible.
-			if stateErr = writeOwnState(l.statePath, *st); stateErr != nil {
-				return stateErr
-			}
-		}
-		return nil
-	})
+	v, stateErr, err := l.d.syncWith(l.d.store.TryUpdate, l.version)
 	l.lastWrite = time.Now()
 	if err != nil {
 		l.failed(err, stateErr)
@@ -60,30 +34,85 @@ func (l *ioLoop) write() {
 	l.version = v
 	l.lastStat = stampOf(l.path)
 	l.retry = 0
-	l.d.mu.Lock()
-	l.d.pool.Committed(commit)
-	l.d.settledLocked(seq, nil)
-	l.d.wakeLocked()
-	l.d.mu.Unlock()
 	h := l.health()
 	if h.writeErr != "" {
 		l.d.log.Info("auth file written again")
 	}
 	h.writeErr, h.pendingSince = "", 0
 	l.d.health.Store(&h)
-	l.d.apply(changes)
+}
+
+// writeHeld is the same write for a caller that holds auth.lock already
+// (the refresher). The io loop learns of it as of any other writer: it
+// re-reads the file, and the merge finds nothing new.
+func (d *Daemon) writeHeld() error {
+	_, stateErr, err := d.syncWith(d.store.UpdateHeld, authfile.Version{})
+	if err != nil && stateErr != nil {
+		d.mu.Lock()
+		d.pool.StateNotSaved()
+		d.mu.Unlock()
+	}
+	d.kickIO()
+	return err
+}
+
+// syncWith is one write: update (TryUpdate, or UpdateHeld under a held
+// lock) reads the file, the pool syncs with it, the state file is written
+// first, then auth.json. seen is the version the caller last saw: a file
+// that vanished since is not an empty pool.
+func (d *Daemon) syncWith(update func(func(*authfile.File) error) (authfile.Version, error), seen authfile.Version) (authfile.Version, error, error) {
+	var commit pool.Commit
+	var changes []pool.Change
+	var seq uint64
+	var stateErr error
+	v, err := update(func(f *authfile.File) error {
+		// A file that vanished since we last read it is not an empty pool:
+		// writing onto nothing would recreate it without everyone else's
+		// entries, and loading that would drop them here.
+		if seen.Exists() && !f.Version().Exists() {
+			return errVanished
+		}
+		d.mu.Lock()
+		seq = d.dur.seq
+		commit, changes = d.pool.Sync(f.Snapshot())
+		var st *ownState
+		if d.pool.StateDirty() {
+			st = &ownState{Pool: d.pool.ExportState()}
+		}
+		d.mu.Unlock()
+		if st != nil {
+			// Under auth.lock, before auth.json: a removal is remembered
+			// before it is visible.
+			if stateErr = writeOwnState(paths.State(d.cfg.AuthFile), *st); stateErr != nil {
+				return stateErr
+			}
+		}
+		return nil
+	})
+	d.mu.Lock()
+	if err == nil {
+		d.pool.Committed(commit)
+		d.wakeLocked()
+	} else if seq == 0 {
+		seq = d.dur.seq // the file was never reached: every change so far failed with it
+	}
+	d.settledLocked(seq, err)
+	d.mu.Unlock()
+	if err == nil {
+		d.apply(changes)
+	}
+	return v, stateErr, err
 }
 
 // failed records a failed write: the answers waiting for it learn why, the
 // retry backs off, and health says degraded once it is more than a lock
 // held for a moment.
 func (l *ioLoop) failed(err, stateErr error) {
-	l.d.mu.Lock()
 	if stateErr != nil {
+		l.d.mu.Lock()
 		l.d.pool.StateNotSaved() // export it again next time
+		l.d.mu.Unlock()
 	}
-	l.d.settledLocked(l.d.dur.seq, err)
-	l.d.mu.Unlock()
 	h := l.health()
 	if h.pendingSince == 0 {
 		h.pendingSince = l.d.now()
@@ -116,7 +145,10 @@ func (l *ioLoop) failed(err, stateErr error) {
 }
 
 // drain is the last act of a stop: it writes what is pending, retrying for
-// up to the stop timeout, and names what it could not write.
+// up to the stop timeout, and names what it could not write. Only answered
+// changes are worth the wait and a failed exit: batched request counts
+// alone are given up at once when the file cannot be used as it is (a
+// FIFO, a device, a corrupt file), and at the deadline, with a warning.
 func (l *ioLoop) drain() error {
 	deadline := time.Now().Add(l.d.cfg.StopTimeout)
 	for {
@@ -132,6 +164,9 @@ func (l *ioLoop) drain() error {
 				return nil
 			}
 		}
+		if !l.writable() && !l.answeredPending() {
+			break
+		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			break
@@ -146,8 +181,23 @@ func (l *ioLoop) drain() error {
 	if why == "" {
 		why = "auth.lock stayed busy"
 	}
-	l.d.log.Error("stopping with changes that are not on disk; they are lost", "why", why)
-	return fmt.Errorf("daemon: %w within %s: %s", ErrUnwritten, l.d.cfg.StopTimeout, why)
+	if !l.answeredPending() {
+		l.d.log.Warn("stopping with batched request counts not on disk", "why", why)
+		return nil
+	}
+	l.d.mu.Lock()
+	lost := l.d.unwrittenLocked()
+	l.d.mu.Unlock()
+	l.d.log.Error("stopping with changes that are not on disk; they are lost", "lost", lost, "why", why)
+	return fmt.Errorf("daemon: %w within %s: %s: %s", ErrUnwritten, l.d.cfg.StopTimeout, lost, why)
+}
+
+// answeredPending reports whether a change some answer reported is not on
+// disk yet.
+func (l *ioLoop) answeredPending() bool {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	return l.d.dur.seq > l.d.dur.durable
 }
 
 // pending reports whether the file lacks anything of ours.

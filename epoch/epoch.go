@@ -153,6 +153,21 @@ func ParseRetryAfter(text string, now time.Time) (float64, error) {
 	return 0, bad("retry-after", text)
 }
 
+// ISO writes epoch seconds as Python's datetime.isoformat() writes an aware
+// UTC datetime, the form Hermes stamps auth.json with
+// ("2026-06-01T12:34:56.789012+00:00", no fraction when whole), to the
+// microsecond.
+func ISO(sec float64) string { return ISOMicro(int64(math.Round(sec * 1e6))) }
+
+// ISOMicro is ISO for microseconds since the epoch.
+func ISOMicro(us int64) string {
+	t := time.UnixMicro(us).UTC()
+	if t.Nanosecond() == 0 {
+		return t.Format("2006-01-02T15:04:05+00:00")
+	}
+	return t.Format("2006-01-02T15:04:05.000000+00:00")
+}
+
 // Format writes epoch seconds as RFC 3339 UTC for logs and messages, or ""
 // for 0 (no time).
 func Format(sec float64) string {

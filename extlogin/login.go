@@ -3,11 +3,12 @@ package extlogin
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
+
+	"github.com/credpool/credpool/tokeninfo"
 )
 
 // Auth types, as in auth.json's auth_type.
@@ -51,8 +52,7 @@ func fingerprint(secret string) string {
 	if secret == "" {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(secret))
-	return "sha256:" + hex.EncodeToString(sum[:8])
+	return tokeninfo.Fingerprint(secret)
 }
 
 // redacted is what Login shows of itself: everything but the secrets.

@@ -1,10 +1,10 @@
 package extlogin
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"strings"
 	"unicode"
+
+	"github.com/credpool/credpool/tokeninfo"
 )
 
 // layout is where one tool keeps its OAuth tokens: the object that holds
@@ -237,15 +237,7 @@ func (c claims) email() string {
 // jwtClaimsOf decodes a JWT's payload; anything else gives no claims.
 func jwtClaimsOf(token string) claims {
 	var c claims
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 || len(parts[1]) > 64<<10 {
-		return c
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return c
-	}
-	if json.Unmarshal(payload, &c) != nil {
+	if !tokeninfo.Claims(token, &c) {
 		return claims{}
 	}
 	return c

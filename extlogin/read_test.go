@@ -202,3 +202,13 @@ func TestReadRefusesNothingItShouldTake(t *testing.T) {
 	assert.Equal(t, "sk-ant-SECRET-link", l.AccessToken)
 	assert.False(t, errors.Is(err, ErrBadFile))
 }
+
+// Names is what the external_logins setting accepts; it must name exactly
+// the sources Sources makes, in the same order.
+func TestNamesAreSourcesOrder(t *testing.T) {
+	var got []string
+	for _, s := range Sources(env(map[string]string{"HOME": "/home/u"})) {
+		got = append(got, s.Name)
+	}
+	assert.Equal(t, Names(), got)
+}

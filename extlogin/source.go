@@ -14,6 +14,12 @@ const (
 	SourceGemini = "gemini_cli"
 )
 
+// Names are the source names in Sources' order: the list a setting that
+// turns sources on and off accepts.
+func Names() []string {
+	return []string{SourceCodex, SourceClaude, SourceQwen, SourceGemini}
+}
+
 // Pool keys (providers) the logins go to. A Codex CLI login goes to
 // ProviderOpenAI when it is an API key and to ProviderOpenAICodex when it
 // is a ChatGPT login; ProviderGeminiCLI is the key the Hermes agent uses

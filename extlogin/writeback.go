@@ -9,8 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/credpool/credpool/internal/atomicfile"
 )
 
 // Write-back sentinels.
@@ -165,47 +166,7 @@ func writeAtomic(path string, data []byte) error {
 	if fi, err := os.Lstat(target); err != nil || !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s: %w", target, problemf(ErrBadFile, "not a regular file"))
 	}
-	dir := filepath.Dir(target)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".credpool-*")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return err
-	}
-	done = true
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	return nil
+	return atomicfile.WriteFile(target, data, atomicfile.Options{Pattern: "." + filepath.Base(target) + ".credpool-*"})
 }
 
 // regularOrMissing refuses a lock path that is a symlink, FIFO or device:

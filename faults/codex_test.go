@@ -177,8 +177,8 @@ func TestCodexInPlaceWriter(t *testing.T) {
 		if i%3 == 2 {
 			fraction = "0"
 		}
-		codex.send(src + " " + fraction)
-		require.Equal(t, "half", codex.expect(pyTimeout))
+		codex.Send(src + " " + fraction)
+		require.Equal(t, "half", codex.Expect(pyTimeout))
 		pauseEnd := time.Now().Add(time.Duration(100+rng.IntN(200)) * time.Millisecond)
 		// Odd rounds report before the daemon may have seen the truncation
 		// (its write must then fail on the re-read under the lock); even
@@ -200,8 +200,8 @@ func TestCodexInPlaceWriter(t *testing.T) {
 		_, err = d.Client.Select(ctx, churnPool, apitype.SelectRequest{})
 		require.NoError(t, err, "round %d: select while the file is half-written", i)
 		time.Sleep(time.Until(pauseEnd))
-		codex.send("rest")
-		require.Equal(t, "done ok", codex.expect(pyTimeout), "round %d: the daemon wrote over a half-written file", i)
+		codex.Send("rest")
+		require.Equal(t, "done ok", codex.Expect(pyTimeout), "round %d: the daemon wrote over a half-written file", i)
 
 		daemontest.Eventually(t, "the finished content adopted", func() bool {
 			v, err := d.Client.Pool(ctx, countPool)

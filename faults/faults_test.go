@@ -232,7 +232,7 @@ func TestLockHeldLong(t *testing.T) {
 	counts0 := requestCounts(t, daemontest.ReadDoc(t, d.AuthFile), countPool)
 
 	holder, holderLog := hermesWriter(t, d.AuthFile, 8, "--hold", "--ops", "1", "--only", "add")
-	require.Equal(t, "locked", holder.expect(pyTimeout))
+	require.Equal(t, "locked", holder.Expect(pyTimeout))
 	held := time.Now()
 	before, err := os.ReadFile(d.AuthFile)
 	require.NoError(t, err)
@@ -268,9 +268,9 @@ func TestLockHeldLong(t *testing.T) {
 	assert.Equal(t, string(before), string(during), "auth.json changed while another process held auth.lock")
 	t.Logf("%d selects answered during a %s hold, slowest %s", n, hold, slowest)
 
-	holder.send("go")
-	holder.wait(10 * time.Second)
-	queued.wait(30 * time.Second)
+	holder.Send("go")
+	holder.Wait(10 * time.Second)
+	queued.Wait(30 * time.Second)
 	daemontest.Eventually(t, "the daemon's 429 written after the lock freed",
 		onDisk(t, d.AuthFile, churnPool, "e00000", "last_status", "exhausted"))
 	require.NoError(t, d.Stop())

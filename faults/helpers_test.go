@@ -1,13 +1,11 @@
 package faults
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -25,7 +23,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
-	"github.com/credpool/credpool/internal/testio"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -83,88 +80,12 @@ func needPython(t testing.TB) {
 const pyTimeout = 20 * time.Second
 
 // pyProc is a Python helper process with line-based stdin and stdout.
-type pyProc struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan string
-	stderr *testio.SyncBuffer
-	done   chan error
-}
+type pyProc = daemontest.Proc
 
 func startPython(t testing.TB, script string, args ...string) *pyProc {
 	t.Helper()
 	needPython(t)
-	cmd := exec.Command("python3", append([]string{scriptPath(script)}, args...)...)
-	p := &pyProc{t: t, cmd: cmd, lines: make(chan string, 64), stderr: &testio.SyncBuffer{}, done: make(chan error, 1)}
-	var err error
-	p.stdin, err = cmd.StdinPipe()
-	require.NoError(t, err)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = p.stderr
-	require.NoError(t, cmd.Start())
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = p.stdin.Close()
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	return p
-}
-
-// send writes one line to the process's stdin.
-func (p *pyProc) send(line string) {
-	p.t.Helper()
-	_, err := io.WriteString(p.stdin, line+"\n")
-	require.NoError(p.t, err, "python stdin; stderr:\n%s", p.stderr.String())
-}
-
-// expect waits for the next stdout line.
-func (p *pyProc) expect(timeout time.Duration) string {
-	p.t.Helper()
-	select {
-	case l, ok := <-p.lines:
-		require.True(p.t, ok, "python exited; stderr:\n%s", p.stderr.String())
-		return l
-	case <-time.After(timeout):
-		p.t.Fatalf("no line from python after %s; stderr:\n%s", timeout, p.stderr.String())
-		return ""
-	}
-}
-
-// wait waits for the process to exit successfully.
-func (p *pyProc) wait(timeout time.Duration) {
-	p.t.Helper()
-	_ = p.stdin.Close()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case _, ok := <-p.lines:
-			if ok {
-				continue
-			}
-			select {
-			case err := <-p.done:
-				p.done <- err
-				require.NoError(p.t, err, "python failed; stderr:\n%s", p.stderr.String())
-				return
-			case <-deadline:
-			}
-		case <-deadline:
-		}
-		p.t.Fatalf("python still running after %s; stderr:\n%s", timeout, p.stderr.String())
-	}
+	return daemontest.StartProc(t, nil, append([]string{"python3", scriptPath(script)}, args...)...)
 }
 
 // writerOp is one line of hermes_writer.py's log.

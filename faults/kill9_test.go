@@ -58,7 +58,7 @@ func TestKill9UnderLoad(t *testing.T) {
 	}
 
 	require.NoError(t, os.WriteFile(stop, nil, 0o600))
-	writer.wait(10 * time.Second)
+	writer.Wait(10 * time.Second)
 	require.NoError(t, d.Stop(), "SIGTERM after the kill cycles")
 	ops := readOps(t, logPath)
 	checkDoc(t, daemontest.ReadDoc(t, d.AuthFile), ops, 0)

@@ -36,7 +36,7 @@ func TestFourWritersSoak(t *testing.T) {
 		logs = append(logs, log)
 	}
 	for _, p := range writers {
-		p.wait(time.Duration(secs+20) * time.Second)
+		p.Wait(time.Duration(secs+20) * time.Second)
 	}
 	ld.stop()
 	require.NoError(t, d.Stop(), "SIGTERM flushes and exits 0")

@@ -1,10 +1,11 @@
 package gateway
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/credpool/credpool/tokeninfo"
 )
 
 // dialect is the API family a pool speaks. It decides two things that must
@@ -66,20 +67,12 @@ func (d dialect) setCredential(h http.Header, c Credential) {
 // access token, unverified: the gateway only forwards it to the issuer,
 // which checks both. "" when the token is not such a JWT.
 func chatGPTAccountID(token string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return ""
-	}
 	var claims struct {
 		Auth struct {
 			AccountID string `json:"chatgpt_account_id"`
 		} `json:"https://api.openai.com/auth"`
 	}
-	if json.Unmarshal(payload, &claims) != nil {
+	if !tokeninfo.Claims(token, &claims) {
 		return ""
 	}
 	return claims.Auth.AccountID

@@ -1,11 +1,10 @@
 package oauth
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"math"
-	"strings"
 	"time"
+
+	"github.com/credpool/credpool/tokeninfo"
 )
 
 // DefaultHorizon is how long before expiry a token is due for a refresh.
@@ -22,54 +21,13 @@ const (
 	xaiShortToken = 45 * time.Minute
 )
 
-// maxEpoch is 9999-12-31T23:59:59Z: a later "expiry" is garbage.
-const maxEpoch = 253402300799
-
-// Expiry is the access token's expiry in epoch seconds: expiresAt (epoch
-// seconds, as the auth file reader gives it for expires_at), else
-// expiresAtMS (expires_at_ms), else the JWT exp claim of accessToken, read
-// without verifying the signature. ok is false when none gives a sane time.
+// Expiry is tokeninfo.Expiry: the access token's expiry in epoch seconds
+// from expires_at, expires_at_ms or its JWT exp claim.
 func Expiry(expiresAt, expiresAtMS float64, accessToken string) (float64, bool) {
-	switch {
-	case sane(expiresAt):
-		return expiresAt, true
-	case sane(expiresAtMS / 1000):
-		return expiresAtMS / 1000, true
-	}
-	return jwtExp(accessToken)
+	return tokeninfo.Expiry(expiresAt, expiresAtMS, accessToken)
 }
 
-func sane(t float64) bool {
-	return !math.IsNaN(t) && t > 0 && t <= maxEpoch
-}
-
-// jwtExp reads the exp claim of a JWT's payload; anything that is not a
-// JWT with a numeric, sane exp gives false.
-func jwtExp(token string) (float64, bool) {
-	_, rest, ok := strings.Cut(token, ".")
-	if !ok {
-		return 0, false
-	}
-	payload, _, ok := strings.Cut(rest, ".")
-	if !ok {
-		return 0, false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(payload, "="))
-	if err != nil {
-		return 0, false
-	}
-	var claims struct {
-		Exp any `json:"exp"`
-	}
-	if json.Unmarshal(raw, &claims) != nil {
-		return 0, false
-	}
-	exp, ok := claims.Exp.(float64)
-	if !ok || !sane(exp) {
-		return 0, false
-	}
-	return exp, true
-}
+func sane(t float64) bool { return tokeninfo.Sane(t) }
 
 // Due reports whether a token expiring at expiresAt (epoch seconds) should
 // be refreshed now: within horizon of its expiry (DefaultHorizon when 0), or

@@ -2,26 +2,23 @@ package oauth
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/credpool/credpool/internal/atomicfile"
+	"github.com/credpool/credpool/tokeninfo"
 )
 
 // Fingerprint is the one-way id of a secret that Hermes writes as
 // secret_fingerprint and in its spent-rotation ledger: "sha256:" and the
 // first 16 hex digits of SHA-256 of the secret, as given (Hermes strips
 // whitespace first; tokens in auth.json carry none).
-func Fingerprint(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return "sha256:" + hex.EncodeToString(sum[:8])
-}
+func Fingerprint(secret string) string { return tokeninfo.Fingerprint(secret) }
 
 // SpentLedgerSuffix follows the credentials file's name to name Hermes'
 // ledger of spent Anthropic refresh tokens.
@@ -94,7 +91,10 @@ func (l *SpentLedger) Add(refreshToken string) error {
 	if err != nil {
 		return fmt.Errorf("oauth: spent ledger: %w", err)
 	}
-	return writeAtomic(l.Path, append(data, '\n'))
+	if err := atomicfile.WriteFile(l.Path, append(data, '\n'), atomicfile.Options{}); err != nil {
+		return fmt.Errorf("oauth: spent ledger: %w", err)
+	}
+	return nil
 }
 
 // read loads the ledger; (nil, nil, nil) when there is none.
@@ -126,44 +126,4 @@ func (l *SpentLedger) read() (map[string]json.RawMessage, []string, error) {
 		}
 	}
 	return doc, fps, nil
-}
-
-// writeAtomic replaces path with data: a 0600 temp file in the same
-// directory, fsync, rename, fsync of the directory.
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("oauth: spent ledger: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("oauth: spent ledger: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("oauth: spent ledger: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("oauth: spent ledger: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("oauth: spent ledger: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("oauth: spent ledger: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("oauth: spent ledger: sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("oauth: spent ledger: sync directory: %w", err)
-	}
-	return nil
 }

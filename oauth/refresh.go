@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/credpool/credpool/tokeninfo"
 	"golang.org/x/oauth2"
 )
 
@@ -223,7 +223,7 @@ func seconds(v any) float64 {
 	case string:
 		f, _ = strconv.ParseFloat(strings.TrimSpace(x), 64)
 	}
-	if math.IsNaN(f) || f <= 0 || f > maxEpoch {
+	if !tokeninfo.Sane(f) {
 		return 0
 	}
 	return f
@@ -245,7 +245,7 @@ func (r *Refresher) result(name string, p *provider, g grant, sent string) (Resu
 		res.RefreshToken = sent
 	}
 	now := epoch(r.now())
-	switch exp, ok := jwtExp(res.AccessToken); {
+	switch exp, ok := tokeninfo.JWTExp(res.AccessToken); {
 	case g.expiresIn > 0:
 		res.ExpiresAt = now + g.expiresIn
 	case ok:

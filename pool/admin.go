@@ -9,11 +9,14 @@ import (
 // Add adds a manual entry (next priority, fresh 6-hex id).
 func (p *Pool) Add(provider string, in NewEntry) (EntryView, []Change, error) {
 	if err := ValidProvider(provider); err != nil {
-		return EntryView{}, nil, fmt.Errorf("pool: add: %w", err)
+		return EntryView{}, nil, err // it says "pool: provider name ...": no second prefix
+	}
+	fail := func(format string, args ...any) (EntryView, []Change, error) {
+		return EntryView{}, nil, fmt.Errorf("pool: add to %s: "+format, append([]any{Quote(provider)}, args...)...)
 	}
 	token := strings.TrimSpace(in.AccessToken)
 	if token == "" {
-		return EntryView{}, nil, fmt.Errorf("pool: add to %q: empty access token: %w", provider, ErrBadInput)
+		return fail("empty access token: %w", ErrBadInput)
 	}
 	refresh := strings.TrimSpace(in.RefreshToken)
 	label := strings.TrimSpace(in.Label)
@@ -24,12 +27,12 @@ func (p *Pool) Add(provider string, in NewEntry) (EntryView, []Change, error) {
 		validLabel(label),
 	} {
 		if err != nil {
-			return EntryView{}, nil, fmt.Errorf("pool: add to %q: %w", provider, err)
+			return fail("%w", err)
 		}
 	}
 	if baseURL != "" {
 		if err := validBaseURL(baseURL); err != nil {
-			return EntryView{}, nil, fmt.Errorf("pool: add to %q: %w", provider, err)
+			return fail("%w", err)
 		}
 	}
 	authType := in.AuthType
@@ -37,10 +40,10 @@ func (p *Pool) Add(provider string, in NewEntry) (EntryView, []Change, error) {
 		authType = "api_key"
 	}
 	if authType != "api_key" && authType != "oauth" {
-		return EntryView{}, nil, fmt.Errorf("pool: add to %q: auth type %s: %w", provider, quoteShort(authType), ErrBadInput)
+		return fail("auth type %s: want api_key or oauth: %w", Quote(authType), ErrBadInput)
 	}
 	if in.Priority != nil && (*in.Priority < 0 || *in.Priority > MaxSafeInt) {
-		return EntryView{}, nil, fmt.Errorf("pool: add to %q: priority must be between 0 and 2^53: %w", provider, ErrBadInput)
+		return fail("priority must be between 0 and 2^53: %w", ErrBadInput)
 	}
 	_, now := p.now()
 	pp := p.pools[provider]
@@ -56,7 +59,7 @@ func (p *Pool) Add(provider string, in NewEntry) (EntryView, []Change, error) {
 			prio = max(prio, e.Priority+1)
 		}
 		if prio > MaxSafeInt {
-			return EntryView{}, nil, fmt.Errorf("pool: add to %q: the next priority would pass 2^53; give --priority: %w", provider, ErrBadInput)
+			return fail("the next priority would pass 2^53; give --priority: %w", ErrBadInput)
 		}
 	}
 	e := &entryState{Entry: Entry{
@@ -69,6 +72,7 @@ func (p *Pool) Add(provider string, in NewEntry) (EntryView, []Change, error) {
 		RefreshToken: refresh,
 		BaseURL:      baseURL,
 	}, addPending: true}
+	e.tokensChanged()
 	if e.Label == "" {
 		e.Label = p.defaultLabel(pp)
 	}
@@ -132,12 +136,12 @@ func resolve(pp *provPool, target string) (*entryState, error) {
 		for i, e := range hits {
 			ids[i] = e.ID
 		}
-		return nil, fmt.Errorf("pool %q: label %s: %w (ids %s)", pp.name, quoteShort(target), ErrAmbiguousTarget, strings.Join(ids, ", "))
+		return nil, fmt.Errorf("label %s: %w (ids %s)", Quote(target), ErrAmbiguousTarget, strings.Join(ids, ", "))
 	}
 	if n, err := strconv.Atoi(strings.TrimSpace(target)); err == nil && n >= 1 && n <= len(pp.entries) {
 		return pp.entries[n-1], nil
 	}
-	return nil, fmt.Errorf("pool %q: target %s: %w", pp.name, quoteShort(target), ErrNoTarget)
+	return nil, fmt.Errorf("target %s: %w", Quote(target), ErrNoTarget)
 }
 
 // Remove removes the entry that target names (id, exact label
@@ -146,11 +150,11 @@ func resolve(pp *provPool, target string) (*entryState, error) {
 func (p *Pool) Remove(provider, target string) (EntryView, []Change, error) {
 	pp := p.pools[provider]
 	if pp == nil {
-		return EntryView{}, nil, fmt.Errorf("pool: remove from %q: %w", provider, ErrUnknownPool)
+		return EntryView{}, nil, fmt.Errorf("pool: remove from %s: %w", Quote(provider), ErrUnknownPool)
 	}
 	e, err := resolve(pp, target)
 	if err != nil {
-		return EntryView{}, nil, fmt.Errorf("pool: remove: %w", err)
+		return EntryView{}, nil, fmt.Errorf("pool: remove from %s: %w", Quote(provider), err)
 	}
 	_, now := p.now()
 	v := p.entryView(pp, e, now, p.leaseCounts(now))
@@ -170,13 +174,13 @@ func (p *Pool) Remove(provider, target string) (EntryView, []Change, error) {
 func (p *Pool) Reset(provider, target string) (int, []Change, error) {
 	pp := p.pools[provider]
 	if pp == nil {
-		return 0, nil, fmt.Errorf("pool: reset %q: %w", provider, ErrUnknownPool)
+		return 0, nil, fmt.Errorf("pool: reset %s: %w", Quote(provider), ErrUnknownPool)
 	}
 	todo := pp.entries
 	if target != "" {
 		e, err := resolve(pp, target)
 		if err != nil {
-			return 0, nil, fmt.Errorf("pool: reset: %w", err)
+			return 0, nil, fmt.Errorf("pool: reset %s: %w", Quote(provider), err)
 		}
 		todo = []*entryState{e}
 	}
@@ -204,7 +208,7 @@ func (p *Pool) Reset(provider, target string) (int, []Change, error) {
 func (p *Pool) Repair(provider string) (int, error) {
 	pp := p.pools[provider]
 	if pp == nil {
-		return 0, fmt.Errorf("pool: repair %q: %w", provider, ErrUnknownPool)
+		return 0, fmt.Errorf("pool: repair %s: %w", Quote(provider), ErrUnknownPool)
 	}
 	if len(pp.problems) == 0 {
 		return 0, nil

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/credpool/credpool/quota"
 )
 
 // Strategy names a selection strategy (DESIGN §3).
@@ -32,18 +34,43 @@ var (
 	ErrAmbiguousTarget = errors.New("target matches more than one entry")
 	ErrUnknownLease    = errors.New("unknown lease")
 	ErrBadInput        = errors.New("bad input")
+	// ErrStale: what the call was about has changed meanwhile (another
+	// process rotated the tokens first).
+	ErrStale = errors.New("changed meanwhile")
 )
 
 // NoneAvailableError is returned by Select when nothing can be handed out.
-// NextAvailableAt is the earliest cooldown end in epoch seconds, or 0 when
-// only DEAD (or tokenless) entries remain.
+// NextAvailableAt is the earliest moment an entry the select could take
+// becomes available by time, in epoch seconds; 0 when none will by itself.
 type NoneAvailableError struct {
 	Provider        string
 	NextAvailableAt float64
+	// Refreshing: a refresh of an entry of the pool is in flight; a
+	// caller may wait for it.
+	Refreshing bool
+	// Excluded: NextAvailableAt is 0 because the select's Exclude names
+	// every entry that is or will become available; without Excluded,
+	// only DEAD, tokenless, expired or unreadable entries remain.
+	Excluded bool
 }
 
 func (e *NoneAvailableError) Error() string {
-	return fmt.Sprintf("pool %q: %s", e.Provider, ErrNoneAvailable)
+	if why := e.Why(); why != "" {
+		return fmt.Sprintf("pool %s: %s: %s", Quote(e.Provider), ErrNoneAvailable, why)
+	}
+	return fmt.Sprintf("pool %s: %s", Quote(e.Provider), ErrNoneAvailable)
+}
+
+// Why says, for people, why nothing will come back by itself when
+// NextAvailableAt is 0; "" when something will.
+func (e *NoneAvailableError) Why() string {
+	switch {
+	case e.NextAvailableAt > 0:
+		return ""
+	case e.Excluded:
+		return "the request excludes every one that is or will become available"
+	}
+	return "none will recover by itself (only dead, tokenless, expired or unreadable entries remain)"
 }
 func (e *NoneAvailableError) Unwrap() error { return ErrNoneAvailable }
 
@@ -118,6 +145,9 @@ type Lease struct {
 	Provider  string  `json:"-"`
 	EntryID   string  `json:"-"`
 	ExpiresAt float64 `json:"expires_at"`
+	// gen is the pair the lease handed out: a report on the lease is
+	// about that pair, whatever the entry holds by then.
+	gen generation
 }
 
 // Selection is the answer to Select.
@@ -172,6 +202,14 @@ type ReportResult struct {
 	RetryAfter float64
 	// Ignored names headers whose values could not be trusted (debug log).
 	Ignored []string
+	// RefreshWanted: a 401 without a terminal reason on an OAuth entry;
+	// its tokens are to be refreshed now.
+	RefreshWanted bool
+	// Stale: the report is about a pair the entry no longer holds (the
+	// token it names, or its lease's, was refreshed or replaced since),
+	// so it marks nothing: a verdict belongs to the pair it was observed
+	// on.
+	Stale bool
 }
 
 // NewEntry is what an admin supplies to add a credential.
@@ -212,9 +250,26 @@ type EntryView struct {
 	StatusClearedAt float64 `json:"status_cleared_at"`
 	// ModelCooldowns are the models the entry is benched for now, by end.
 	ModelCooldowns map[string]float64 `json:"model_cooldowns"`
+	// Quota is what the providers' rate-limit headers last said of the
+	// credential's budgets: the live windows, with which of them block and
+	// which one binds (package quota decides both). Its wire form is
+	// apitype's.
+	Quota []quota.Reading `json:"-"`
+	// QuotaUntil is when the credential has budget again for a caller that
+	// does not know its model, 0 when it has budget now.
+	QuotaUntil float64 `json:"quota_until"`
 	// Unreadable names fields of the row that could not be read; such an
 	// entry is never handed out.
 	Unreadable []string `json:"unreadable"`
+	// Refreshing: a refresh of its OAuth tokens is in flight;
+	// RefreshError says why the last one failed ("" if it did not).
+	Refreshing   bool   `json:"refreshing"`
+	RefreshError string `json:"refresh_error"`
+	LastRefresh  string `json:"last_refresh"`
+	// External: the tokens are another tool's login (Source names it),
+	// never written to auth.json; LoginBroken says why it cannot be used.
+	External    bool   `json:"external"`
+	LoginBroken string `json:"login_broken"`
 }
 
 // Problem is something in the file credpool cannot use as it is, for health

@@ -28,6 +28,12 @@ func (p *Pool) Dirty() (pending, urgent bool) {
 	return p.dirt.urgent || p.dirt.batched, p.dirt.urgent
 }
 
+// Marks counts the changes made so far that the file must get at once
+// (Dirty's urgent ones). A caller that reads it before and after a call
+// knows whether that call left anything to write, and so whether its
+// answer has a write to wait for.
+func (p *Pool) Marks() uint64 { return p.dirt.urgentGen }
+
 // effective is the place of another writer's timestamp t in the order of
 // events on this daemon's clock: t itself, unless it lies more than
 // clockSkew ahead; then the moment it was first read, remembered so that

@@ -54,13 +54,39 @@ func (p *Pool) retire(e *entryState) {
 	if e.AccessToken == "" && e.RefreshToken == "" {
 		return
 	}
-	g := fingerprint(e.tokens())
-	e.history = slices.DeleteFunc(e.history, func(x generation) bool { return x == g })
-	e.history = slices.Insert(e.history, 0, g)
-	if len(e.history) > maxHistory {
-		e.history = e.history[:maxHistory]
-	}
+	e.history = pushGeneration(e.history, fingerprint(e.tokens()))
+	e.retiredAccess = pushGeneration(e.retiredAccess, fingerprint(Tokens{AccessToken: e.AccessToken}))
 	p.stateDirty = true
+}
+
+// takePair gives e a new pair, expiring at expiresAt (0: as its JWT says).
+// The old pair joins e's history, and what was observed on it alone is
+// forgotten: quota readings, a refresh asked for or failed, a cooldown this
+// process ended or a writer carried over. Ending verdicts is the caller's:
+// each kind of change has its rule.
+func (p *Pool) takePair(e *entryState, t Tokens, expiresAt float64) {
+	p.retire(e)
+	e.AccessToken, e.RefreshToken, e.ExpiresAt = t.AccessToken, t.RefreshToken, expiresAt
+	e.tokensChanged()
+	e.quota, e.refreshErr, e.refreshWanted = nil, "", false
+	e.endedAt, e.carriedAt = 0, 0
+}
+
+// pushGeneration puts g first in list, once, keeping at most maxHistory.
+func pushGeneration(list []generation, g generation) []generation {
+	list = slices.DeleteFunc(list, func(x generation) bool { return x == g })
+	list = slices.Insert(list, 0, g)
+	if len(list) > maxHistory {
+		list = list[:maxHistory]
+	}
+	return list
+}
+
+// retiredToken reports whether token is the access token of a pair e
+// replaced.
+func (e *entryState) retiredToken(token string) bool {
+	return token != e.AccessToken && len(e.retiredAccess) > 0 &&
+		slices.Contains(e.retiredAccess, fingerprint(Tokens{AccessToken: token}))
 }
 
 // tombstone is an entry this process removed: its generation, and when.

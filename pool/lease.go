@@ -13,7 +13,7 @@ func (p *Pool) acquire(pp *provPool, e *entryState, now float64) *Lease {
 			break
 		}
 	}
-	l := &Lease{ID: id, Provider: pp.name, EntryID: e.ID, ExpiresAt: now + p.cfg.LeaseTTL.Seconds()}
+	l := &Lease{ID: id, Provider: pp.name, EntryID: e.ID, ExpiresAt: now + p.cfg.LeaseTTL.Seconds(), gen: fingerprint(e.tokens())}
 	p.leases[id] = l
 	e.leases++
 	cp := *l

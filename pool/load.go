@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Load reconciles the pool with what is on disk now (the first call loads
@@ -79,7 +80,14 @@ func (p *Pool) reconcileAll(s Snapshot, pl plan) ([]Change, bool) {
 		if !known {
 			prev = cur
 		}
-		changes = p.followSingleton(pp, prev, cur, now, changes, pl)
+		var back *Tokens
+		changes, back = p.followSingleton(pp, prev, cur, now, changes, pl)
+		if back != nil && pl != nil && s.Singletons != nil {
+			// We refreshed the login the singleton holds: Hermes looks
+			// for the new pair there.
+			s.Singletons[name] = Singleton{Tokens: *back}
+			pl[pkey{name, ""}] = &rowRef{wb: wbSingleton}
+		}
 	}
 	for name, sg := range s.Singletons {
 		if sg.AccessToken != "" {
@@ -94,6 +102,7 @@ func (p *Pool) reconcile(pp *provPool, disk []Entry, first bool, now float64, ch
 	onDisk := make(map[string]bool, len(disk))
 	next := make([]*entryState, 0, len(disk))
 	pp.problems = pp.problems[:0]
+	pp.unreadable = pp.unreadable[:0]
 	anyUrgent := false
 	note := func(e *entryState, wb writeBack, urgent bool) {
 		if wb == 0 {
@@ -126,6 +135,10 @@ func (p *Pool) reconcile(pp *provPool, disk []Entry, first bool, now float64, ch
 			pl[pkey{pp.name, d.ID}] = &rowRef{wb: wbRepaired}
 		}
 		onDisk[d.ID] = true
+		if len(d.Unreadable) > 0 {
+			pp.unreadable = append(pp.unreadable, Problem{Provider: pp.name, Index: i + 1, ID: d.ID,
+				What: fmt.Sprintf("unreadable %s: the row is kept as it is and not handed out", strings.Join(d.Unreadable, ", "))})
+		}
 		e := pp.byID[d.ID]
 		if e != nil && e.addPending && tokensOf(d) != e.tokens() {
 			// Another writer took the id we drew for an entry we are
@@ -187,10 +200,12 @@ func tokensOf(e *Entry) Tokens {
 // provider's singleton; manual:device_code entries follow it only when they
 // held the previous singleton token (an alias). Entries with their own
 // token material are independent accounts and are left alone, and a
-// singleton that holds a pair the entry has replaced is stale.
-func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, changes []Change, pl plan) []Change {
+// singleton that holds a pair the entry has replaced is stale: then back
+// is the pair to write into it (a device_code entry this process
+// refreshed).
+func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, changes []Change, pl plan) (_ []Change, back *Tokens) {
 	if cur.AccessToken == "" {
-		return changes
+		return changes, nil
 	}
 	adopted := false
 	for _, e := range pp.entries {
@@ -204,11 +219,13 @@ func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, chan
 			continue
 		}
 		if e.replaced(cur) {
+			if e.Source == "device_code" && back == nil {
+				t := e.tokens()
+				back = &t
+			}
 			continue
 		}
-		p.retire(e)
-		e.AccessToken, e.RefreshToken = cur.AccessToken, cur.RefreshToken
-		e.quota = nil
+		p.takePair(e, cur, 0)
 		e.ModelCooldowns, e.ModelCooldownObservedAt = nil, nil
 		e.modelsChanged()
 		adopted = true
@@ -226,5 +243,5 @@ func (p *Pool) followSingleton(pp *provPool, prev, cur Tokens, now float64, chan
 		pp.reindexTokens()
 		pp.statusesChanged()
 	}
-	return changes
+	return changes, back
 }

@@ -20,7 +20,11 @@ const (
 
 // writeTo copies the parts wb names from e into the file's row d.
 func (e *entryState) writeTo(d *Entry, wb writeBack) {
-	if wb&wbTokens != 0 {
+	switch {
+	case wb&wbTokens != 0 && e.external:
+		// Never a borrowed login's secret: only which login it is.
+		d.SecretFingerprint = e.SecretFingerprint
+	case wb&wbTokens != 0:
 		d.AccessToken, d.RefreshToken, d.ExpiresAt, d.LastRefresh = e.AccessToken, e.RefreshToken, e.ExpiresAt, e.LastRefresh
 	}
 	if wb&wbStatus != 0 {
@@ -44,6 +48,7 @@ func (e *entryState) writeTo(d *Entry, wb writeBack) {
 // file. Only the clock rules can make it write anything back.
 func (p *Pool) adoptRow(pp *provPool, d *Entry, now float64) (*entryState, writeBack) {
 	e := &entryState{Entry: *d, seenStatus: d.StatusFields, seenCount: d.RequestCount, seenPriority: d.Priority}
+	e.tokensChanged()
 	e.Extra = maps.Clone(d.Extra)
 	e.Unreadable = slices.Clone(d.Unreadable)
 	e.ModelCooldowns, e.ModelCooldownObservedAt = nil, nil
@@ -84,14 +89,30 @@ func (p *Pool) adoptRow(pp *provPool, d *Entry, now float64) (*entryState, write
 func (p *Pool) mergeRow(pp *provPool, e *entryState, d *Entry, now float64, changes []Change) (wb writeBack, urgent bool, _ []Change) {
 	had := e.StatusFields
 	// What this process never changes comes from the file.
-	e.Label, e.AuthType, e.Source, e.BaseURL, e.SecretFingerprint = d.Label, d.AuthType, d.Source, d.BaseURL, d.SecretFingerprint
+	e.Label, e.AuthType, e.Source, e.BaseURL = d.Label, d.AuthType, d.Source, d.BaseURL
+	if !e.external {
+		e.SecretFingerprint = d.SecretFingerprint
+	}
 	e.Extra = maps.Clone(d.Extra)
 	e.Unreadable = slices.Clone(d.Unreadable)
 
 	dt := tokensOf(d)
 	switch {
+	case e.external:
+		// Another tool's login: the tokens come from its file, never from
+		// auth.json; the row's fingerprint says which login its verdict
+		// belongs to.
+		if sameLogin(e, d) {
+			wb, urgent, changes = p.mergeVerdicts(pp, e, d, now, changes)
+			if e.AccessToken != "" && d.SecretFingerprint != e.SecretFingerprint {
+				wb, urgent = wb|wbTokens, true
+			}
+		} else {
+			wb, urgent = wbTokens|wbStatus|wbCleared|wbModels, true
+		}
 	case dt == e.tokens():
 		e.ExpiresAt, e.LastRefresh = d.ExpiresAt, d.LastRefresh
+		e.tokensChanged()
 		wb, urgent, changes = p.mergeVerdicts(pp, e, d, now, changes)
 	case e.replaced(dt):
 		// A stale writer brought back a pair this entry has replaced:
@@ -100,10 +121,8 @@ func (p *Pool) mergeRow(pp *provPool, e *entryState, d *Entry, now float64, chan
 	default:
 		// Another process re-authenticated: new tokens end every verdict
 		// observed on the old ones.
-		p.retire(e)
-		e.AccessToken, e.RefreshToken, e.ExpiresAt, e.LastRefresh = d.AccessToken, d.RefreshToken, d.ExpiresAt, d.LastRefresh
-		e.endedAt, e.carriedAt = 0, 0
-		e.quota = nil
+		p.takePair(e, dt, d.ExpiresAt)
+		e.LastRefresh = d.LastRefresh
 		oldModels := e.ModelCooldowns
 		e.ModelCooldowns, e.ModelCooldownObservedAt = nil, nil
 		if d.StatusClearedAt != 0 {

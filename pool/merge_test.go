@@ -297,6 +297,24 @@ func TestModelCooldowns(t *testing.T) {
 			assert.InDelta(t, c.epochOf()+tc.until, res.Marked.Until, 1e-6, "%s %+v", tc.provider, tc.r)
 		}
 	})
+	t.Run("the Retry-After of a model-scoped 429 benches only that model", func(t *testing.T) {
+		p, c := newTest(t, Config{}, disk())
+		res, err := p.Report("anthropic", Report{CredentialID: "a", StatusCode: 429, Model: "claude-a",
+			Headers: map[string]string{"retry-after": "120", "anthropic-ratelimit-requests-remaining": "40",
+				"anthropic-ratelimit-requests-limit": "50"}})
+		require.NoError(t, err)
+		assert.InDelta(t, c.epochOf()+120, res.Marked.Until, 1e-6, "the header's Retry-After is the model's cooldown")
+		assert.Equal(t, "a", selectID(t, p, "anthropic", SelectOptions{Model: "claude-b"}))
+		assert.Equal(t, "b", selectID(t, p, "anthropic", SelectOptions{Model: "claude-a"}))
+		q := viewOf(t, p, "anthropic", "a").Quota
+		require.Len(t, q, 1, "the budget is kept; the Retry-After is the model cooldown's")
+		assert.Equal(t, "anthropic/requests", q[0].Key)
+		// A credential-wide 429 keeps its Retry-After window.
+		_, err = p.Report("anthropic", Report{CredentialID: "b", StatusCode: 429, FailureReason: "billing", Model: "claude-a",
+			Headers: map[string]string{"retry-after": "120"}})
+		require.NoError(t, err)
+		assert.Equal(t, "http/retry-after", viewOf(t, p, "anthropic", "b").Quota[0].Key)
+	})
 	t.Run("a sole key is benched 60 s for the model", func(t *testing.T) {
 		p, c := newTest(t, Config{}, map[string][]Entry{"anthropic": {ent("a", 0)}})
 		res, err := p.Report("anthropic", Report{CredentialID: "a", StatusCode: 429, Model: "m"})

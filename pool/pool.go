@@ -67,6 +67,10 @@ type entryState struct {
 	// history holds the token pairs this entry has replaced, newest first:
 	// a write that brings one back is stale.
 	history []generation
+	// retiredAccess fingerprints the access tokens of those pairs, newest
+	// first: a report naming one is about a pair already replaced (kept in
+	// memory only: such reports come within seconds of the change).
+	retiredAccess []generation
 	// addPending: this process added the entry and the file does not hold
 	// it yet.
 	addPending bool
@@ -78,8 +82,18 @@ type entryState struct {
 	// never look at the map.
 	modelMax float64
 	// quota is what the provider's rate-limit headers said (nil: nothing).
-	quota  *quota.State
-	leases int // live leases (expired ones are swept lazily)
+	quota *quota.State
+	// exp is when the access token expires (0 unknown); see tokensChanged.
+	exp float64
+	// OAuth refresh state: in flight, asked for by a 401, the last error.
+	refreshing, refreshWanted bool
+	refreshErr                string
+	// external: the tokens come from another tool's login file and are
+	// never written to auth.json (the row keeps secret_fingerprint);
+	// loginBroken says why that login cannot be used.
+	external    bool
+	loginBroken string
+	leases      int // live leases (expired ones are swept lazily)
 }
 
 // provPool is one provider's pool.
@@ -94,6 +108,9 @@ type provPool struct {
 	// problems are what the file holds that credpool cannot use as it is
 	// (duplicate ids); health and status show them.
 	problems []Problem
+	// unreadable are the rows with a field that could not be read; health
+	// and status show them beside problems (repair does not mend them).
+	unreadable []Problem
 	// threshold is the quota utilization at which a credential is skipped.
 	threshold float64
 	// tokVer is the pool's count of token changes, bumped on every reindex.

@@ -20,7 +20,7 @@ func TestPureLogic(t *testing.T) {
 		"errors": true, "fmt": true, "iter": true, "maps": true, "math": true, "math/rand/v2": true, "net/url": true, "regexp": true,
 		"slices": true, "strconv": true, "strings": true, "time": true, "unicode": true, "unicode/utf8": true,
 		"github.com/credpool/credpool/epoch": true, "github.com/credpool/credpool/quota": true,
-		"github.com/credpool/credpool/redact": true}
+		"github.com/credpool/credpool/redact": true, "github.com/credpool/credpool/tokeninfo": true}
 	files, err := os.ReadDir(".")
 	require.NoError(t, err)
 	nowCalls := 0

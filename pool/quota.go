@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"time"
+
 	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/quota"
 )
@@ -22,12 +24,8 @@ func (pp *provPool) quotaUntil(e *entryState, now float64, model string) float64
 	return 0
 }
 
-// moreHeadroom reports whether e has more budget left than o for model
-// (ties to the one whose tightest window resets soonest).
-func moreHeadroom(e, o *entryState, now float64, model string) bool {
-	return quota.Better(e.room(now, model), o.room(now, model))
-}
-
+// room is e's headroom for model, as the headroom strategy ranks it (more
+// budget left first, ties to the one whose tightest window resets soonest).
 func (e *entryState) room(now float64, model string) quota.Room {
 	if e.quota == nil {
 		return quota.Room{}
@@ -37,10 +35,15 @@ func (e *entryState) room(now float64, model string) quota.Room {
 }
 
 // observe records what a provider's answer said of e's budgets, on e and
-// every entry holding its token. It returns the header names whose values
-// could not be trusted (for a debug log line; never a value).
-func (p *Pool) observe(pp *provPool, e *entryState, headers map[string]string, now float64) []string {
-	obs := quota.Parse(quota.HeaderFrom(headers), epoch.Time(now))
+// every entry holding its token. The Retry-After of an answer that refused
+// one model only (modelScoped) is that model's cooldown, not a block of the
+// whole credential. It returns the header names whose values could not be
+// trusted (for a debug log line; never a value).
+func (p *Pool) observe(pp *provPool, e *entryState, headers map[string]string, now float64, modelScoped bool) []string {
+	obs := quota.ParseMap(headers, epoch.Time(now))
+	if modelScoped {
+		obs = obs.WithoutRetryAfter()
+	}
 	if len(obs.Windows) > 0 {
 		for _, x := range pp.holders(e) {
 			if x.quota == nil {
@@ -51,6 +54,26 @@ func (p *Pool) observe(pp *provPool, e *entryState, headers map[string]string, n
 		p.stateDirty = true
 	}
 	return obs.Ignored
+}
+
+// answered counts an answer on e against the requests in flight on its
+// token's holders (quota.State.Answered).
+func (pp *provPool) answered(e *entryState, now time.Time) {
+	for _, x := range pp.holders(e) {
+		if x.quota != nil {
+			x.quota.Answered(now)
+		}
+	}
+}
+
+// spend counts a selection of e against the request budgets its token's
+// holders know (quota.State.Spend).
+func (pp *provPool) spend(e *entryState, now time.Time) {
+	for _, x := range pp.holders(e) {
+		if x.quota != nil {
+			x.quota.Spend(now)
+		}
+	}
 }
 
 // pruneQuota drops readings whose reset has passed.

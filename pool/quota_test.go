@@ -76,6 +76,31 @@ func TestQuotaHeadersRotateBeforeTheWall(t *testing.T) {
 	})
 }
 
+// Agents that select at the same moment see each other's calls: a
+// selection counts against the request budget the last answer announced,
+// until the next answer says what is left.
+func TestSelectionsSpendTheKnownBudget(t *testing.T) {
+	disk := map[string][]Entry{"openai": {ent("a", 0), ent("b", 1)}}
+	p, _ := newTest(t, Config{}, disk)
+	_, err := p.Report("openai", Report{CredentialID: "a", StatusCode: 200, Headers: map[string]string{
+		"x-ratelimit-limit-requests": "4", "x-ratelimit-remaining-requests": "2", "x-ratelimit-reset-requests": "30s"}})
+	require.NoError(t, err)
+	assert.Equal(t, "a", selectID(t, p, "openai", SelectOptions{}), "two left (the report's next is not a call)")
+	assert.Equal(t, "a", selectID(t, p, "openai", SelectOptions{}), "one left")
+	assert.Equal(t, "b", selectID(t, p, "openai", SelectOptions{}), "a's last request is in flight")
+	_, err = p.Report("openai", Report{CredentialID: "a", StatusCode: 200, Headers: map[string]string{
+		"x-ratelimit-limit-requests": "4", "x-ratelimit-remaining-requests": "3", "x-ratelimit-reset-requests": "5s"}})
+	require.NoError(t, err)
+	assert.Equal(t, "a", selectID(t, p, "openai", SelectOptions{}), "the provider's answer is the truth again")
+	// An entry holding the same token spends the same budget.
+	q, _ := newTest(t, Config{}, map[string][]Entry{"openai": {ent("a", 0), ent("alias", 1, withToken(tok("a"))), ent("b", 2)}})
+	_, err = q.Report("openai", Report{CredentialID: "a", StatusCode: 200, Headers: map[string]string{
+		"x-ratelimit-limit-requests": "4", "x-ratelimit-remaining-requests": "1", "x-ratelimit-reset-requests": "30s"}})
+	require.NoError(t, err)
+	assert.Equal(t, "a", selectID(t, q, "openai", SelectOptions{}))
+	assert.Equal(t, "b", selectID(t, q, "openai", SelectOptions{}), "alias holds a's token: its budget is spent too")
+}
+
 func TestHeadroomStrategy(t *testing.T) {
 	disk := map[string][]Entry{"openai": {ent("a", 0), ent("b", 1), ent("c", 2)}}
 	p, _ := newTest(t, Config{DefaultStrategy: Headroom}, disk)
@@ -84,10 +109,13 @@ func TestHeadroomStrategy(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Equal(t, "b", selectID(t, p, "openai", SelectOptions{}), "the most budget left")
-	// Ties go to the one that resets soonest.
-	q, _ := newTest(t, Config{DefaultStrategy: Headroom}, disk)
-	for id, reset := range map[string]string{"a": "50s", "b": "40s", "c": "10s"} {
-		_, err := q.Report("openai", Report{CredentialID: id, StatusCode: 200, Headers: openAIHeaders(100, reset)})
+	// Ties go to the one that resets soonest. (Utilization windows, which
+	// selections do not count down, keep the tie exact.)
+	q, c := newTest(t, Config{DefaultStrategy: Headroom}, disk)
+	for id, reset := range map[string]time.Duration{"a": 50 * time.Minute, "b": 40 * time.Minute, "c": 10 * time.Minute} {
+		_, err := q.Report("openai", Report{CredentialID: id, StatusCode: 200, Headers: map[string]string{
+			"anthropic-ratelimit-unified-5h-utilization": "0.5",
+			"anthropic-ratelimit-unified-5h-reset":       strconv.FormatInt(c.t.Add(reset).Unix(), 10)}})
 		require.NoError(t, err)
 	}
 	assert.Equal(t, "c", selectID(t, q, "openai", SelectOptions{}))

@@ -12,28 +12,49 @@ import (
 )
 
 // Report marks the entry the report identifies (and every other entry holding
-// the same token) and selects the next credential. Errors: ErrUnknownPool.
+// the same token) and, when the caller needs another credential, selects the
+// next one (see wantsNext). Errors: ErrUnknownPool.
 func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 	pp := p.pools[provider]
 	if pp == nil {
-		return ReportResult{}, fmt.Errorf("pool: report %q: %w", provider, ErrUnknownPool)
+		return ReportResult{}, fmt.Errorf("pool: report %s: %w", Quote(provider), ErrUnknownPool)
 	}
 	nowT, now := p.now()
 	var res ReportResult
 	if r.RetryAfter == "" {
 		r.RetryAfter = retryAfterHeader(r.Headers)
 	}
-	target := p.identify(pp, r, now)
+	target, stale := p.identify(pp, r, now)
+	scoped := r.StatusCode >= 400 && modelScoped(provider, r)
+	if target != nil {
+		// The answer of one request handed out: the ones still in flight
+		// are counted against the figure it brings.
+		pp.answered(target, nowT)
+	}
 	if target != nil && len(r.Headers) > 0 {
-		res.Ignored = p.observe(pp, target, r.Headers, now)
+		res.Ignored = p.observe(pp, target, r.Headers, now, scoped)
 	}
 	switch {
 	case target == nil:
 		res.Unmatched = true
-	case r.StatusCode >= 400 && modelScoped(provider, r):
+	case stale && r.StatusCode >= 400:
+		// An agent that used the old pair tells us what we know: the
+		// new pair is not benched for it (100 agents' 401s after one
+		// refresh must not start 100 more).
+		res.Stale = true
+	case scoped:
 		res.Marked = p.markModel(pp, target, r, nowT, now, &res.Changes)
 	case r.StatusCode >= 400:
 		res.Marked = p.mark(pp, target, r, nowT, now, &res.Changes)
+		if r.StatusCode == 401 && !isTerminal(r.StatusCode, r.Reason) && target.RefreshToken != "" {
+			// The access token may be stale: refresh it now, whatever
+			// its expiry says.
+			target.refreshWanted, res.RefreshWanted = true, true
+		}
+	}
+	if !p.wantsNext(pp, target, r, now) {
+		res.Changes = p.clean(res.Changes)
+		return res, nil
 	}
 	strat := p.strategyOf(provider)
 	if !ValidStrategy(strat) {
@@ -53,6 +74,21 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 	}
 	res.Changes = p.clean(res.Changes)
 	return res, nil
+}
+
+// wantsNext reports whether a report's answer hands out a next credential,
+// which counts as a selection (request_count, round_robin's order). A
+// failure does: the caller must try again, whatever the report marked. A
+// success does only when the credential it names can no longer be handed
+// out (a 200 whose headers say the budget is spent, an entry benched
+// meanwhile); otherwise the caller keeps the credential it holds, and
+// agents that report every success (to pass rate-limit headers) would
+// count each call twice and be handed tokens nobody asked for.
+func (p *Pool) wantsNext(pp *provPool, target *entryState, r Report, now float64) bool {
+	if r.StatusCode >= 400 {
+		return true
+	}
+	return target != nil && !pp.available(target, now, r.Model)
 }
 
 func (p *Pool) longWait() float64 {
@@ -77,9 +113,10 @@ func retryAfterHeader(h map[string]string) string {
 }
 
 // identify finds the reported entry: by credential id, else by lease, else by
-// the token the agent used. A lease named by the report ends with it.
-func (p *Pool) identify(pp *provPool, r Report, now float64) *entryState {
-	var e *entryState
+// the token the agent used. A lease named by the report ends with it. stale
+// says the report is about a pair the entry no longer holds: its lease was
+// for another pair, or the token it names is one the entry replaced.
+func (p *Pool) identify(pp *provPool, r Report, now float64) (e *entryState, stale bool) {
 	if r.CredentialID != "" {
 		e = pp.byID[r.CredentialID]
 	}
@@ -88,15 +125,19 @@ func (p *Pool) identify(pp *provPool, r Report, now float64) *entryState {
 			if e == nil {
 				e = pp.byID[l.EntryID]
 			}
+			stale = e != nil && e.ID == l.EntryID && l.gen != fingerprint(e.tokens())
 			p.endLease(l)
 		}
 	}
 	if e == nil && r.APIKeyHint != "" {
 		if h := pp.byToken[r.APIKeyHint]; len(h) > 0 {
-			return h[0]
+			return h[0], false
 		}
 	}
-	return e
+	if e != nil && r.APIKeyHint != "" && e.retiredToken(r.APIKeyHint) {
+		stale = true
+	}
+	return e, stale
 }
 
 // modelScoped reports whether an error answer benches the credential for
@@ -113,10 +154,11 @@ func modelScoped(provider string, r Report) bool {
 	return provider == "anthropic" && r.StatusCode == 429 && !isBilling(r.StatusCode, r.FailureReason)
 }
 
-// statusFields are the fields a report writes, its text redacted before it
-// is cut (a cut must not leave a fragment behind): providers and proxies
-// quote the key they were given ("Incorrect API key provided: sk-..."), and
-// what is stored, logged and shown must not.
+// statusFields are the fields a report writes, its three texts (reason,
+// message, failure reason) kept the one way: redacted, then cut (a cut must
+// not leave a fragment behind): providers and proxies quote the key they
+// were given ("Incorrect API key provided: sk-..."), and what is stored,
+// logged and shown must not.
 func (p *Pool) statusFields(r Report, now float64) StatusFields {
 	clean := p.redactor().String
 	if r.APIKeyHint != "" && p.holdsToken(r.APIKeyHint) == nil {
@@ -125,12 +167,14 @@ func (p *Pool) statusFields(r Report, now float64) StatusFields {
 		hint := redact.New(r.APIKeyHint)
 		clean = func(s string) string { return hint.String(p.redactor().String(s)) }
 	}
+	keep := func(s string) string { return truncateRunes(clean(s), maxMessageRunes) }
 	return StatusFields{
 		LastStatusAt:     now,
 		LastErrorCode:    r.StatusCode,
-		LastErrorReason:  truncateRunes(clean(strings.TrimSpace(r.Reason)), maxMessageRunes),
-		LastErrorMessage: truncateRunes(clean(r.Message), maxMessageRunes),
-		FailureReason:    strings.ToLower(strings.TrimSpace(r.FailureReason)),
+		LastErrorReason:  keep(strings.TrimSpace(r.Reason)),
+		LastErrorMessage: keep(r.Message),
+		// Lower-cased after the redaction, which matches tokens as they are.
+		FailureReason: strings.ToLower(keep(strings.TrimSpace(r.FailureReason))),
 	}
 }
 

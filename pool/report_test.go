@@ -82,10 +82,82 @@ func TestReportCodesThatMarkNothing(t *testing.T) {
 			require.NoError(t, err)
 			assert.Nil(t, res.Marked)
 			assert.False(t, res.Unmatched)
-			require.NotNil(t, res.Next)
-			assert.Equal(t, "a", res.Next.ID)
+			assert.Nil(t, res.Next, "the caller keeps the credential it holds")
 			assert.Equal(t, StatusOK, viewOf(t, p, prov, "a").Status)
+			assert.False(t, pending(p), "nothing marked, nothing counted: nothing to write")
 		})
+	}
+}
+
+// TestReportNext pins when a report's answer hands out a next credential
+// (and so counts a selection): after every failure, and after a success
+// only when the reported credential can no longer be handed out.
+func TestReportNext(t *testing.T) {
+	spent := openAIHeaders(0, "30s")
+	for _, tc := range []struct {
+		name    string
+		strat   Strategy
+		a       []func(*Entry) // the reported entry's state before the report
+		report  Report         // CredentialID "a" unless set
+		next    string         // "" = none
+		order   []string       // the selection order after the report
+		counted bool           // next's request_count went up by one
+	}{
+		{name: "200 keeps the credential", report: Report{StatusCode: 200}, order: []string{"a", "b", "c"}},
+		{name: "204 under round_robin does not rotate", strat: RoundRobin, report: Report{StatusCode: 204}, order: []string{"a", "b", "c"}},
+		{name: "399 keeps the credential", report: Report{StatusCode: 399}, order: []string{"a", "b", "c"}},
+		{name: "200 with budget left keeps it", report: Report{StatusCode: 200, Headers: openAIHeaders(120, "30s")}, order: []string{"a", "b", "c"}},
+		{name: "200 that matches no credential", report: Report{CredentialID: "zz", StatusCode: 200}, order: []string{"a", "b", "c"}},
+		{name: "200 whose headers spend the budget", report: Report{StatusCode: 200, Headers: spent}, next: "b", order: []string{"a", "b", "c"}, counted: true},
+		{name: "200 spent under round_robin rotates the next", strat: RoundRobin, report: Report{StatusCode: 200, Headers: spent}, next: "b", order: []string{"a", "c", "b"}, counted: true},
+		{name: "200 on a credential dead meanwhile", a: []func(*Entry){deadAgo(time.Minute)}, report: Report{StatusCode: 200}, next: "b", order: []string{"a", "b", "c"}, counted: true},
+		{name: "200 for a model it is benched for", a: []func(*Entry){benchedFor("m1")}, report: Report{StatusCode: 200, Model: "m1"}, next: "b", order: []string{"a", "b", "c"}, counted: true},
+		{name: "200 for another model than it is benched for", a: []func(*Entry){benchedFor("m1")}, report: Report{StatusCode: 200, Model: "m2"}, order: []string{"a", "b", "c"}},
+		{name: "429 marks and hands out the next", report: Report{StatusCode: 429}, next: "b", order: []string{"a", "b", "c"}, counted: true},
+		{name: "429 under round_robin rotates the next", strat: RoundRobin, report: Report{StatusCode: 429}, next: "b", order: []string{"a", "c", "b"}, counted: true},
+		{name: "429 on a dead credential marks nothing new, still a next", a: []func(*Entry){deadAgo(time.Minute)}, report: Report{StatusCode: 429}, next: "b", order: []string{"a", "b", "c"}, counted: true},
+		{name: "500 that matches no credential still gets a next", report: Report{CredentialID: "zz", StatusCode: 500}, next: "a", order: []string{"a", "b", "c"}, counted: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			disk := map[string][]Entry{prov: {ent("a", 0, tc.a...), ent("b", 1), ent("c", 2)}}
+			p, _ := newTest(t, Config{DefaultStrategy: tc.strat}, disk)
+			roundTrip(p, snapshotOf(disk))
+			require.False(t, pending(p))
+			if tc.report.CredentialID == "" {
+				tc.report.CredentialID = "a"
+			}
+			before := map[string]int{}
+			for _, id := range []string{"a", "b", "c"} {
+				before[id] = entryOf(t, p, prov, id).RequestCount
+			}
+			res, err := p.Report(prov, tc.report)
+			require.NoError(t, err)
+			if tc.next == "" {
+				assert.Nil(t, res.Next)
+			} else if assert.NotNil(t, res.Next) {
+				assert.Equal(t, tc.next, res.Next.ID)
+			}
+			var order []string
+			for _, e := range p.pools[prov].byPrio {
+				order = append(order, e.ID)
+				want := before[e.ID]
+				if tc.counted && e.ID == tc.next {
+					want++
+				}
+				assert.Equal(t, want, e.RequestCount, "request_count of %s", e.ID)
+			}
+			assert.Equal(t, tc.order, order)
+			if tc.next == "" && tc.report.StatusCode < 400 {
+				assert.False(t, pending(p), "a success that keeps its credential leaves nothing to write")
+			}
+		})
+	}
+}
+
+func benchedFor(model string) func(*Entry) {
+	return func(e *Entry) {
+		e.ModelCooldowns = map[string]float64{model: epochOf(t0.Add(time.Hour))}
+		e.ModelCooldownObservedAt = map[string]float64{model: epochOf(t0)}
 	}
 }
 
@@ -158,26 +230,41 @@ func TestReportErrorsAndNoNext(t *testing.T) {
 	assert.Nil(t, res.Next, "the only entry is cooling")
 }
 
-func TestReportMessageIsBounded(t *testing.T) {
-	p, _ := newTest(t, Config{}, map[string][]Entry{prov: {ent("a", 0), ent("b", 1)}})
-	long := make([]rune, 5000)
-	for i := range long {
-		long[i] = 'é'
+// TestReportTextsAreBounded: reason, message and failure reason are kept
+// alike, each cut to maxMessageRunes characters.
+func TestReportTextsAreBounded(t *testing.T) {
+	long := strings.Repeat("é", 5000)
+	for _, tc := range []struct {
+		name string
+		set  func(*Report)
+		got  func(EntryView) string
+	}{
+		{"reason", func(r *Report) { r.Reason = long }, func(v EntryView) string { return v.LastErrorReason }},
+		{"message", func(r *Report) { r.Message = long }, func(v EntryView) string { return v.LastErrorMessage }},
+		{"failure reason", func(r *Report) { r.FailureReason = long }, func(v EntryView) string { return v.FailureReason }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := newTest(t, Config{}, map[string][]Entry{prov: {ent("a", 0), ent("b", 1)}})
+			r := Report{CredentialID: "a", StatusCode: 500}
+			tc.set(&r)
+			_, err := p.Report(prov, r)
+			require.NoError(t, err)
+			assert.Equal(t, maxMessageRunes, len([]rune(tc.got(viewOf(t, p, prov, "a")))))
+		})
 	}
-	_, err := p.Report(prov, Report{CredentialID: "a", StatusCode: 500, Message: string(long)})
-	require.NoError(t, err)
-	assert.Equal(t, maxMessageRunes, len([]rune(entryOf(t, p, prov, "a").LastErrorMessage)))
 }
 
 func TestReportRedactsQuotedTokens(t *testing.T) {
 	const tok = "sk-or-v1-quoted-secret-token-7777"
 	const hint = "sk-other-key-the-agent-used-8888"
 	tests := []struct {
-		name, reason, message string
+		name, reason, message, failure string
 	}{
-		{"message quotes the entry's token", "invalid_api_key", "Incorrect API key provided: " + tok + ". Check it."},
-		{"reason quotes the hint", "bad key " + hint, "nope"},
-		{"both, twice", tok, tok + " and " + tok + " and " + hint},
+		{"message quotes the entry's token", "invalid_api_key", "Incorrect API key provided: " + tok + ". Check it.", ""},
+		{"reason quotes the hint", "bad key " + hint, "nope", ""},
+		{"both, twice", tok, tok + " and " + tok + " and " + hint, ""},
+		{"failure reason quotes both", "x", "y", "billing for " + tok + " (" + hint + ")"},
+		{"failure reason is the token", "x", "y", tok},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,12 +274,13 @@ func TestReportRedactsQuotedTokens(t *testing.T) {
 				{ID: "aaaaaa", Source: "manual", AccessToken: tok},
 				{ID: "bbbbbb", Source: "manual", AccessToken: "sk-or-v1-second-key-0000"},
 			}}})
-			res, err := p.Report("openrouter", Report{CredentialID: "aaaaaa", APIKeyHint: hint, StatusCode: 401, Reason: tc.reason, Message: tc.message})
+			res, err := p.Report("openrouter", Report{CredentialID: "aaaaaa", APIKeyHint: hint, StatusCode: 401,
+				Reason: tc.reason, Message: tc.message, FailureReason: tc.failure})
 			require.NoError(t, err)
 			require.NotNil(t, res.Marked)
 			v, err := p.View("openrouter")
 			require.NoError(t, err)
-			got := v.Entries[0].LastErrorReason + " " + v.Entries[0].LastErrorMessage
+			got := v.Entries[0].LastErrorReason + " " + v.Entries[0].LastErrorMessage + " " + v.Entries[0].FailureReason
 			for _, c := range res.Changes {
 				got += " " + c.Reason
 			}
@@ -200,9 +288,11 @@ func TestReportRedactsQuotedTokens(t *testing.T) {
 				{ID: "aaaaaa", Source: "manual", AccessToken: tok},
 				{ID: "bbbbbb", Source: "manual", AccessToken: "sk-or-v1-second-key-0000"},
 			}}})
-			got += " " + disk.Pools["openrouter"][0].LastErrorReason + " " + disk.Pools["openrouter"][0].LastErrorMessage
-			assert.NotContains(t, got, tok)
-			assert.NotContains(t, got, hint)
+			d := disk.Pools["openrouter"][0]
+			got += " " + d.LastErrorReason + " " + d.LastErrorMessage + " " + d.FailureReason
+			for _, secret := range []string{tok, hint} {
+				assert.NotContains(t, strings.ToLower(got), strings.ToLower(secret))
+			}
 			assert.True(t, strings.Contains(got, "…") || strings.Contains(got, redact.Redacted), got)
 		})
 	}

@@ -3,6 +3,8 @@ package pool
 import (
 	"fmt"
 	"slices"
+
+	"github.com/credpool/credpool/quota"
 )
 
 // Strategies lists every strategy, in the order help texts show them: the
@@ -25,16 +27,16 @@ func (p *Pool) strategyOf(provider string) Strategy {
 func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 	pp := p.pools[provider]
 	if pp == nil {
-		return Selection{}, fmt.Errorf("pool: select %q: %w", provider, ErrUnknownPool)
+		return Selection{}, fmt.Errorf("pool: select %s: %w", Quote(provider), ErrUnknownPool)
 	}
 	strat := opt.Strategy
 	if strat == "" {
 		strat = p.strategyOf(provider)
 	}
 	if !ValidStrategy(strat) {
-		return Selection{}, fmt.Errorf("pool: select %q: %w %q", provider, ErrUnknownStrategy, strat)
+		return Selection{}, fmt.Errorf("pool: select %s: %w %s", Quote(provider), ErrUnknownStrategy, Quote(string(strat)))
 	}
-	_, now := p.now()
+	nowT, now := p.now()
 	if opt.Lease {
 		p.sweepLeases(now)
 	}
@@ -42,9 +44,15 @@ func (p *Pool) Select(provider string, opt SelectOptions) (Selection, error) {
 	q := query{model: opt.Model, exclude: opt.Exclude, lease: opt.Lease}
 	e := p.pick(pp, strat, q, now, &sel.Changes)
 	if e == nil {
-		return sel, &NoneAvailableError{Provider: provider, NextAvailableAt: pp.nextAvailable(now, q)}
+		none := &NoneAvailableError{Provider: provider, NextAvailableAt: pp.nextAvailable(now, q), Refreshing: p.Refreshing(provider)}
+		none.Excluded = none.NextAvailableAt == 0 && pp.excludesFree(now, q)
+		return sel, none
 	}
 	p.take(pp, e, strat)
+	// The call is made now: count it against the budget the last answer
+	// announced. (A report's next is only a suggestion, most agents
+	// select again, so it is not counted.)
+	pp.spend(e, nowT)
 	sel.Credential = e.credential(provider)
 	if opt.Lease {
 		sel.Lease = p.acquire(pp, e, now)
@@ -71,6 +79,13 @@ func (p *Pool) pick(pp *provPool, strat Strategy, q query, now float64, changes 
 	ordered := strat == FillFirst || strat == RoundRobin
 	var best *entryState
 	bestTier, ties := 0, 0
+	var bestRoom quota.Room // best's, for headroom; reckoned once per best
+	roomOf := func(e *entryState) quota.Room {
+		if strat != Headroom {
+			return quota.Room{}
+		}
+		return e.room(now, q.model)
+	}
 	for _, e := range pp.byPrio {
 		if !p.usable(pp, e, q, now, changes) {
 			continue
@@ -84,15 +99,15 @@ func (p *Pool) pick(pp *provPool, strat Strategy, q query, now float64, changes 
 		}
 		switch {
 		case best == nil || tier < bestTier:
-			best, bestTier, ties = e, tier, 1
+			best, bestTier, ties, bestRoom = e, tier, 1, roomOf(e)
 		case tier > bestTier:
 		case strat == LeastUsed:
 			if e.RequestCount < best.RequestCount {
 				best = e
 			}
 		case strat == Headroom:
-			if moreHeadroom(e, best, now, q.model) {
-				best = e
+			if r := roomOf(e); quota.Better(r, bestRoom) {
+				best, bestRoom = e, r
 			}
 		case strat == Random:
 			ties++
@@ -171,7 +186,7 @@ func (p *Pool) rotate(pp *provPool, e *entryState) {
 // freeAt is when e can be handed out for q by time alone: now if it can
 // already, 0 if never by itself (DEAD, no token, unreadable).
 func (pp *provPool) freeAt(e *entryState, now float64, model string) float64 {
-	if e.AccessToken == "" || len(e.Unreadable) > 0 || e.LastStatus == StatusDead {
+	if e.AccessToken == "" || len(e.Unreadable) > 0 || e.LastStatus == StatusDead || e.expired(now) {
 		return 0
 	}
 	t := now
@@ -188,8 +203,8 @@ func (pp *provPool) freeAt(e *entryState, now float64, model string) float64 {
 }
 
 // nextAvailable is the earliest future moment an entry that is not free now
-// becomes free for q, 0 if none will by itself (only DEAD or tokenless
-// entries remain).
+// becomes free for q, 0 if none will by itself (only DEAD, tokenless,
+// expired or unreadable entries remain, or q excludes the rest).
 func (pp *provPool) nextAvailable(now float64, q query) float64 {
 	next := 0.0
 	for _, e := range pp.entries {
@@ -201,6 +216,18 @@ func (pp *provPool) nextAvailable(now float64, q query) float64 {
 		}
 	}
 	return next
+}
+
+// excludesFree reports whether an entry that q excludes is or will become
+// free by itself: then the exclusion, not the state of the pool, is why q
+// finds nothing that will come back.
+func (pp *provPool) excludesFree(now float64, q query) bool {
+	for _, e := range pp.entries {
+		if q.excludes(e) && pp.freeAt(e, now, q.model) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // NextWake is the earliest future moment at which an entry becomes

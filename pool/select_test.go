@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -209,4 +210,77 @@ func TestTickRecoversEndedCooldownsEverywhere(t *testing.T) {
 		assert.Equal(t, "cooldown", x.Reason)
 	}
 	assert.True(t, pending(p), "the recoveries are written with the batched changes")
+}
+
+// TestSelectNothingButExcluded: a select whose exclude names every entry
+// that is or will become available says so (Excluded), rather than that
+// only DEAD or tokenless entries remain; one that could wait says when.
+func TestSelectNothingButExcluded(t *testing.T) {
+	cooling := exhaustedAgo(429, 30*time.Second) // back in 3570 s, 30 s when sole
+	for _, tc := range []struct {
+		name     string
+		a, b     []func(*Entry)
+		exclude  []string
+		next     float64 // NextAvailableAt, seconds from now; 0 none
+		excluded bool
+	}{
+		{"the only live entry excluded", nil, []func(*Entry){deadAgo(time.Hour)}, []string{"a"}, 0, true},
+		{"every entry excluded", nil, nil, []string{"a", "b"}, 0, true},
+		{"a cooling entry excluded, the other dead", []func(*Entry){cooling}, []func(*Entry){deadAgo(time.Hour)}, []string{"a"}, 0, true},
+		{"the excluded entry is dead, the other cooling", []func(*Entry){deadAgo(time.Hour)}, []func(*Entry){cooling}, []string{"a"}, 30, false},
+		{"an excluded entry and a cooling one", nil, []func(*Entry){cooling}, []string{"a"}, 3570, false},
+		{"nothing excluded, all dead", []func(*Entry){deadAgo(time.Hour)}, []func(*Entry){deadAgo(time.Hour)}, nil, 0, false},
+		{"a dead entry excluded, all dead", []func(*Entry){deadAgo(time.Hour)}, []func(*Entry){deadAgo(time.Hour)}, []string{"a"}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := newTest(t, Config{}, map[string][]Entry{prov: {ent("a", 0, tc.a...), ent("b", 1, tc.b...)}})
+			_, err := p.Select(prov, SelectOptions{Exclude: tc.exclude})
+			var none *NoneAvailableError
+			require.ErrorAs(t, err, &none)
+			assert.ErrorIs(t, err, ErrNoneAvailable)
+			if tc.next == 0 {
+				assert.Zero(t, none.NextAvailableAt)
+			} else {
+				assert.InDelta(t, epochOf(t0)+tc.next, none.NextAvailableAt, 1e-3)
+			}
+			assert.Equal(t, tc.excluded, none.Excluded)
+			assert.Equal(t, tc.excluded, strings.Contains(err.Error(), "excludes"), err.Error())
+		})
+	}
+}
+
+// TestCallerTextInErrorsIsBounded: what a caller names (a provider from
+// the path, a strategy, a target) comes back in an error quoted, escaped
+// and cut, however long it was.
+func TestCallerTextInErrorsIsBounded(t *testing.T) {
+	p, _ := newTest(t, Config{}, map[string][]Entry{prov: {ent("a", 0)}})
+	huge := "\x1b[2J" + strings.Repeat("x", 1<<20)
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"select, unknown pool", func() error { _, err := p.Select(huge, SelectOptions{}); return err }},
+		{"select, unknown strategy", func() error { _, err := p.Select(prov, SelectOptions{Strategy: Strategy(huge)}); return err }},
+		{"report", func() error { _, err := p.Report(huge, Report{StatusCode: 429}); return err }},
+		{"view", func() error { _, err := p.View(huge); return err }},
+		{"remove, unknown pool", func() error { _, _, err := p.Remove(huge, "a"); return err }},
+		{"remove, unknown target", func() error { _, _, err := p.Remove(prov, huge); return err }},
+		{"reset, unknown target", func() error { _, _, err := p.Reset(prov, huge); return err }},
+		{"repair", func() error { _, err := p.Repair(huge); return err }},
+		{"add, bad provider", func() error { _, _, err := p.Add(huge, NewEntry{AccessToken: "sk-x-0000000"}); return err }},
+		{"add, bad auth type", func() error {
+			_, _, err := p.Add(prov, NewEntry{AccessToken: "sk-x-0000000", AuthType: huge})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			require.Error(t, err)
+			msg := err.Error()
+			assert.Less(t, len(msg), 300, msg)
+			assert.Contains(t, msg, `\x1b[2Jxxx`, "escaped, not raw")
+			assert.NotContains(t, msg, "\x1b")
+			assert.Contains(t, msg, `x…"`, "the cut is marked")
+		})
+	}
 }

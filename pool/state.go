@@ -110,7 +110,7 @@ func (pp *provPool) cooling(sf *StatusFields, now float64) bool {
 // asks for model ("" = it does not know the model, so a cooldown for any
 // model counts).
 func (pp *provPool) available(e *entryState, now float64, model string) bool {
-	if e.AccessToken == "" || len(e.Unreadable) > 0 {
+	if e.AccessToken == "" || len(e.Unreadable) > 0 || e.expired(now) {
 		return false
 	}
 	switch e.LastStatus {

@@ -11,6 +11,9 @@ const (
 	wbRemove writeBack = 1 << 7
 	// wbRepaired: the row's id was replaced in the snapshot (Repair).
 	wbRepaired writeBack = 1 << 8
+	// wbSingleton: a provider's singleton tokens were replaced in the
+	// snapshot (a refreshed device_code login).
+	wbSingleton writeBack = 1 << 9
 )
 
 // Commit is what a Sync wrote into its snapshot; hand it to Committed once
@@ -66,6 +69,9 @@ func (p *Pool) Sync(s Snapshot) (Commit, []Change) {
 			var d *Entry
 			if r.wb&wbAdd != 0 {
 				row := e.Entry
+				if e.external {
+					row.AccessToken, row.RefreshToken, row.ExpiresAt, row.LastRefresh = "", "", 0, ""
+				}
 				row.Extra = maps.Clone(e.Extra)
 				row.ModelCooldowns, row.ModelCooldownObservedAt = maps.Clone(e.ModelCooldowns), maps.Clone(e.ModelCooldownObservedAt)
 				rows = append(rows, row)

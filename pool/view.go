@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/credpool/credpool/epoch"
 )
 
 // Views returns every pool, sorted by provider.
@@ -21,7 +23,7 @@ func (p *Pool) Views() []PoolView {
 func (p *Pool) View(provider string) (PoolView, error) {
 	pp := p.pools[provider]
 	if pp == nil {
-		return PoolView{}, fmt.Errorf("pool: view %q: %w", provider, ErrUnknownPool)
+		return PoolView{}, fmt.Errorf("pool: view %s: %w", Quote(provider), ErrUnknownPool)
 	}
 	_, now := p.now()
 	return p.poolView(pp, now, p.leaseCounts(now)), nil
@@ -34,7 +36,7 @@ func (p *Pool) poolView(pp *provPool, now float64, leases map[pkey]int) PoolView
 		Strategy:        p.strategyOf(pp.name),
 		Entries:         make([]EntryView, 0, len(pp.entries)),
 		NextAvailableAt: pp.nextAvailable(now, query{}),
-		Problems:        slices.Clone(pp.problems),
+		Problems:        append(slices.Clone(pp.problems), pp.unreadable...),
 	}
 	for _, e := range pp.entries {
 		ev := p.entryView(pp, e, now, leases)
@@ -69,10 +71,22 @@ func (p *Pool) entryView(pp *provPool, e *entryState, now float64, leases map[pk
 		FailureReason:    e.FailureReason,
 		StatusClearedAt:  e.StatusClearedAt,
 		Unreadable:       slices.Clone(e.Unreadable),
+		Refreshing:       e.refreshing,
+		RefreshError:     p.redactor().String(e.refreshErr),
+		LastRefresh:      p.redactor().String(e.LastRefresh),
+		External:         e.external,
+		LoginBroken:      p.redactor().String(e.loginBroken),
+	}
+	if v.ExpiresAt == 0 {
+		v.ExpiresAt = e.exp // from the token's JWT
 	}
 	if e.modelMax > now {
 		v.ModelCooldowns = maps.Clone(e.ModelCooldowns)
 		maps.DeleteFunc(v.ModelCooldowns, func(_ string, u float64) bool { return u <= now })
+	}
+	if e.quota != nil {
+		v.Quota = e.quota.Readings(epoch.Time(now), pp.threshold)
+		v.QuotaUntil = pp.quotaUntil(e, now, "")
 	}
 	if v.Status == StatusExhausted {
 		if pp.cooling(&e.StatusFields, now) {
@@ -90,11 +104,11 @@ func (p *Pool) entryView(pp *provPool, e *entryState, now float64, leases map[pk
 func (p *Pool) Verdict(provider, id, model string) (Marked, error) {
 	pp := p.pools[provider]
 	if pp == nil {
-		return Marked{}, fmt.Errorf("pool: verdict %q: %w", provider, ErrUnknownPool)
+		return Marked{}, fmt.Errorf("pool: verdict %s: %w", Quote(provider), ErrUnknownPool)
 	}
 	e := pp.byID[id]
 	if e == nil {
-		return Marked{}, fmt.Errorf("pool: verdict %q: %w", id, ErrNoTarget)
+		return Marked{}, fmt.Errorf("pool: verdict %s: %w", Quote(id), ErrNoTarget)
 	}
 	_, now := p.now()
 	if model != "" {

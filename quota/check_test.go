@@ -93,3 +93,27 @@ func TestHeaderFromIsDeterministic(t *testing.T) {
 		assert.Equal(t, []string{"7"}, HeaderFrom(m)["Retry-After"], "the name that sorts first (RETRY-AFTER) wins")
 	}
 }
+
+// ParseMap reads a report's map as Parse reads HeaderFrom's http.Header of
+// it: the same windows, the same ignored names, the same winner of two
+// spellings.
+func TestParseMapIsParseOfHeaderFrom(t *testing.T) {
+	for name, m := range map[string]map[string]string{
+		"openai": {"x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s",
+			"x-request-id": "req_1", "authorization": "Bearer " + secret},
+		"anthropic, canonical names": {"Anthropic-Ratelimit-Unified-Status": "rejected", "Anthropic-Ratelimit-Unified-5h-Utilization": "1",
+			"Anthropic-Ratelimit-Unified-5h-Reset": "1780322400", "Anthropic-Ratelimit-Tokens-Reset": "2026-06-01T12:01:00Z"},
+		"codex with a model": {"x-codex-bengalfox-primary-used-percent": "99", "x-codex-bengalfox-limit-name": "GPT-5.3-Codex-Spark",
+			"x-codex-primary-used-percent": "12", "x-codex-primary-reset-at": "1780318800"},
+		"garbage":       {"x-ratelimit-remaining-tokens": "lots", "retry-after": "soon", "retry-after-ms": "-5"},
+		"two spellings": {"RETRY-AFTER": "7", "retry-after": "9", "Retry-After": "8"},
+		"empty":         {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			want := Parse(HeaderFrom(m), now)
+			got := ParseMap(m, now)
+			assertWindows(t, want.Windows, got.Windows)
+			assert.Equal(t, want.Ignored, got.Ignored)
+		})
+	}
+}

@@ -34,6 +34,50 @@ func Parse(h http.Header, now time.Time) Observation {
 	return p.finish()
 }
 
+// ParseMap is Parse of a report's name-to-value map (HeaderFrom's input),
+// without building an http.Header on the way: a report's headers are read
+// on every answer an agent reports. Of a known header given under names
+// that differ only in case (Check refuses those) the name that sorts first
+// wins, as in HeaderFrom.
+func ParseMap(m map[string]string, now time.Time) Observation {
+	type kv struct {
+		kn                 known
+		lower, name, value string
+	}
+	var buf [MaxHeaders]kv
+	kvs := buf[:0]
+	for name, v := range m {
+		if kn, ok := classify(name); ok {
+			kvs = append(kvs, kv{kn, kn.lowerName(), name, v})
+		}
+	}
+	slices.SortFunc(kvs, func(a, b kv) int {
+		if c := cmp.Compare(a.lower, b.lower); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.name, b.name)
+	})
+	p := parser{now: epochOf(now)}
+	for i, x := range kvs {
+		if i > 0 && kvs[i-1].lower == x.lower {
+			continue // a second spelling of a header already read
+		}
+		if len(x.value) > MaxValueBytes || !p.take(x.kn, x.value) {
+			p.ignored = append(p.ignored, x.lower)
+		}
+	}
+	return p.finish()
+}
+
+// WithoutRetryAfter is o without the answer's Retry-After window, for an
+// answer whose "not now" the caller records otherwise: a 429 that refused
+// one model only benches the credential for that model until then, where
+// the window would bench it for every model.
+func (o Observation) WithoutRetryAfter() Observation {
+	o.Windows = slices.DeleteFunc(slices.Clone(o.Windows), func(w Window) bool { return w.Key == keyRetryAfter })
+	return o
+}
+
 // slot gathers the headers of one window before it becomes a Window.
 type slot struct {
 	key, model             string

@@ -3,6 +3,7 @@ package quota
 import (
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -12,7 +13,19 @@ import (
 // its lock) serialises calls.
 type State struct {
 	windows []Window
+	// inFlight holds when each request handed out (Spend) and not yet
+	// answered (Answered) was handed out, oldest first: the provider's
+	// next figure does not count the ones still on their way.
+	inFlight []float64
 }
+
+// In-flight bookkeeping: a request not answered within inFlightHold is
+// taken to have been answered without a report, and at most maxInFlight
+// are remembered.
+const (
+	inFlightHold = 60.0 // seconds
+	maxInFlight  = 256
+)
 
 // Apply takes in one answer's observation. A window replaces the kept one of
 // the same Key and Model unless that one was seen later (answers reported
@@ -28,9 +41,9 @@ func (s *State) Apply(obs Observation) {
 		switch {
 		case found && s.windows[i].SeenAt > w.SeenAt:
 		case found:
-			s.windows[i] = w
+			s.windows[i] = s.unanswered(w)
 		default:
-			s.windows = slices.Insert(s.windows, i, w)
+			s.windows = slices.Insert(s.windows, i, s.unanswered(w))
 		}
 	}
 	for len(s.windows) > MaxWindows {
@@ -72,7 +85,17 @@ func (s *State) Blocked(now time.Time, threshold float64, model string) (until f
 // no live window tells. Of two windows equally tight the one that lasts
 // longer counts: the credential is tight until then.
 func (s *State) Headroom(now time.Time, model string) (fraction, resetAt float64, known bool) {
-	t := epochOf(now)
+	i, fraction := s.tightest(epochOf(now), model)
+	if i < 0 {
+		return 0, 0, false
+	}
+	return fraction, s.windows[i].end(), true
+}
+
+// tightest is the index of the window Headroom ranks by, -1 if none, and
+// the fraction left on it.
+func (s *State) tightest(t float64, model string) (int, float64) {
+	best, fraction, resetAt := -1, 0.0, 0.0
 	for i := range s.windows {
 		w := &s.windows[i]
 		end := w.end()
@@ -80,12 +103,115 @@ func (s *State) Headroom(now time.Time, model string) (fraction, resetAt float64
 			continue
 		}
 		f, ok := w.left()
-		if ok && (!known || f < fraction || (f == fraction && end > resetAt)) {
-			fraction, resetAt, known = f, end, true
+		if ok && (best < 0 || f < fraction || (f == fraction && end > resetAt)) {
+			best, fraction, resetAt = i, f, end
 		}
 	}
-	return fraction, resetAt, known
+	return best, fraction
 }
+
+// Reading is one live window as people and dashboards see it.
+type Reading struct {
+	Window
+	// End is when the window stops counting: its reset, or NoResetHold
+	// after it was seen when the provider gave none.
+	End float64
+	// Left is the fraction of budget left, 0..1; Unknown when the window
+	// does not tell.
+	Left float64
+	// Blocks: the window keeps the credential out of rotation now (for
+	// its model, or every model when it has none).
+	Blocks bool
+	// Tightest: the window Headroom ranks the credential by when the
+	// model is not known.
+	Tightest bool
+}
+
+// Readings are the live windows at now, sorted by Key, then Model, with
+// what Blocked (at threshold) and Headroom (for an unknown model) make of
+// each: the one place that says which window binds.
+func (s *State) Readings(now time.Time, threshold float64) []Reading {
+	t := epochOf(now)
+	if !(threshold > 0 && threshold <= 1) {
+		threshold = DefaultThreshold
+	}
+	tight, _ := s.tightest(t, "")
+	var out []Reading
+	for i := range s.windows {
+		w := &s.windows[i]
+		end := w.end()
+		if end <= t {
+			continue
+		}
+		r := Reading{Window: *w, End: end, Left: Unknown, Blocks: w.out(threshold), Tightest: i == tight}
+		if f, ok := w.left(); ok {
+			r.Left = f
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Spend counts one request handed out on the credential against each
+// request budget it knows (a window of requests whose remaining the
+// provider sent), until the provider's next answer says what is left. Agents
+// that select at the same moment then see each other's calls instead of
+// all taking the credential the last answer left with the most room. The
+// request is also remembered as in flight until Answered. It allocates only
+// while the list of requests in flight grows.
+func (s *State) Spend(now time.Time) {
+	t := epochOf(now)
+	for i := range s.windows {
+		w := &s.windows[i]
+		if w.Remaining > 0 && w.end() > t && isRequests(w) {
+			w.Remaining--
+		}
+	}
+	s.expire(t)
+	if len(s.inFlight) == maxInFlight {
+		s.drop(1)
+	}
+	s.inFlight = append(s.inFlight, t)
+}
+
+// Answered says the provider answered a request handed out on the
+// credential (the oldest one in flight: answers mostly come back in
+// order). Call it before Apply of that answer's observation, so that the
+// requests still in flight are counted against the figure it brings. It
+// does not allocate.
+func (s *State) Answered(now time.Time) {
+	s.expire(epochOf(now))
+	if len(s.inFlight) > 0 {
+		s.drop(1)
+	}
+}
+
+// unanswered is w less the requests handed out but not yet answered: the
+// provider counted none of them when it sent w.
+func (s *State) unanswered(w Window) Window {
+	if n := float64(len(s.inFlight)); n > 0 && isRequests(&w) && w.Remaining > 0 {
+		w.Remaining = math.Max(0, w.Remaining-n)
+	}
+	return w
+}
+
+func (s *State) expire(t float64) {
+	i := 0
+	for i < len(s.inFlight) && t-s.inFlight[i] > inFlightHold {
+		i++
+	}
+	s.drop(i)
+}
+
+// drop forgets the n oldest requests in flight, in place: the slice keeps
+// its room, so the steady state does not allocate.
+func (s *State) drop(n int) {
+	if n > 0 {
+		s.inFlight = s.inFlight[:copy(s.inFlight, s.inFlight[n:])]
+	}
+}
+
+func isRequests(w *Window) bool { return strings.HasSuffix(w.Key, "/requests") }
 
 // Prune drops the windows that ended by now. It does not allocate.
 func (s *State) Prune(now time.Time) {

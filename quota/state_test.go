@@ -306,3 +306,124 @@ func fiveWindows() *State {
 		win("anthropic-unified/status", reset(after(3*time.Hour))),
 	)
 }
+
+func TestReadings(t *testing.T) {
+	s := stateOf(
+		win("openai/requests", rem(12), lim(100), reset(after(4*time.Minute))),
+		win("openai/tokens", rem(0), lim(10000), reset(after(time.Minute))),
+		win("anthropic-unified/7d_opus", model("opus"), util(0.5), reset(after(time.Hour))),
+		win("anthropic-unified/status", reset(after(time.Hour))),         // no fraction: told, never tightest
+		win("http/retry-after", exhausted(), reset(after(-time.Second))), // over: not shown
+		win("codex/primary", util(0.99)),                                 // no reset: held 60 s from seen
+	)
+	got := s.Readings(now, 0)
+	keys := make([]string, len(got))
+	for i, r := range got {
+		keys[i] = r.Key
+	}
+	assert.Equal(t, []string{"anthropic-unified/7d_opus", "anthropic-unified/status", "codex/primary", "openai/requests", "openai/tokens"}, keys)
+	byKey := map[string]Reading{}
+	for _, r := range got {
+		byKey[r.Key] = r
+	}
+	assert.Equal(t, after(NoResetHold), byKey["codex/primary"].End)
+	assert.True(t, byKey["codex/primary"].Blocks, "0.99 is past the default threshold")
+	assert.InDelta(t, 0.12, byKey["openai/requests"].Left, 1e-12)
+	assert.False(t, byKey["openai/requests"].Blocks)
+	assert.Equal(t, Unknown, byKey["anthropic-unified/status"].Left)
+	assert.True(t, byKey["openai/tokens"].Blocks)
+	assert.True(t, byKey["openai/tokens"].Tightest, "0 left is the tightest")
+	n := 0
+	for _, r := range got {
+		if r.Tightest {
+			n++
+		}
+	}
+	assert.Equal(t, 1, n, "one window binds")
+	// What Readings calls tightest is what Headroom ranks by.
+	f, end, known := s.Headroom(now, "")
+	require.True(t, known)
+	assert.Equal(t, byKey["openai/tokens"].Left, f)
+	assert.Equal(t, byKey["openai/tokens"].End, end)
+	// The threshold is the caller's.
+	assert.False(t, stateOf(win("codex/primary", util(0.99))).Readings(now, 0.995)[0].Blocks)
+	assert.Empty(t, (&State{}).Readings(now, 0))
+}
+
+func TestSpend(t *testing.T) {
+	s := stateOf(
+		win("openai/requests", rem(2), lim(4), reset(after(time.Minute))),
+		win("openai/tokens", rem(5000), lim(10000), reset(after(time.Minute))),
+		win("anthropic/requests", lim(50), reset(after(time.Minute))),                  // remaining not sent: nothing to count down
+		win("codex/primary", util(0.5), reset(after(time.Minute))),                     // not a request count
+		win("openai/requests_usage_based", rem(3), lim(9), reset(after(-time.Second))), // over
+	)
+	s.Spend(now)
+	_, blocked := s.Blocked(now, 0, "")
+	assert.False(t, blocked, "one request of two left")
+	s.Spend(now)
+	until, blocked := s.Blocked(now, 0, "")
+	assert.True(t, blocked, "the second selection took the last request")
+	assert.Equal(t, after(time.Minute), until)
+	s.Spend(now) // never below 0
+	w := s.Windows()
+	assertWindows(t, []Window{
+		win("anthropic/requests", lim(50), reset(after(time.Minute))),
+		win("codex/primary", util(0.5), reset(after(time.Minute))),
+		win("openai/requests", rem(0), lim(4), reset(after(time.Minute))),
+		win("openai/requests_usage_based", rem(3), lim(9), reset(after(-time.Second))),
+		win("openai/tokens", rem(5000), lim(10000), reset(after(time.Minute))),
+	}, w)
+	// The provider's next answer is the truth again.
+	s.Apply(Parse(header("x-ratelimit-remaining-requests", "40", "x-ratelimit-limit-requests", "100"), at(time.Second)))
+	_, blocked = s.Blocked(at(time.Second), 0, "")
+	assert.False(t, blocked)
+}
+
+// TestInFlightCountsAgainstTheNextFigure pins what an answer's figure means:
+// the provider counted the requests it had received, not the ones still on
+// their way, so those are taken off it; a request never answered stops
+// counting after inFlightHold.
+func TestInFlightCountsAgainstTheNextFigure(t *testing.T) {
+	answer := func(remaining string, d time.Duration) Observation {
+		return Parse(header("x-ratelimit-remaining-requests", remaining, "x-ratelimit-limit-requests", "10",
+			"x-ratelimit-reset-requests", "60s"), at(d))
+	}
+	remaining := func(s *State) float64 {
+		for _, w := range s.Windows() {
+			if w.Key == "openai/requests" {
+				return w.Remaining
+			}
+		}
+		t.Fatal("no openai/requests window")
+		return 0
+	}
+	tests := []struct {
+		name     string
+		spends   int           // requests handed out
+		answered int           // answers before the one that brings the figure
+		late     time.Duration // when that answer comes
+		want     float64       // remaining after it, of the provider's 6
+	}{
+		{"the only request answered", 1, 0, time.Second, 6},
+		{"three handed out, the first answers", 3, 0, time.Second, 4},
+		{"three handed out, all answer", 3, 2, time.Second, 6},
+		{"more in flight than left", 9, 0, time.Second, 0},
+		{"unanswered ones lapse", 3, 0, 61 * time.Second, 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s State
+			s.Apply(answer("10", 0))
+			for range tt.spends {
+				s.Spend(now)
+			}
+			for range tt.answered {
+				s.Answered(now)
+			}
+			s.Answered(at(tt.late))
+			s.Apply(answer("6", tt.late))
+			assert.Equal(t, tt.want, remaining(&s))
+		})
+	}
+}

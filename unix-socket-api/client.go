@@ -53,7 +53,9 @@ func NewClient(socketPath string) *Client {
 		IdleConnTimeout:     30 * time.Second,
 		DisableCompression:  true,
 	}
-	c.hc = &http.Client{Transport: c.tr}
+	// The daemon never redirects: an answer that does is not to be
+	// followed somewhere else.
+	c.hc = &http.Client{Transport: c.tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return c
 }
 
@@ -111,7 +113,18 @@ func (c *Client) Pool(ctx context.Context, provider string) (apitype.Pool, error
 	return v, err
 }
 
-func poolPath(provider, rest string) string { return "/v1/pools/" + url.PathEscape(provider) + rest }
+func poolPath(provider, rest string) string { return "/v1/pools/" + pathValue(provider) + rest }
+
+// pathValue escapes a value for one path segment. PathEscape leaves "."
+// and ".." as they are, and a path holding them is cleaned (and
+// redirected) before any handler sees it; escaped, they reach the handler
+// as values and get its clear error.
+func pathValue(s string) string {
+	if s == "." || s == ".." {
+		return strings.ReplaceAll(s, ".", "%2E")
+	}
+	return url.PathEscape(s)
+}
 
 // Select asks for a credential. When none is available the error is an
 // *apitype.APIError that matches pool.ErrNoneAvailable and tells when to
@@ -145,7 +158,7 @@ func HeadersOf(h http.Header) map[string]string {
 
 // Release gives a lease back.
 func (c *Client) Release(ctx context.Context, leaseID string) error {
-	return c.do(ctx, http.MethodPost, "/v1/leases/"+url.PathEscape(leaseID)+"/release", nil, http.StatusNoContent, nil)
+	return c.do(ctx, http.MethodPost, "/v1/leases/"+pathValue(leaseID)+"/release", nil, http.StatusNoContent, nil)
 }
 
 // AddEntry adds a credential to a provider's pool.
@@ -159,7 +172,7 @@ func (c *Client) AddEntry(ctx context.Context, provider string, req apitype.AddR
 // 1-based index).
 func (c *Client) RemoveEntry(ctx context.Context, provider, target string) (apitype.RemoveResponse, error) {
 	var out apitype.RemoveResponse
-	err := c.do(ctx, http.MethodDelete, poolPath(provider, "/entries/"+url.PathEscape(target)), nil, http.StatusOK, &out)
+	err := c.do(ctx, http.MethodDelete, poolPath(provider, "/entries/"+pathValue(target)), nil, http.StatusOK, &out)
 	return out, err
 }
 

@@ -211,3 +211,16 @@ func TestClientEvents(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, os.ErrClosed) || strings.Contains(err.Error(), "EOF") || strings.Contains(err.Error(), "reset"), "%v", err)
 }
+
+// An empty name gets the server's clear refusal, not a redirect followed
+// to another route.
+func TestClientEmptyNameIsABadRequest(t *testing.T) {
+	ts := startServer(t, newFake(), ServerOptions{})
+	c := NewClient(ts.path)
+	defer c.Close()
+	_, err := c.Select(context.Background(), "", apitype.SelectRequest{})
+	var ae *apitype.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, apitype.CodeBadRequest, ae.Code)
+	assert.Contains(t, ae.Message, "empty segment")
+}

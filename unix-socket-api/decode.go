@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
 	"github.com/credpool/credpool/apitype"
+	"github.com/credpool/credpool/pool"
 )
 
 // decodeBody reads a JSON object into v, answering 400 or 413 itself and
@@ -68,31 +70,47 @@ func describeJSONError(err error) string {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "malformed JSON: unexpected end of input"
 	case errors.As(err, &typ):
-		got, _, _ := strings.Cut(typ.Value, " ") // "number 1.5" → "number": no value
+		got, num, _ := strings.Cut(typ.Value, " ") // "number 1.5" → "number": no value
 		if typ.Field == "" {
 			return fmt.Sprintf("the body must be a JSON object, not %s", got)
 		}
-		return fmt.Sprintf("field %s: expected %s, got %s", typ.Field, jsonKind(typ.Type.Kind().String()), got)
+		want := jsonKind(typ.Type.Kind())
+		switch {
+		case want == wholeNumber && got == "number" && strings.Trim(num, "-0123456789") == "":
+			return fmt.Sprintf("field %s: expected %s, got one out of range", typ.Field, want)
+		case want == wholeNumber && got == "number":
+			// 1.5, 1e3: a number, but not one written as a whole number.
+			return fmt.Sprintf("field %s: expected %s", typ.Field, want)
+		}
+		return fmt.Sprintf("field %s: expected %s, got %s", typ.Field, want, got)
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		if n, err := strconv.Unquote(name); err == nil && len(n) <= maxEchoedName {
-			return fmt.Sprintf("unknown field %q", n)
+			return "unknown field " + pool.Quote(n)
 		}
 		return "unknown field (name too long to repeat)"
 	}
 	return "malformed JSON"
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "int", "int64", "int32", "uint", "uint64", "float64":
+const wholeNumber = "a whole number"
+
+// jsonKind names the JSON a Go kind decodes from, for a message.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return wholeNumber
+	case reflect.Float32, reflect.Float64:
 		return "a number"
-	case "string":
+	case reflect.String:
 		return "a string"
-	case "bool":
+	case reflect.Bool:
 		return "true or false"
-	case "ptr":
-		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
 	}
-	return goKind
+	return "a different kind of value"
 }

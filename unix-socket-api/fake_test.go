@@ -8,6 +8,7 @@ import (
 
 	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/pool"
+	"github.com/credpool/credpool/quota"
 )
 
 // Distinctive secrets: no log line, error, event or metric may ever show them.
@@ -24,7 +25,11 @@ type fakeBackend struct {
 	pools      map[string]pool.PoolView
 	nextAt     float64 // NextAvailableAt of select's NoneAvailableError
 	none       bool    // select answers "none available"
+	excluded   bool    // ... because the select excludes every live entry
 	selectWait chan struct{}
+	// noneOnCancel: a select whose context ends answers "none available",
+	// as the real daemon may when the server's stop ends its wait.
+	noneOnCancel bool
 	// reportGate, when set, holds every report until it is closed; the
 	// report's start is signalled on reportStarted. Report takes no ctx, so
 	// this is a handler that ignores shutdown.
@@ -50,7 +55,11 @@ func newFake() *fakeBackend {
 						Status: pool.StatusOK, Available: true, RequestCount: 7},
 					{ID: "d4e5f6", Label: "backup", AuthType: "api_key", Priority: 1, Source: "manual",
 						TokenHint: "7Rt5", Status: pool.StatusExhausted, Until: 1700003600, LastStatusAt: 1700000000,
-						LastErrorCode: 429, LastErrorReason: "rate_limit_exceeded", LastErrorResetAt: 1700003600},
+						LastErrorCode: 429, LastErrorReason: "rate_limit_exceeded", LastErrorResetAt: 1700003600,
+						Quota: []quota.Reading{{Window: quota.Window{Key: "openai/requests", Remaining: 0, Limit: 500,
+							Utilization: quota.Unknown, ResetAt: 1700000030, SeenAt: 1700000000}, End: 1700000030, Left: 0,
+							Blocks: true, Tightest: true}},
+						QuotaUntil: 1700000030},
 					{ID: "0a0b0c", Label: "old", AuthType: "oauth", Priority: 2, Source: "device_code",
 						Status: pool.StatusDead, LastStatusAt: 1700000000, LastErrorCode: 401,
 						LastErrorReason: "token_invalidated", PruneAt: 0},
@@ -109,17 +118,20 @@ func (f *fakeBackend) Select(ctx context.Context, provider string, req apitype.S
 	}
 	f.mu.Lock()
 	f.selects = append(f.selects, req)
-	none, nextAt, wait := f.none, f.nextAt, f.selectWait
+	none, nextAt, excluded, wait, noneOnCancel := f.none, f.nextAt, f.excluded, f.selectWait, f.noneOnCancel
 	f.mu.Unlock()
 	if wait != nil && req.WaitMS > 0 {
 		select {
 		case <-wait:
 		case <-ctx.Done():
+			if noneOnCancel {
+				return pool.Selection{}, &pool.NoneAvailableError{Provider: provider, NextAvailableAt: nextAt}
+			}
 			return pool.Selection{}, apitype.ErrShuttingDown
 		}
 	}
 	if none {
-		return pool.Selection{}, &pool.NoneAvailableError{Provider: provider, NextAvailableAt: nextAt}
+		return pool.Selection{}, &pool.NoneAvailableError{Provider: provider, NextAvailableAt: nextAt, Excluded: excluded}
 	}
 	resp := pool.Selection{Credential: pool.Credential{ID: "a1b2c3", Provider: provider, Label: "primary",
 		AuthType: "api_key", Source: "manual", AccessToken: secretAccess, RequestCount: 8}}
@@ -143,6 +155,10 @@ func (f *fakeBackend) Report(ctx context.Context, provider string, req apitype.R
 	}
 	if req.StatusCode < 400 {
 		return ReportResult{Persistence: apitype.Persistence{Persisted: true}}, nil
+	}
+	if req.Model != "" { // as if model-scoped: benched for that model only
+		return ReportResult{Marked: &pool.Marked{ID: "a1b2c3", Status: pool.StatusOK, Until: 1700003600, Model: req.Model},
+			Persistence: apitype.Persistence{Persisted: true}}, nil
 	}
 	return ReportResult{
 		Marked: &pool.Marked{ID: "a1b2c3", Status: pool.StatusExhausted, Until: 1700003600},

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/epoch"
@@ -39,13 +40,8 @@ func (s *Server) handleSelect(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req, true) {
 		return
 	}
-	if req.WaitMS < 0 || req.WaitMS > apitype.MaxWaitMS {
-		writeError(w, http.StatusBadRequest, apitype.CodeBadRequest,
-			fmt.Sprintf("wait_ms must be between 0 and %d", apitype.MaxWaitMS))
-		return
-	}
-	if len(req.Exclude) > maxExclude {
-		writeError(w, http.StatusBadRequest, apitype.CodeBadRequest, fmt.Sprintf("exclude lists more than %d ids", maxExclude))
+	if msg := checkSelect(req); msg != "" {
+		writeError(w, http.StatusBadRequest, apitype.CodeBadRequest, msg)
 		return
 	}
 	ctx := r.Context()
@@ -62,11 +58,13 @@ func (s *Server) handleSelect(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var none *pool.NoneAvailableError
 		switch {
+		case ctx.Err() != nil && r.Context().Err() == nil:
+			// The stop ended the wait, whatever the backend made of it
+			// (a backend that sees its context end first answers "none").
+			s.writeBackendError(w, r, apitype.ErrShuttingDown)
 		case errors.As(err, &none):
 			s.metrics.selection(provider, "none")
-			s.writeNoneAvailable(w, provider, none.NextAvailableAt)
-		case ctx.Err() != nil && r.Context().Err() == nil:
-			s.writeBackendError(w, r, apitype.ErrShuttingDown)
+			s.writeNoneAvailable(w, none)
 		default:
 			s.writeBackendError(w, r, err)
 		}
@@ -77,19 +75,56 @@ func (s *Server) handleSelect(w http.ResponseWriter, r *http.Request) {
 		Credential: apitype.CredentialFrom(sel.Credential), Lease: apitype.LeaseFrom(sel.Lease)})
 }
 
-// maxExclude bounds a select's exclude list: a gateway retries a few keys.
-const maxExclude = 64
+// Limits of what a select or report names besides its body size: a
+// gateway retries a few keys; an id credpool or Hermes makes is 6 hex
+// digits; a model is stored in auth.json (model_cooldowns) and shown.
+const (
+	maxExclude = 64
+	maxIDRunes = 64
+	maxModel   = 200
+)
+
+// checkSelect validates a select's fields; it returns the 400 message, or "".
+func checkSelect(req apitype.SelectRequest) string {
+	if req.WaitMS < 0 || req.WaitMS > apitype.MaxWaitMS {
+		return fmt.Sprintf("wait_ms must be between 0 and %d", apitype.MaxWaitMS)
+	}
+	if msg := checkText("model", req.Model, maxModel); msg != "" {
+		return msg
+	}
+	if len(req.Exclude) > maxExclude {
+		return fmt.Sprintf("exclude lists more than %d ids", maxExclude)
+	}
+	for i, id := range req.Exclude {
+		if msg := checkText(fmt.Sprintf("exclude[%d]", i), id, maxIDRunes); msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+// checkText is the one rule for the short texts a request names (a model,
+// an id): at most max characters, each one printable on a status line. It
+// returns the 400 message, or "".
+func checkText(field, s string, max int) string {
+	if utf8.RuneCountInString(s) > max || !pool.Printable(s) {
+		return fmt.Sprintf("%s must be at most %d characters, with no control or bidirectional-override character", field, max)
+	}
+	return ""
+}
 
 // maxRetryAfter bounds the Retry-After header: a cooldown to the year 9999
 // is "a long time", not an overflow.
 const maxRetryAfter = epoch.MaxDelay
 
-// writeNoneAvailable writes select's 503; next is 0 when only DEAD entries
-// remain, and then both times are null and no Retry-After is sent.
-func (s *Server) writeNoneAvailable(w http.ResponseWriter, provider string, next float64) {
+// writeNoneAvailable writes select's 503. NextAvailableAt is 0 when nothing
+// the select could take will come back by itself (the message says why);
+// then both times are null and no Retry-After is sent.
+func (s *Server) writeNoneAvailable(w http.ResponseWriter, none *pool.NoneAvailableError) {
+	next := none.NextAvailableAt
 	body := apitype.NoneAvailableBody{ErrorBody: apitype.ErrorBody{Error: apitype.ErrorDetail{
 		Code:    apitype.CodeNoneAvailable,
-		Message: fmt.Sprintf("no credential of %q is available", provider),
+		Message: fmt.Sprintf("no credential of %s is available", pool.Quote(none.Provider)),
 	}}}
 	if next > 0 {
 		wait := math.Min(math.Max(0, epoch.Until(next, s.opts.Now())), maxRetryAfter)
@@ -99,7 +134,7 @@ func (s *Server) writeNoneAvailable(w http.ResponseWriter, provider string, next
 		w.Header().Set("Retry-After", secs)
 		body.Error.Message += "; retry in " + secs + " s"
 	} else {
-		body.Error.Message += " and none will recover by itself (only dead or tokenless entries remain)"
+		body.Error.Message += ": " + none.Why()
 	}
 	writeJSON(w, http.StatusServiceUnavailable, body)
 }
@@ -137,7 +172,8 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.report(provider, req.StatusCode)
-	out := apitype.ReportResponse{Marked: apitype.MarkedFrom(res.Marked), Persistence: res.Persistence}
+	s.metrics.modelCooldown(provider, res.Marked)
+	out := apitype.ReportResponse{Marked: apitype.MarkedFrom(res.Marked), Stale: res.Stale, Persistence: res.Persistence}
 	if res.RetryAfter > 0 {
 		wait := math.Ceil(res.RetryAfter*1000) / 1000
 		out.RetryAfterS = &wait
@@ -149,9 +185,6 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// maxModel bounds a model name: it is stored in auth.json.
-const maxModel = 200
-
 // toRequest validates the wire form; msg is the 400 message, or "".
 func (rw reportWire) toRequest() (apitype.ReportRequest, string) {
 	if rw.StatusCode == nil {
@@ -160,8 +193,8 @@ func (rw reportWire) toRequest() (apitype.ReportRequest, string) {
 	if *rw.StatusCode < 100 || *rw.StatusCode > 599 {
 		return apitype.ReportRequest{}, "status_code must be an HTTP status code (100-599)"
 	}
-	if len(rw.Model) > maxModel || strings.ContainsFunc(rw.Model, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return apitype.ReportRequest{}, fmt.Sprintf("model must be at most %d printable characters", maxModel)
+	if msg := checkText("model", rw.Model, maxModel); msg != "" {
+		return apitype.ReportRequest{}, msg
 	}
 	if err := quota.Check(rw.Headers); err != nil {
 		return apitype.ReportRequest{}, "headers: " + err.Error()

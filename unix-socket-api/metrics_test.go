@@ -2,6 +2,7 @@ package socketapi
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -71,4 +72,59 @@ func TestMetricsServeExtraCollectors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, text, "credpool_test_extra_total 3")
 	assert.Contains(t, text, `credpool_transitions_total{status="dead"} 1`, "the server's own collectors are still there")
+}
+
+func TestModelMetrics(t *testing.T) {
+	f := newFake()
+	f.mu.Lock()
+	v := f.pools["openrouter"]
+	v.Entries[0].ModelCooldowns = map[string]float64{"claude-a": 1700003600, "claude-b": 1700003600}
+	v.Entries[1].ModelCooldowns = map[string]float64{"claude-a": 1700003600}
+	v.Entries[1].QuotaUntil = 1700000060
+	f.pools["openrouter"] = v
+	f.mu.Unlock()
+	ts := startServer(t, f, ServerOptions{})
+	c := newTestClient(t, ts)
+	ctx := context.Background()
+	report := func(model string) {
+		t.Helper()
+		_, err := c.Report(ctx, "openrouter", apitype.ReportRequest{CredentialID: "a1b2c3", StatusCode: 429, Model: model})
+		require.NoError(t, err)
+	}
+	report("claude-a")
+	report("claude-a")
+	report("claude-b")
+	report("") // credential-wide: not a model cooldown
+	long := strings.Repeat("m", 150)
+	report(long)
+	report("sk-ant-api03-" + secretAccess + "-model") // a careless client's token is never a label
+	for i := range 120 {
+		report("model-" + strconv.Itoa(i))
+	}
+
+	text, err := c.Metrics(ctx)
+	require.NoError(t, err)
+	for _, want := range []string{
+		`credpool_model_cooldowns_total{model="claude-a",provider="openrouter"} 2`,
+		`credpool_model_cooldowns_total{model="claude-b",provider="openrouter"} 1`,
+		`credpool_model_cooldowns_total{model="` + strings.Repeat("m", maxModelLabel) + `",provider="openrouter"} 1`,
+		`credpool_model_cooldowns_total{model="_redacted",provider="openrouter"} 1`,
+		`credpool_model_benched{model="claude-a",provider="openrouter"} 2`,
+		`credpool_model_benched{model="claude-b",provider="openrouter"} 1`,
+		`credpool_entries_out_of_budget{provider="openrouter"} 1`,
+	} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotContains(t, text, secretAccess)
+	assert.NotContains(t, text, long)
+	// Past the bound every new name counts under _other: 120 - (100 - 3
+	// names already seen: claude-a, claude-b, the long one) = 23.
+	assert.Contains(t, text, `credpool_model_cooldowns_total{model="_other",provider="openrouter"} 23`)
+	labels := map[string]bool{}
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, `credpool_model_cooldowns_total{model="`); ok {
+			labels[rest[:strings.IndexByte(rest, '"')]] = true
+		}
+	}
+	assert.LessOrEqual(t, len(labels), maxModelLabels+2, "model labels are bounded (plus _other and _redacted)")
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/credpool/credpool/apitype"
+	"github.com/credpool/credpool/pool"
 )
 
 type route struct {
@@ -51,7 +52,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
 			writeError(w, http.StatusMethodNotAllowed, apitype.CodeMethodNotAllowed,
-				fmt.Sprintf("method %s is not allowed here; use %s", r.Method, allow))
+				fmt.Sprintf("method %s is not allowed here; use %s", pool.Quote(r.Method), allow))
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

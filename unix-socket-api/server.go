@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,22 +23,36 @@ import (
 // 413.
 const MaxBodyBytes = 1 << 20
 
+// maxHeaderBytes bounds the request line and headers; net/http answers 431
+// past it.
+const maxHeaderBytes = 64 << 10
+
+// The defaults of ServerOptions' timeouts.
+const (
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultShutdownGrace     = 3 * time.Second
+)
+
 // ServerOptions tune a Server. Zero values take the defaults noted.
 type ServerOptions struct {
 	// Logger receives request errors, panics and refused peers; default
 	// slog.Default().
 	Logger *slog.Logger
 	// ReadHeaderTimeout cuts off a client that is slow to send its headers
-	// (default 5s). ReadTimeout covers reading the whole request (default
-	// 30s); net/http lifts it once the request is read, so a select that
-	// waits and the event stream are not cut short. IdleTimeout closes idle keep-alive
-	// connections (default 60s). There is no write timeout: a select may wait
-	// 30 s and events stream for as long as the follower stays.
+	// (default DefaultReadHeaderTimeout). ReadTimeout covers reading the
+	// whole request (default DefaultReadTimeout); net/http lifts it once
+	// the request is read, so a select that waits and the event stream are
+	// not cut short. IdleTimeout closes idle keep-alive connections
+	// (default DefaultIdleTimeout). There is no write timeout: a select may
+	// wait 30 s and events stream for as long as the follower stays.
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	IdleTimeout       time.Duration
 	// ShutdownGrace is how long Serve lets requests in flight finish after
-	// its context ends before it cuts them off (default 3s).
+	// its context ends before it cuts them off (default
+	// DefaultShutdownGrace).
 	ShutdownGrace time.Duration
 	// AllowUID decides whether a peer uid may talk to the server; default:
 	// the server's own uid or root.
@@ -73,16 +88,16 @@ func NewServer(b Backend, opts ServerOptions) *Server {
 		opts.Logger = slog.Default()
 	}
 	if opts.ReadHeaderTimeout <= 0 {
-		opts.ReadHeaderTimeout = 5 * time.Second
+		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
 	if opts.ReadTimeout <= 0 {
-		opts.ReadTimeout = 30 * time.Second
+		opts.ReadTimeout = DefaultReadTimeout
 	}
 	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = 60 * time.Second
+		opts.IdleTimeout = DefaultIdleTimeout
 	}
 	if opts.ShutdownGrace <= 0 {
-		opts.ShutdownGrace = 3 * time.Second
+		opts.ShutdownGrace = DefaultShutdownGrace
 	}
 	if opts.AllowUID == nil {
 		opts.AllowUID = DefaultAllowUID
@@ -127,7 +142,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		ReadTimeout:       s.opts.ReadTimeout,
 		IdleTimeout:       s.opts.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
@@ -255,6 +270,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if r.ContentLength > MaxBodyBytes {
 			writeError(w, http.StatusRequestEntityTooLarge, apitype.CodeTooLarge,
 				fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
+			return
+		}
+		// The mux would redirect a path with an empty segment to its clean
+		// form (a different route); an empty name is the caller's mistake.
+		if strings.Contains(r.URL.Path, "//") {
+			writeError(w, http.StatusBadRequest, apitype.CodeBadRequest, "the path has an empty segment: a provider name, id or target is missing")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)

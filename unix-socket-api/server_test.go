@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -96,7 +97,7 @@ func TestErrorAnswers(t *testing.T) {
 		{"unknown field", "POST", "/v1/pools/openrouter/select", `{"leese":true}`, nil, false, 400, apitype.CodeBadRequest, `unknown field "leese"`},
 		{"trailing data", "POST", "/v1/pools/openrouter/select", `{} {}`, nil, false, 400, apitype.CodeBadRequest, "after the JSON object"},
 		{"not an object", "POST", "/v1/pools/openrouter/select", `[1]`, nil, false, 400, apitype.CodeBadRequest, "must be a JSON object"},
-		{"wrong type", "POST", "/v1/pools/openrouter/select", `{"wait_ms":"soon"}`, nil, false, 400, apitype.CodeBadRequest, "field wait_ms: expected a number, got string"},
+		{"wrong type", "POST", "/v1/pools/openrouter/select", `{"wait_ms":"soon"}`, nil, false, 400, apitype.CodeBadRequest, "field wait_ms: expected a whole number, got string"},
 		{"wait_ms too long", "POST", "/v1/pools/openrouter/select", `{"wait_ms":30001}`, nil, false, 400, apitype.CodeBadRequest, "wait_ms"},
 		{"wait_ms negative", "POST", "/v1/pools/openrouter/select", `{"wait_ms":-1}`, nil, false, 400, apitype.CodeBadRequest, "wait_ms"},
 		{"unknown strategy", "POST", "/v1/pools/openrouter/select", `{"strategy":"best"}`, nil, false, 400, apitype.CodeBadRequest, "unknown strategy"},
@@ -121,6 +122,9 @@ func TestErrorAnswers(t *testing.T) {
 		{"method not allowed on read", "DELETE", "/v1/health", ``, nil, false, 405, apitype.CodeMethodNotAllowed, "GET"},
 		{"too large with length", "POST", "/v1/pools/openrouter/entries", big, nil, false, 413, apitype.CodeTooLarge, "larger than"},
 		{"too large chunked", "POST", "/v1/pools/openrouter/entries", big, nil, true, 413, apitype.CodeTooLarge, "larger than"},
+		// The mux would redirect these to another route.
+		{"empty provider", "POST", "/v1/pools//select", `{}`, nil, false, 400, apitype.CodeBadRequest, "empty segment"},
+		{"empty target", "DELETE", "/v1/pools/openrouter/entries//", ``, nil, false, 400, apitype.CodeBadRequest, "empty segment"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,19 +178,21 @@ func TestSelectNoneAvailable(t *testing.T) {
 	tests := []struct {
 		name       string
 		nextAt     float64
+		excluded   bool
 		golden     string
 		retryAfter string
 	}{
 		// fixedNow is 1700000000.5: 99.5 s left → Retry-After rounds up.
-		{"cooling", 1700000100, "select_503.json", "100"},
-		{"only dead", 0, "select_503_dead.json", ""},
+		{"cooling", 1700000100, false, "select_503.json", "100"},
+		{"only dead", 0, false, "select_503_dead.json", ""},
+		{"the rest excluded", 0, true, "select_503_excluded.json", ""},
 		// A cooldown that just ended still asks for at least a second.
-		{"already over", 1700000000, "select_503_over.json", "1"},
+		{"already over", 1700000000, false, "select_503_over.json", "1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake()
-			f.none, f.nextAt = true, tc.nextAt
+			f.none, f.nextAt, f.excluded = true, tc.nextAt, tc.excluded
 			ts := startServer(t, f, ServerOptions{})
 			status, hdr, b := ts.do(t, "POST", "/v1/pools/openrouter/select", nil, nil)
 			assert.Equal(t, 503, status)
@@ -221,28 +227,38 @@ func TestSelectWaitOutlivesReadTimeout(t *testing.T) {
 
 // Shutdown ends a waiting select at once with 503 shutting_down, and Serve
 // returns.
+// A stop ends a waiting select with shutting_down, whatever the backend
+// answers when its context ends: the real daemon answers "none available"
+// when the server's stop reaches it before its own.
 func TestShutdownEndsWaitingSelect(t *testing.T) {
-	f := newFake()
-	f.selectWait = make(chan struct{}) // never closed
-	ts := startServer(t, f, ServerOptions{})
-	type answer struct {
-		status int
-		body   []byte
+	for _, noneOnCancel := range []bool{false, true} {
+		t.Run(fmt.Sprintf("backend answers none=%v", noneOnCancel), func(t *testing.T) {
+			f := newFake()
+			f.selectWait = make(chan struct{}) // never closed
+			f.noneOnCancel, f.nextAt = noneOnCancel, 4e9
+			ts := startServer(t, f, ServerOptions{})
+			type answer struct {
+				status int
+				hdr    http.Header
+				body   []byte
+			}
+			got := make(chan answer, 1)
+			go func() {
+				status, hdr, b := ts.do(t, "POST", "/v1/pools/openrouter/select", strings.NewReader(`{"wait_ms":30000}`), nil)
+				got <- answer{status, hdr, b}
+			}()
+			require.Eventually(t, func() bool {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				return len(f.selects) == 1
+			}, 5*time.Second, 5*time.Millisecond)
+			ts.stop()
+			a := <-got
+			assert.Equal(t, 503, a.status)
+			assert.Contains(t, string(a.body), apitype.CodeShuttingDown)
+			assert.Equal(t, "1", a.hdr.Get("Retry-After"))
+		})
 	}
-	got := make(chan answer, 1)
-	go func() {
-		status, _, b := ts.do(t, "POST", "/v1/pools/openrouter/select", strings.NewReader(`{"wait_ms":30000}`), nil)
-		got <- answer{status, b}
-	}()
-	require.Eventually(t, func() bool {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return len(f.selects) == 1
-	}, 5*time.Second, 5*time.Millisecond)
-	ts.stop()
-	a := <-got
-	assert.Equal(t, 503, a.status)
-	assert.Contains(t, string(a.body), apitype.CodeShuttingDown)
 }
 
 func TestSlowHeaderClientCutOff(t *testing.T) {

@@ -37,13 +37,17 @@ type ReportResult struct {
 	// RetryAfter (seconds) is set when the provider asked for a short wait
 	// and no other credential is available.
 	RetryAfter float64
+	// Stale: the report was about a pair the credential no longer holds.
+	Stale bool
 	apitype.Persistence
 }
 
 // Stats are the daemon's counters that /metrics exports.
 type Stats struct {
 	// Transitions counts changes of status by new status: ok, exhausted, dead.
-	Transitions   map[string]uint64
+	Transitions map[string]uint64
+	// Refreshes counts OAuth refreshes by provider and outcome.
+	Refreshes     map[[2]string]uint64
 	Reloads       uint64
 	ReloadErrors  uint64
 	Prunes        uint64

@@ -26,10 +26,12 @@ type result struct {
 	Writes   *writesResult      `json:"writes,omitempty"`
 	Baseline *baselineResult    `json:"baseline,omitempty"`
 	Recovery *recoveryResult    `json:"recovery,omitempty"`
-	Idle     *idleResult        `json:"idle,omitempty"`
-	Gateway  *gatewayResult     `json:"gateway,omitempty"`
-	Config   config             `json:"config"`
-	Machine  machine            `json:"machine"`
+	// HeaderReports compares reports with and without rate-limit headers.
+	HeaderReports *headerReportsResult `json:"header_reports,omitempty"`
+	Idle          *idleResult          `json:"idle,omitempty"`
+	Gateway       *gatewayResult       `json:"gateway,omitempty"`
+	Config        config               `json:"config"`
+	Machine       machine              `json:"machine"`
 }
 
 type daemonResult struct {
@@ -174,6 +176,14 @@ func bench(ctx context.Context, cfg config, stderr io.Writer) (*result, error) {
 		res.Recovery = &rec
 	}
 
+	if cfg.HeaderReports > 0 {
+		hr, err := measureHeaderReports(ctx, tg.socket, tg.providers[0], cfg.HeaderReports, cfg.Warmup)
+		if err != nil {
+			return nil, err
+		}
+		res.HeaderReports = hr
+	}
+
 	if tg.pid > 0 {
 		if ps, err := readProc(tg.pid); err == nil {
 			res.Daemon.RSSBytes, res.Daemon.HWMBytes, res.Daemon.CPUS, res.Daemon.Threads = ps.RSS, ps.HWM, ps.CPU, ps.Threads
@@ -239,7 +249,7 @@ func connectTarget(ctx context.Context, cfg config) (*target, error) {
 	if len(tg.providers) == 0 {
 		return nil, errors.New("the daemon has no entries to select")
 	}
-	if cfg.Mix[opReport] > 0 || cfg.Recovery > 0 {
+	if cfg.Mix[opReport] > 0 || cfg.Recovery > 0 || cfg.HeaderReports > 0 {
 		for _, p := range tg.providers {
 			if !strings.HasPrefix(p, "bench-") {
 				return nil, fmt.Errorf("refusing to report on pool %q of a running daemon (reports mark real credentials); use --mix select=N,release=N and no --recovery, or a daemon on a bench-* file", p)

@@ -68,6 +68,12 @@ type wireResult struct {
 		P99MS float64 `json:"p99_ms"`
 		MaxMS float64 `json:"max_ms"`
 	} `json:"recovery"`
+	HeaderReports *struct {
+		Rounds  int    `json:"rounds"`
+		Headers int    `json:"headers"`
+		None    wireOp `json:"none"`
+		With    wireOp `json:"with_headers"`
+	} `json:"header_reports"`
 	Gateway *wireGateway `json:"gateway"`
 	Config  struct {
 		Clients int    `json:"clients"`
@@ -147,6 +153,16 @@ func TestBenchAgainstRealDaemon(t *testing.T) {
 		assert.Positive(t, res.Recovery.P50MS)
 		assert.LessOrEqual(t, res.Recovery.P50MS, res.Recovery.P99MS)
 		assert.LessOrEqual(t, res.Recovery.P99MS, res.Recovery.MaxMS)
+	})
+	t.Run("reports with and without headers", func(t *testing.T) {
+		res := runJSON(t, "--duration", "0", "--warmup", "20ms", "--header-reports", "30")
+		require.NotNil(t, res.HeaderReports)
+		assert.Equal(t, 30, res.HeaderReports.Rounds)
+		assert.Equal(t, 20, res.HeaderReports.Headers)
+		assert.Equal(t, 30, res.HeaderReports.None.Count)
+		assert.Equal(t, 30, res.HeaderReports.With.Count)
+		assert.Positive(t, res.HeaderReports.With.P50)
+		assert.LessOrEqual(t, res.HeaderReports.With.P50, res.HeaderReports.With.P99)
 	})
 	t.Run("open loop", func(t *testing.T) {
 		res := runJSON(t, "--clients", "2", "--rate", "200", "--duration", "300ms", "--warmup", "50ms", "--mix", "select=100")

@@ -37,9 +37,12 @@ type config struct {
 	Mix         mix           `json:"mix"`
 	Recovery    int           `json:"recovery,omitempty"`
 	Baseline    bool          `json:"baseline,omitempty"`
-	Idle        time.Duration `json:"-"`
-	Tick        time.Duration `json:"-"`
-	JSON        bool          `json:"-"`
+	// HeaderReports is the rounds of the header-report comparison
+	// (headers.go), 0 = not run.
+	HeaderReports int           `json:"header_reports,omitempty"`
+	Idle          time.Duration `json:"-"`
+	Tick          time.Duration `json:"-"`
+	JSON          bool          `json:"-"`
 	// Gateway measures the provider gateway instead of the socket API.
 	Gateway        bool `json:"gateway,omitempty"`
 	GatewayClients int  `json:"gateway_clients,omitempty"`
@@ -144,6 +147,7 @@ flags:`)
 	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: total ops/s spread over the clients, latency from the intended start (0 = closed loop)")
 	mixStr := fs.String("mix", "select=90,report=5,release=5", "operation weights: select, report (429/402/401 token_invalidated in turn), release")
 	fs.IntVar(&cfg.Recovery, "recovery", 0, "measure re-auth recovery this many times (time from another process's rename of auth.json to the DEAD entry being selected)")
+	fs.IntVar(&cfg.HeaderReports, "header-reports", 0, "compare this many 200 reports carrying 20 rate-limit headers with as many carrying none (one client, interleaved)")
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "also run the same selects as per-process file locking and a bare Unix-socket echo, and print ratios")
 	fs.DurationVar(&cfg.Idle, "idle", 0, "before the load, count the idle daemon's wake-ups (context switches) over this long")
 	fs.DurationVar(&cfg.Tick, "tick", 60*time.Second, "--tick of the daemon the bench starts")
@@ -172,11 +176,11 @@ flags:`)
 	case cfg.Clients < 1, cfg.Providers < 1, cfg.Entries < 1, cfg.GatewayClients < 1, cfg.GatewayStreams < 1:
 		fmt.Fprintln(stderr, "credpool-bench: --clients, --providers, --entries, --gateway-clients and --gateway-streams must be ≥ 1")
 		return cfg, errUsage
-	case cfg.Gateway && (cfg.Socket != "" || cfg.Baseline || cfg.Recovery > 0 || cfg.Rate > 0 || cfg.Duration == 0):
-		fmt.Fprintln(stderr, "credpool-bench: --gateway starts its own daemon and runs closed loops for --duration (> 0): no --socket, --baseline, --recovery or --rate")
+	case cfg.Gateway && (cfg.Socket != "" || cfg.Baseline || cfg.Recovery > 0 || cfg.Rate > 0 || cfg.Duration == 0 || cfg.HeaderReports > 0 || cfg.Idle > 0):
+		fmt.Fprintln(stderr, "credpool-bench: --gateway starts its own daemon and runs closed loops for --duration (> 0): no --socket, --baseline, --recovery, --rate, --header-reports or --idle")
 		return cfg, errUsage
-	case cfg.Duration < 0, cfg.Warmup < 0, cfg.Rate < 0, cfg.Recovery < 0, cfg.Idle < 0:
-		fmt.Fprintln(stderr, "credpool-bench: durations, --rate and --recovery must not be negative")
+	case cfg.Duration < 0, cfg.Warmup < 0, cfg.Rate < 0, cfg.Recovery < 0, cfg.Idle < 0, cfg.HeaderReports < 0:
+		fmt.Fprintln(stderr, "credpool-bench: durations, --rate, --recovery and --header-reports must not be negative")
 		return cfg, errUsage
 	}
 	cfg.DurationS, cfg.WarmupS, cfg.IdleS = cfg.Duration.Seconds(), cfg.Warmup.Seconds(), cfg.Idle.Seconds()

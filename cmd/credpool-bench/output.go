@@ -83,6 +83,10 @@ func writeText(w io.Writer, res *result) {
 		fmt.Fprintf(w, "recovery (rename → select returns the entry), %d runs: p50 %.1f ms, p99 %.1f ms, max %.1f ms (entry.recovered event: p50 %.1f ms, max %.1f ms)\n",
 			r.N, r.P50MS, r.P99MS, r.MaxMS, r.EventP50MS, r.EventMaxMS)
 	}
+	if hr := res.HeaderReports; hr != nil {
+		fmt.Fprintf(w, "200 report with %d rate-limit headers vs none, %d rounds: p50 %.1f vs %.1f µs (%.2f×), p99 %.1f vs %.1f µs (%.2f×)\n",
+			hr.Headers, hr.Rounds, hr.With.P50, hr.None.P50, hr.P50X, hr.With.P99, hr.None.P99, hr.P99X)
+	}
 	if i := res.Idle; i != nil {
 		fmt.Fprintf(w, "idle daemon over %s: %d context switches (%.1f/s), %.2f s CPU\n", fmtSec(i.WindowS), i.CtxSwitches, i.PerS, i.CPUS)
 	}

@@ -77,6 +77,11 @@ type Options struct {
 	Env []string
 	// Tick is the ticker interval; default 100ms.
 	Tick string
+	// Socket is where the daemon listens; default Dir/run/credpool.sock.
+	Socket string
+	// NoSocketFlag leaves --socket out, so that the daemon finds its socket
+	// itself (from Env); Socket must then say where that is.
+	NoSocketFlag bool
 }
 
 // Daemon is a running credpool daemon process.
@@ -102,9 +107,12 @@ func Start(t testing.TB, opts Options) *Daemon {
 	if opts.Tick == "" {
 		opts.Tick = "100ms"
 	}
+	if opts.Socket == "" {
+		opts.Socket = filepath.Join(opts.Dir, "run", "credpool.sock")
+	}
 	d := &Daemon{t: t, Bin: Binary(t), Dir: opts.Dir, opts: opts,
 		AuthFile: filepath.Join(opts.Dir, "hermes", "auth.json"),
-		Socket:   filepath.Join(opts.Dir, "run", "credpool.sock"),
+		Socket:   opts.Socket,
 		Stderr:   &testio.SyncBuffer{}}
 	if err := os.MkdirAll(filepath.Dir(d.AuthFile), 0o700); err != nil {
 		t.Fatal(err)
@@ -128,8 +136,11 @@ func Start(t testing.TB, opts Options) *Daemon {
 
 // Command is the daemon's command line, for tests that start it themselves.
 func (d *Daemon) Command(extra ...string) *exec.Cmd {
-	args := append([]string{"daemon", "--auth-file", d.AuthFile, "--socket", d.Socket,
-		"--tick", d.opts.Tick, "--config", filepath.Join(d.Dir, "no-config.toml")}, d.opts.Args...)
+	args := []string{"daemon", "--auth-file", d.AuthFile, "--tick", d.opts.Tick, "--config", filepath.Join(d.Dir, "no-config.toml")}
+	if !d.opts.NoSocketFlag {
+		args = append(args, "--socket", d.Socket)
+	}
+	args = append(args, d.opts.Args...)
 	args = append(args, extra...)
 	cmd := exec.Command(d.Bin, args...)
 	cmd.Env = append(cleanEnv(), d.opts.Env...)
@@ -203,7 +214,16 @@ func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
 
 // Stop sends SIGTERM and waits up to 5 s; it returns the process's exit
 // error (nil for exit 0).
-func (d *Daemon) Stop() error { return d.signal(syscall.SIGTERM, 5*time.Second) }
+func (d *Daemon) Stop() error { return d.StopWithin(5 * time.Second) }
+
+// StopWithin sends SIGTERM and waits up to wait for the exit (then kills
+// the daemon); it returns the process's exit error (nil for exit 0), or
+// ErrNoExit when it had to be killed. A stop drains pending writes for up
+// to the daemon's stop timeout, so tests of the drain wait longer.
+func (d *Daemon) StopWithin(wait time.Duration) error { return d.signal(syscall.SIGTERM, wait) }
+
+// ErrNoExit: the daemon did not exit in time after a signal.
+var ErrNoExit = errors.New("daemon did not exit in time")
 
 // Kill9 kills the daemon with SIGKILL, as a crash would.
 func (d *Daemon) Kill9() { _ = d.signal(syscall.SIGKILL, 5*time.Second) }
@@ -219,7 +239,8 @@ func (d *Daemon) signal(sig syscall.Signal, wait time.Duration) error {
 		return err
 	case <-time.After(wait):
 		_ = d.cmd.Process.Kill()
-		return fmt.Errorf("daemon did not exit within %s after %s", wait, sig)
+		d.waitErr <- <-d.waitErr
+		return fmt.Errorf("%w: not within %s after %s", ErrNoExit, wait, sig)
 	}
 }
 

@@ -7,10 +7,12 @@ only the standard library, so an agent can vendor it by copying it.
     from credpool_client import Client, NoCredentialAvailable
 
     client = Client()                      # socket from $CREDPOOL_SOCKET or the default
-    with client.credential("openrouter") as cred:
+    with client.credential("openrouter", model="gpt-4.1") as cred:
         resp = call_provider(cred.token)   # your HTTP call
         if resp.status != 200:
-            cred.fail(resp.status, resp.body)   # 429 -> cooldown, 401 token_invalidated -> DEAD
+            cred.fail(resp.status, resp.body, headers=resp.headers)   # 429 -> cooldown, 401 token_invalidated -> DEAD
+        else:
+            cred.observe(resp.status, resp.headers)   # the budget left: rotate before the wall
     # the lease is released here (or was consumed by the report)
 
 An exception raised inside the block that carries an HTTP status
@@ -25,6 +27,7 @@ import errno
 import http.client
 import json
 import os
+import posixpath
 import socket
 import sys
 import time
@@ -38,8 +41,10 @@ __all__ = [
     "DaemonNotRunning",
     "UnknownPool",
     "UnknownLease",
+    "Answer",
     "default_socket_path",
     "parse_error_body",
+    "rate_limit_headers",
 ]
 
 #: Timeout (seconds) of a request that does not wait for a credential.
@@ -52,6 +57,9 @@ MAX_WAIT_MS = 30000
 # A message sent to the daemon is bounded: it is stored in auth.json.
 _MAX_MESSAGE = 1000
 _MAX_PLAIN_REASON = 100
+# The daemon refuses a report with more headers, or a longer value, whole.
+_MAX_HEADERS = 64
+_MAX_HEADER_VALUE = 256
 
 
 class CredpoolError(Exception):
@@ -116,22 +124,94 @@ _ERRORS_BY_CODE = {
 }
 
 
-def default_socket_path():
-    """The socket the daemon listens on by default (DESIGN section 4).
+def default_socket_path(environ=None, platform=None, uid=None):
+    """The socket the daemon listens on by default.
 
     $CREDPOOL_SOCKET, else on macOS $TMPDIR/credpool/credpool.sock, else
     $XDG_RUNTIME_DIR/credpool/credpool.sock, else
-    ~/.cache/credpool/credpool.sock.
+    $HOME/.cache/credpool/credpool.sock, else /tmp/credpool-UID/credpool.sock
+    (a directory that is not absolute counts as unset). This is the Go
+    daemon's rule; paths/testdata/socket_paths.json is the table both are
+    tested against. environ, platform and uid default to os.environ,
+    sys.platform and os.getuid().
     """
-    env = os.environ.get("CREDPOOL_SOCKET")
-    if env:
-        return env
-    if sys.platform == "darwin":
-        return os.path.join(os.environ.get("TMPDIR") or "/tmp", "credpool", "credpool.sock")
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        return os.path.join(runtime, "credpool", "credpool.sock")
-    return os.path.join(os.path.expanduser("~"), ".cache", "credpool", "credpool.sock")
+    env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    explicit = env.get("CREDPOOL_SOCKET")
+    if explicit:
+        return explicit
+
+    def under(d, *rest):
+        return posixpath.normpath(posixpath.join(d, *rest))
+
+    if platform == "darwin":
+        candidates = [(env.get("TMPDIR"), ())]
+    else:
+        candidates = [(env.get("XDG_RUNTIME_DIR"), ()), (env.get("HOME"), (".cache",))]
+    for base, rest in candidates:
+        if base and posixpath.isabs(base):
+            return under(base, *rest, "credpool", "credpool.sock")
+    # No usable directory (launchd without a session, a bare environment):
+    # a per-user name keeps users on a shared /tmp apart.
+    return "/tmp/credpool-%d/credpool.sock" % (os.getuid() if uid is None else uid)
+
+
+def _is_rate_limit_header(name):
+    """The header families the daemon reads (package quota): OpenAI and
+    Anthropic rate limits, Codex windows, Retry-After."""
+    if name in ("retry-after", "retry-after-ms"):
+        return True
+    if name.startswith(("x-ratelimit-", "anthropic-ratelimit-", "x-codex-")):
+        return True
+    return name.startswith("x-") and (
+        "-primary-" in name or "-secondary-" in name or name.endswith("-limit-name"))
+
+
+def rate_limit_headers(headers):
+    """The rate-limit headers of a provider's answer, as a report carries
+    them: {lower-case name: first value}. Only these are sent; the rest of
+    an answer's headers (cookies, request ids) never leave the agent.
+
+    headers may be a dict, http.client.HTTPMessage, an httpx.Headers (the
+    OpenAI SDK's raw.headers), a requests CaseInsensitiveDict, a list of
+    (name, value) pairs, or None. Values longer than the daemon takes are
+    dropped, as are headers past the daemon's bound of 64.
+    """
+    if headers is None:
+        return {}
+    items = headers.items() if hasattr(headers, "items") else headers
+    out = {}
+    for name, value in items:
+        if not isinstance(name, str):
+            name = name.decode("latin-1") if isinstance(name, (bytes, bytearray)) else str(name)
+        if isinstance(value, (bytes, bytearray)):
+            value = bytes(value).decode("latin-1")
+        name = name.strip().lower()
+        if name in out or not _is_rate_limit_header(name):
+            continue
+        value = str(value).strip()
+        if len(value.encode("utf-8")) <= _MAX_HEADER_VALUE:
+            out[name] = value
+    if len(out) > _MAX_HEADERS:
+        out = {k: out[k] for k in sorted(out)[:_MAX_HEADERS]}
+    return out
+
+
+class Answer(dict):
+    """A report's answer: the JSON object, with its members as attributes.
+
+    marked: {"id", "status", "until", "model"?} or None; next: the credential
+    to use now, or None; retry_after_s: seconds to wait before retrying the
+    same credential (only for a short Retry-After when nothing else is
+    available), else None; persisted: whether the mark is on disk
+    (persist_error says why not; the daemon keeps retrying).
+    """
+
+    marked = property(lambda self: self.get("marked"))
+    next = property(lambda self: self.get("next"))
+    retry_after_s = property(lambda self: self.get("retry_after_s"))
+    persisted = property(lambda self: self.get("persisted"))
+    persist_error = property(lambda self: self.get("persist_error"))
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -190,20 +270,23 @@ class Client:
 
     # -- agents ---------------------------------------------------------------
 
-    def select(self, provider, strategy=None, lease=False, wait_ms=None):
+    def select(self, provider, strategy=None, lease=False, wait_ms=None, model=None):
         """Pick a credential: {"credential": {...}, "lease": {"id", "expires_at"}?}.
 
         The credential dict has id, provider, label, auth_type, source,
         access_token, base_url, expires_at, priority, request_count (never a
         refresh token). With wait_ms (<= 30000) the daemon blocks until one
-        is available. Raises NoCredentialAvailable, UnknownPool,
-        DaemonNotRunning.
+        is available. model skips credentials benched for that model
+        (without it, those benched for any model are skipped). Raises
+        NoCredentialAvailable, UnknownPool, DaemonNotRunning.
         """
         body = {}
         if strategy:
             body["strategy"] = strategy
         if lease:
             body["lease"] = True
+        if model:
+            body["model"] = model
         timeout = self.timeout
         if wait_ms:
             wait_ms = int(wait_ms)
@@ -214,33 +297,40 @@ class Client:
         return self._request("POST", "/v1/pools/%s/select" % _seg(provider), body, timeout=timeout)
 
     def report(self, provider, status_code, credential_id=None, lease_id=None, api_key_hint=None,
-               reason=None, message=None, reset_at=None, retry_after=None, failure_reason=None):
-        """Tell the daemon how the provider answered: {"marked", "next"}.
+               reason=None, message=None, reset_at=None, retry_after=None, failure_reason=None,
+               model=None, headers=None):
+        """Tell the daemon how the provider answered; returns an Answer.
 
         The entry is found by credential_id, else lease_id, else
         api_key_hint (the token used). A report on a lease releases it.
-        marked is {"id", "status", "until"} or None; next is the credential
-        to use now, or None. reset_at: epoch seconds/milliseconds or
-        ISO-8601; retry_after: seconds or an HTTP-date (a Retry-After
-        header's value).
+        Answer.marked is {"id", "status", "until", "model"?} or None; next
+        is the credential to use now, or None. reset_at: epoch
+        seconds/milliseconds or ISO-8601; retry_after: seconds or an
+        HTTP-date (a Retry-After header's value). model: the model the call
+        used (an Anthropic 429 or a model_entitlement failure benches the
+        credential for that model only). headers: the provider's response
+        headers (any mapping); only the rate-limit ones are sent, and the
+        daemon keeps the budgets they announce. A 2xx report records them
+        and marks nothing.
         """
         body = {"status_code": int(status_code)}
         for key, val in (("credential_id", credential_id), ("lease_id", lease_id),
                          ("api_key_hint", api_key_hint), ("reason", reason),
                          ("message", _clip(message)), ("failure_reason", failure_reason),
-                         ("reset_at", reset_at), ("retry_after", retry_after)):
+                         ("reset_at", reset_at), ("retry_after", retry_after), ("model", model),
+                         ("headers", rate_limit_headers(headers) or None)):
             if val is not None and val != "":
                 body[key] = val
-        return self._request("POST", "/v1/pools/%s/report" % _seg(provider), body)
+        return Answer(self._request("POST", "/v1/pools/%s/report" % _seg(provider), body))
 
     def release(self, lease_id):
         """Give a lease back; raises UnknownLease if it is gone already."""
         self._request("POST", "/v1/leases/%s/release" % _seg(lease_id))
 
-    def credential(self, provider, strategy=None, wait_ms=None):
+    def credential(self, provider, strategy=None, wait_ms=None, model=None):
         """A with-statement helper: selects with a lease on entry, releases it on
         exit. See LeasedCredential."""
-        return LeasedCredential(self, provider, strategy=strategy, wait_ms=wait_ms)
+        return LeasedCredential(self, provider, strategy=strategy, wait_ms=wait_ms, model=model)
 
     # -- admin ----------------------------------------------------------------
 
@@ -411,17 +501,20 @@ def _status_of(exc):
     return None
 
 
-def _header_of(exc, name):
+def _headers_of(exc):
+    """The response headers an exception carries (openai.APIStatusError has
+    them on .response, urllib's HTTPError on itself), as rate_limit_headers
+    keeps them."""
     for holder in (exc, getattr(exc, "response", None)):
         headers = getattr(holder, "headers", None)
         if headers is None:
             continue
         try:
-            val = headers.get(name)
+            kept = rate_limit_headers(headers)
         except Exception:  # noqa: BLE001 - any odd headers object
             continue
-        if val:
-            return val
+        if kept:
+            return kept
     return None
 
 
@@ -429,15 +522,17 @@ class LeasedCredential:
     """A leased credential for the length of a with block.
 
     Attributes after entering: credential (the dict from select), token,
-    id, label, base_url, provider, lease_id, lease (dict). fail() reports the
-    provider's answer; the lease is released on exit unless a report
-    consumed it. An exception with an HTTP status that leaves the block is
-    reported (unless fail() was called) and re-raised.
+    id, label, base_url, provider, model, lease_id, lease (dict). observe()
+    reports a success with its rate-limit headers, fail() a failure; the
+    lease is released on exit unless a failure's report consumed it. An
+    exception with an HTTP status that leaves the block is reported (unless
+    fail() was called) and re-raised.
     """
 
-    def __init__(self, client, provider, strategy=None, wait_ms=None):
+    def __init__(self, client, provider, strategy=None, wait_ms=None, model=None):
         self._client = client
         self.provider = provider
+        self.model = model
         self._strategy = strategy
         self._wait_ms = wait_ms
         self.credential = None
@@ -446,7 +541,8 @@ class LeasedCredential:
         self._done = False
 
     def __enter__(self):
-        got = self._client.select(self.provider, strategy=self._strategy, lease=True, wait_ms=self._wait_ms)
+        got = self._client.select(self.provider, strategy=self._strategy, lease=True, wait_ms=self._wait_ms,
+                                  model=self.model)
         self.credential = got["credential"]
         self.lease = got.get("lease")
         return self
@@ -476,17 +572,35 @@ class LeasedCredential:
         return self.lease["id"] if self.lease else None
 
     def fail(self, status_code, body_or_reason=None, message=None, retry_after=None, reset_at=None,
-             failure_reason=None):
+             failure_reason=None, headers=None):
         """Report the provider's status code and error body (dict, JSON text or
-        bytes, or a plain reason such as "token_invalidated"). Returns the
-        report's answer {"marked", "next"}; the lease is consumed by it.
+        bytes, or a plain reason such as "token_invalidated"), with its
+        response headers (their Retry-After counts when retry_after is not
+        given, and their budgets are kept). Returns the report's Answer; the
+        lease is consumed by it.
         """
         reason, body_msg = parse_error_body(body_or_reason)
         res = self._client.report(
             self.provider, status_code, credential_id=self.id, lease_id=self.lease_id,
             reason=reason, message=message if message is not None else body_msg,
-            retry_after=retry_after, reset_at=reset_at, failure_reason=failure_reason)
+            retry_after=retry_after, reset_at=reset_at, failure_reason=failure_reason,
+            model=self.model, headers=headers)
         self._done = True
+        self.report_result = res
+        return res
+
+    def observe(self, status_code, headers):
+        """Report the provider's answer with its response headers (raw.headers
+        of the OpenAI SDK's with_raw_response, http.client's, a dict): the
+        daemon keeps the budgets they announce, and a credential with none
+        left is skipped before it answers 429. A success keeps the lease; an
+        error status is reported as fail(status_code, headers=headers)
+        would. Returns the Answer (next is the credential to use now).
+        """
+        if int(status_code) >= 400:
+            return self.fail(status_code, headers=headers)
+        res = self._client.report(self.provider, status_code, credential_id=self.id,
+                                  model=self.model, headers=headers)
         self.report_result = res
         return res
 
@@ -512,8 +626,7 @@ class LeasedCredential:
                     code = getattr(exc, "code", None)
                     reason = code if isinstance(code, str) else None
                 try:
-                    self.fail(status, reason, message=msg,
-                              retry_after=_header_of(exc, "retry-after"))
+                    self.fail(status, reason, message=msg, headers=_headers_of(exc))
                 except CredpoolError:
                     pass  # never hide the caller's exception behind ours
         try:

@@ -15,9 +15,13 @@ import (
 )
 
 func TestPythonClient(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed")
+	// Debian's python3 first: CI installs it with python3-httpx, the
+	// headers type of the OpenAI and Anthropic SDKs, which one test reads.
+	python := "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		if python, err = exec.LookPath("python3"); err != nil {
+			t.Skip("python3 is not installed")
+		}
 	}
 	goBin, err := exec.LookPath("go")
 	require.NoError(t, err, "go is needed to build the daemon")

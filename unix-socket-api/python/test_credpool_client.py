@@ -27,7 +27,22 @@ import credpool_client as cp  # noqa: E402
 POOLS = {
     "openrouter": 3, "rot": 3, "deadpool": 3, "cooling": 2, "onlydead": 1,
     "leases": 2, "auto": 4, "demo": 3, "admin": 2,
+    "quota": 2, "anthropic": 2, "failhdr": 2, "autohdr": 2, "sole": 1, "solelong": 1, "quotademo": 2,
 }
+
+# What a provider's answer carries besides its rate limits: none of it may
+# reach the daemon.
+PRIVATE_HEADERS = {"Set-Cookie": "session=SECRETCOOKIE", "Authorization": "Bearer sk-SECRET-hdr",
+                   "X-Request-Id": "req_123", "Openai-Organization": "org-private"}
+
+
+def openai_headers(remaining, reset="6m0s", limit=500):
+    """An OpenAI answer's headers, as the API sends them."""
+    h = {"X-RateLimit-Limit-Requests": str(limit), "X-RateLimit-Remaining-Requests": str(remaining),
+         "X-RateLimit-Reset-Requests": reset, "X-RateLimit-Limit-Tokens": "30000",
+         "X-RateLimit-Remaining-Tokens": "29000", "X-RateLimit-Reset-Tokens": "2ms"}
+    h.update(PRIVATE_HEADERS)
+    return h
 
 
 def token(pool, i):
@@ -317,20 +332,113 @@ class LeasedCredentialTest(DaemonTestCase):
 
 class ExampleTest(DaemonTestCase):
 
-    def test_example_runs_end_to_end(self):
+    def run_example(self, script, pool):
         env = dict(os.environ, CREDPOOL_SOCKET=self.sock)
-        out = subprocess.run([sys.executable, os.path.join(HERE, "example_openai_rotation.py"), "demo"],
+        out = subprocess.run([sys.executable, os.path.join(HERE, script), pool],
                              env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        for i in range(POOLS[pool]):
+            self.assertNotIn(token(pool, i), out.stdout + out.stderr)
+        return out
+
+    def test_quota_example_runs(self):
+        out = self.run_example("example_quota_headers.py", "quotademo")
+        self.assertIn("rotated before any 429", out.stdout)
+        self.assertNotIn("429", out.stdout.replace("before any 429", ""))
+        self.assertIn("every key is out of budget", out.stdout)
+        e = self.client.pool("quotademo")["entries"]
+        self.assertEqual([x["available"] for x in e], [False, False])
+        self.assertTrue(all(x["quota_until"] for x in e))
+
+    def test_example_runs_end_to_end(self):
+        out = self.run_example("example_openai_rotation.py", "demo")
         self.assertIn("429 rate_limit_exceeded", out.stdout)
         self.assertIn("marked EXHAUSTED", out.stdout)
         self.assertIn("401 token_invalidated", out.stdout)
         self.assertIn("marked DEAD", out.stdout)
         self.assertIn("200 OK", out.stdout)
-        for i in range(POOLS["demo"]):
-            self.assertNotIn(token("demo", i), out.stdout + out.stderr)
         statuses = [e["status"] for e in self.client.pool("demo")["entries"]]
         self.assertEqual(sorted(statuses), ["dead", "exhausted", "ok"])
+
+
+class RateLimitTest(DaemonTestCase):
+
+    def test_observe_zero_remaining_rotates_before_the_wall(self):
+        with self.client.credential("quota") as cred:
+            first = cred.id
+            res = cred.observe(200, openai_headers(remaining=0))
+            self.assertIsInstance(res, cp.Answer)
+            self.assertIsNone(res.marked, "a 200 marks nothing")
+            self.assertTrue(res.persisted)
+            self.assertIsNone(res.persist_error)
+            self.assertIsNotNone(res.next)
+            self.assertNotEqual(res.next["id"], first, "selection moved before any 429")
+            self.assertEqual(self.entry("quota", first)["leases"], 1, "a success keeps the lease")
+        e = self.entry("quota", first)
+        self.assertEqual((e["status"], e["available"], e["leases"]), ("ok", False, 0))
+        windows = {w["key"]: w for w in e["quota"]}
+        self.assertEqual(windows["openai/requests"]["remaining"], 0)
+        self.assertEqual(windows["openai/requests"]["limit"], 500)
+        self.assertTrue(windows["openai/requests"]["blocking"])
+        self.assertAlmostEqual(e["quota_until"], time.time() + 360, delta=15)
+        self.assertNotEqual(self.client.select("quota")["credential"]["id"], first)
+        log = self._log()
+        for private in ("SECRETCOOKIE", "sk-SECRET-hdr", "org-private"):
+            self.assertNotIn(private, log)
+
+    def test_model_scoped_429(self):
+        # An Anthropic 429 for one model benches the key for that model only.
+        with self.client.credential("anthropic", model="claude-opus-4-1") as cred:
+            first = cred.id
+            res = cred.fail(429, {"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}},
+                            headers={"retry-after": "120"})
+        self.assertEqual(res.marked["model"], "claude-opus-4-1")
+        self.assertEqual(res.marked["status"], "ok")
+        self.assertAlmostEqual(res.marked["until"], time.time() + 120, delta=15)
+        self.assertEqual(self.client.select("anthropic", model="claude-sonnet-4-5")["credential"]["id"], first)
+        self.assertNotEqual(self.client.select("anthropic", model="claude-opus-4-1")["credential"]["id"], first)
+        self.assertNotEqual(self.client.select("anthropic")["credential"]["id"], first,
+                            "a caller that does not know its model stays on the safe side")
+        e = self.entry("anthropic", first)
+        self.assertEqual(list(e["model_cooldowns"]), ["claude-opus-4-1"])
+
+    def test_fail_passes_headers_on(self):
+        with self.client.credential("failhdr") as cred:
+            res = cred.fail(429, {"error": {"code": "rate_limit_exceeded"}},
+                            headers=dict(PRIVATE_HEADERS, **{"Retry-After": "90"}))
+        self.assertEqual(res.marked["status"], "exhausted")
+        self.assertAlmostEqual(res.marked["until"], time.time() + 90, delta=15,
+                               msg="the Retry-After of the headers set the cooldown")
+
+    def test_exception_reports_its_headers(self):
+        class Response:  # shaped like httpx.Response
+            status_code = 429
+            headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20s",
+                       "retry-after": "20", "set-cookie": "SECRETCOOKIE"}
+
+        class RateLimitError(Exception):  # shaped like openai.RateLimitError
+            status_code = 429
+            body = {"code": "rate_limit_exceeded", "message": "slow"}
+            response = Response()
+
+        with self.assertRaises(RateLimitError):
+            with self.client.credential("autohdr") as cred:
+                raise RateLimitError("429")
+        e = self.entry("autohdr", cred.id)
+        self.assertEqual((e["status"], e["last_error_code"]), ("exhausted", 429))
+        self.assertAlmostEqual(e["until"], time.time() + 20, delta=15)
+        self.assertEqual({w["key"] for w in e["quota"]}, {"openai/requests", "http/retry-after"})
+
+    def test_retry_after_s_only_for_a_short_wait_with_nothing_to_rotate_to(self):
+        cred = self.client.select("sole")["credential"]
+        res = self.client.report("sole", 429, credential_id=cred["id"], headers={"retry-after": "5"})
+        self.assertIsNone(res.next)
+        self.assertAlmostEqual(res.retry_after_s, 5, delta=2)
+        self.assertTrue(res.persisted)
+        cred = self.client.select("solelong")["credential"]
+        res = self.client.report("solelong", 429, credential_id=cred["id"], headers={"retry-after": "3600"})
+        self.assertIsNone(res.next)
+        self.assertIsNone(res.retry_after_s, "a long wait is not passed on (long_wait, 60 s)")
 
 
 class NoDaemonTest(unittest.TestCase):
@@ -366,10 +474,60 @@ class NoDaemonTest(unittest.TestCase):
                     mock.patch.object(sys, "platform", "linux"):
                 self.assertEqual(cp.default_socket_path(), want)
                 self.assertEqual(cp.Client().socket_path, want)
-        with mock.patch.dict(os.environ, {"TMPDIR": "/var/folders/t", "XDG_RUNTIME_DIR": "/r"}, clear=True), \
-                mock.patch.object(sys, "platform", "darwin"):
-            self.assertEqual(cp.default_socket_path(), "/var/folders/t/credpool/credpool.sock")
         self.assertEqual(cp.Client("/explicit.sock").socket_path, "/explicit.sock")
+
+    def test_default_socket_path_follows_the_golden_table(self):
+        # The one table the Go daemon is tested against too.
+        with open(os.path.join(REPO, "paths", "testdata", "socket_paths.json")) as f:
+            rows = json.load(f)
+        self.assertTrue(rows)
+        for row in rows:
+            with self.subTest(row=row["name"]):
+                self.assertIn(row["goos"], ("linux", "darwin"))
+                env = dict(row["env"])
+                if not row.get("client"):
+                    env.pop("CREDPOOL_SOCKET", None)  # the row is the daemon's default
+                want = row["want"].replace("{uid}", str(os.getuid()))
+                self.assertEqual(cp.default_socket_path(env, row["goos"]), want)
+
+    def test_rate_limit_headers(self):
+        import email.message
+        import http.client
+        h = dict(PRIVATE_HEADERS, **{
+            "X-RateLimit-Remaining-Requests": "0", "anthropic-ratelimit-unified-status": "rejected",
+            "Anthropic-Ratelimit-Unified-5h-Utilization": "0.99", "x-codex-primary-used-percent": "42",
+            "x-codex-bengalfox-primary-reset-at": "1780000000", "x-codex-bengalfox-limit-name": "GPT-5.3-Codex-Spark",
+            "Retry-After": "30", "retry-after-ms": "30000", "x-ratelimit-reset-tokens": "x" * 300,
+            "Content-Type": "application/json"})
+        want = {"x-ratelimit-remaining-requests": "0", "anthropic-ratelimit-unified-status": "rejected",
+                "anthropic-ratelimit-unified-5h-utilization": "0.99", "x-codex-primary-used-percent": "42",
+                "x-codex-bengalfox-primary-reset-at": "1780000000",
+                "x-codex-bengalfox-limit-name": "GPT-5.3-Codex-Spark", "retry-after": "30", "retry-after-ms": "30000"}
+        self.assertEqual(cp.rate_limit_headers(h), want)
+        self.assertEqual(cp.rate_limit_headers(list(h.items())), want)
+        msg = http.client.HTTPMessage()
+        for k, v in h.items():
+            msg[k] = v
+        msg["X-RateLimit-Remaining-Requests"] = "7"  # given twice: the first counts
+        self.assertEqual(cp.rate_limit_headers(msg), want)
+        self.assertIsInstance(msg, email.message.Message)
+        self.assertEqual(cp.rate_limit_headers(None), {})
+        many = {"x-ratelimit-remaining-w%03d" % i: "1" for i in range(100)}
+        self.assertEqual(len(cp.rate_limit_headers(many)), 64, "the daemon takes at most 64")
+
+    def test_rate_limit_headers_of_httpx(self):
+        # The OpenAI and Anthropic SDKs' raw.headers is an httpx.Headers
+        # (Debian's python3-httpx, which CI installs).
+        try:
+            import httpx
+        except ImportError:
+            if os.environ.get("CI"):
+                self.fail("httpx is missing: CI installs python3-httpx for this test")
+            self.skipTest("httpx is not installed")
+        h = httpx.Headers([("X-RateLimit-Remaining-Requests", "0"), ("x-ratelimit-reset-requests", "6m0s"),
+                           ("Set-Cookie", "SECRETCOOKIE"), ("Retry-After", "30")])
+        self.assertEqual(cp.rate_limit_headers(h), {"x-ratelimit-remaining-requests": "0",
+                                                   "x-ratelimit-reset-requests": "6m0s", "retry-after": "30"})
 
     def test_parse_error_body(self):
         cases = [

@@ -1,0 +1,337 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/credpool/credpool/oauth"
+	"github.com/credpool/credpool/pool"
+	"github.com/credpool/credpool/tokeninfo"
+)
+
+// The refresher owns the OAuth lifecycle: exactly one refresh per token
+// generation, whoever asks. Inside the daemon a refresh is single-flight
+// per refresh token; across processes it holds auth.lock around re-read,
+// POST and write-back, as Hermes does, so a Hermes process waiting for the
+// lock finds the rotated pair and sends nothing. Before it POSTs it re-reads
+// the row (and the singleton of a device_code entry): if a peer already
+// rotated the pair, it adopts that one instead.
+
+// Refresh timing.
+const (
+	refreshScanMax   = 15 * time.Second // rescan at least this often
+	refreshRetryBase = 30 * time.Second // first backoff after a transient failure
+	refreshRetryMax  = 10 * time.Minute
+	// refreshWaitDefault is how long a select with no wait_ms waits for a
+	// refresh in flight when nothing else is available.
+	refreshWaitDefault = 5 * time.Second
+)
+
+type refresher struct {
+	d       *Daemon
+	oauth   oauth.Refresher
+	horizon time.Duration
+	// external names the other tools' logins credpool refreshes itself;
+	// the others are left to their owner.
+	external map[string]bool
+
+	kick chan struct{}
+	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	flights map[string]bool        // refresh-token fingerprints in flight
+	retry   map[string]refreshWait // entry key → not before, and the last backoff
+}
+
+type refreshWait struct {
+	at      time.Time
+	backoff time.Duration
+}
+
+func newRefresher(d *Daemon) *refresher {
+	ext := map[string]bool{}
+	for _, s := range d.cfg.RefreshExternal {
+		ext[s] = true
+	}
+	return &refresher{d: d, horizon: d.cfg.RefreshHorizon, external: ext,
+		oauth: oauth.Refresher{Overrides: d.cfg.TokenURLs, HTTPClient: d.cfg.TokenClient, Now: d.cfg.Pool.Now},
+		kick:  make(chan struct{}, 1), flights: map[string]bool{}, retry: map[string]refreshWait{}}
+}
+
+// now asks the refresher to look at the candidates again (a 401 asked for
+// a refresh).
+func (rf *refresher) now() {
+	select {
+	case rf.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run refreshes what is due until ctx ends, then waits for refreshes in
+// flight (their requests end with ctx).
+func (rf *refresher) Run(ctx context.Context) error {
+	defer rf.wg.Wait()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-rf.kick:
+		}
+		t.Reset(rf.scan(ctx))
+	}
+}
+
+// scan starts the refreshes that are due and says when to look again.
+func (rf *refresher) scan(ctx context.Context) time.Duration {
+	rf.d.mu.Lock()
+	cands := rf.d.pool.RefreshCandidates()
+	rf.d.mu.Unlock()
+	now := rf.d.cfg.Pool.Now()
+	next := refreshScanMax
+	for _, c := range cands {
+		if !oauth.Supported(c.Provider) || (c.External && !rf.external[c.Source]) {
+			continue
+		}
+		key := c.Provider + "/" + c.ID
+		rf.mu.Lock()
+		wait, backing := rf.retry[key]
+		inFlight := rf.flights[tokeninfo.Fingerprint(c.Tokens.RefreshToken)]
+		rf.mu.Unlock()
+		switch {
+		case inFlight:
+			continue
+		case backing && now.Before(wait.at):
+			next = min(next, wait.at.Sub(now))
+			continue
+		case !c.Wanted && !oauth.Due(c.Provider, c.ExpiresAt, now, rf.horizon):
+			if c.ExpiresAt > 0 {
+				// Look again when it is due; Due has the exact rule, so
+				// check a little early and often enough.
+				left := time.Duration((c.ExpiresAt-float64(now.Unix()))*float64(time.Second)) - rf.horizon
+				next = min(next, max(left/2, time.Second))
+			}
+			continue
+		}
+		rf.mu.Lock()
+		rf.flights[tokeninfo.Fingerprint(c.Tokens.RefreshToken)] = true
+		rf.mu.Unlock()
+		rf.wg.Add(1)
+		go func() {
+			defer rf.wg.Done()
+			rf.refresh(ctx, c)
+		}()
+	}
+	return next
+}
+
+// refresh makes one refresh of c and records how it went.
+func (rf *refresher) refresh(ctx context.Context, c pool.RefreshCandidate) {
+	fp := tokeninfo.Fingerprint(c.Tokens.RefreshToken)
+	defer func() {
+		rf.mu.Lock()
+		delete(rf.flights, fp)
+		rf.mu.Unlock()
+		rf.d.mu.Lock()
+		// Whatever the outcome (a peer's pair adopted, a busy lock), the
+		// refresh is over.
+		rf.d.pool.RefreshEnded(c.Provider, c.ID)
+		rf.d.wakeLocked()
+		rf.d.mu.Unlock()
+		rf.d.kickIO()
+	}()
+	rf.d.mu.Lock()
+	rf.d.pool.RefreshStarted(c.Provider, c.ID)
+	rf.d.mu.Unlock()
+	rf.d.stats.refresh(c.Provider, rf.exchange(ctx, c))
+}
+
+// Outcomes, for the metrics.
+const (
+	outcomeRefreshed = "refreshed"
+	outcomeAdopted   = "adopted" // a peer had rotated: no POST
+	outcomeTerminal  = "dead"
+	outcomeLimited   = "rate_limited"
+	outcomeFailed    = "failed"
+	outcomeLockBusy  = "lock_busy"
+)
+
+func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) string {
+	key := c.Provider + "/" + c.ID
+	if c.External {
+		return rf.exchangeExternal(ctx, c)
+	}
+	unlock, err := rf.d.store.Lock(ctx)
+	if err != nil {
+		// A busy lock never benches an entry: try again soon.
+		rf.backoff(key, busyRetryMax, false)
+		return outcomeLockBusy
+	}
+	defer func() { _ = unlock() }()
+	if rf.adoptPeer(c) {
+		return outcomeAdopted
+	}
+	ledger := rf.ledger(c)
+	if ledger != nil {
+		if spent, err := ledger.Contains(c.Tokens.RefreshToken); err == nil && spent {
+			rf.failed(c, pool.RefreshFailure{Terminal: true, Reason: "refresh_token_reused"})
+			return outcomeTerminal
+		}
+	}
+	res, err := rf.oauth.Refresh(ctx, oauth.Request{Provider: c.Provider, RefreshToken: c.Tokens.RefreshToken,
+		PortalBaseURL: c.Extra["portal_base_url"], Source: c.Source})
+	if err != nil {
+		var oe *oauth.Error
+		if !errors.As(err, &oe) {
+			rf.backoff(key, refreshRetryMax, true)
+			rf.failed(c, pool.RefreshFailure{Reason: "cannot refresh: " + err.Error()})
+			return outcomeFailed
+		}
+		if oe.Kind == oauth.Terminal && rf.adoptPeer(c) {
+			return outcomeAdopted // a peer rotated while we asked
+		}
+		f := pool.RefreshFailure{Terminal: oe.Kind == oauth.Terminal, Status: oe.Status, Reason: oe.Code}
+		if f.Reason == "" {
+			f.Reason = oe.Kind.String()
+		}
+		switch oe.Kind {
+		case oauth.Terminal:
+			rf.failed(c, f)
+			return outcomeTerminal
+		case oauth.RateLimited:
+			wait := refreshRetryBase
+			if oe.RetryAfter > 0 {
+				wait = max(time.Duration((oe.RetryAfter-float64(rf.d.cfg.Pool.Now().Unix()))*float64(time.Second)), time.Second)
+			}
+			rf.backoffFor(key, wait)
+			rf.failed(c, f)
+			return outcomeLimited
+		}
+		rf.backoff(key, refreshRetryMax, true)
+		rf.failed(c, f)
+		return outcomeFailed
+	}
+	if ledger != nil {
+		if err := ledger.Add(c.Tokens.RefreshToken); err != nil {
+			rf.d.log.Warn("could not record a spent refresh token in Hermes' ledger", "provider", c.Provider, "id", c.ID, "err", err)
+		}
+	}
+	rf.mu.Lock()
+	delete(rf.retry, key)
+	rf.mu.Unlock()
+	rf.d.mu.Lock()
+	changes, err := rf.d.pool.Refreshed(c.Provider, c.ID, c.Tokens, pool.Tokens{AccessToken: res.AccessToken, RefreshToken: res.RefreshToken}, res.ExpiresAt)
+	rf.d.mu.Unlock()
+	if err != nil {
+		// The entry is gone or holds other tokens now; the new pair is
+		// not ours to keep.
+		rf.d.log.Warn("refreshed tokens of an entry that changed meanwhile; dropped", "provider", c.Provider, "id", c.ID, "err", err)
+		return outcomeFailed
+	}
+	rf.d.apply(changes)
+	// Written while we still hold auth.lock: the old pair is spent, so
+	// the new one must reach the file before anyone else reads it. If the
+	// write fails the pool keeps the new pair (served, and retried by the
+	// io loop).
+	if err := rf.d.writeHeld(); err != nil {
+		rf.d.log.Error("refreshed tokens could not be written; serving them from memory and retrying", "provider", c.Provider, "id", c.ID, "err", err)
+	}
+	return outcomeRefreshed
+}
+
+// adoptPeer re-reads the file (under auth.lock) and merges it, as a
+// reload would, then reports whether c's pair is spent: the pool holds
+// another pair for the entry now, because a peer rotated it (in the row or
+// in the singleton a device_code entry follows) or because a reload merged
+// that rotation before the lock was ours. Then no POST is needed.
+func (rf *refresher) adoptPeer(c pool.RefreshCandidate) bool {
+	if f, _, err := rf.d.store.Read(); err == nil {
+		rf.d.mu.Lock()
+		changes := rf.d.pool.Load(f.Snapshot())
+		if len(changes) > 0 {
+			rf.d.wakeLocked()
+		}
+		rf.d.mu.Unlock()
+		rf.d.apply(changes)
+	}
+	rf.d.mu.Lock()
+	defer rf.d.mu.Unlock()
+	cur, _ := rf.d.pool.Holds(c.Provider, c.ID, c.Tokens)
+	return !cur
+}
+
+// ledger is Hermes' record of spent Anthropic refresh tokens for c's
+// credentials file, nil for other providers.
+func (rf *refresher) ledger(c pool.RefreshCandidate) *oauth.SpentLedger {
+	if c.Provider != oauth.Anthropic {
+		return nil
+	}
+	file := filepath.Join(filepath.Dir(rf.d.cfg.AuthFile), ".anthropic_oauth.json")
+	if c.Source == "claude_code" {
+		file = claudeCredentials(rf.d.cfg)
+	}
+	return rf.d.ledgers.of(oauth.SpentLedgerPath(file))
+}
+
+// failed records a failed refresh and writes what it changed (a DEAD).
+func (rf *refresher) failed(c pool.RefreshCandidate, f pool.RefreshFailure) {
+	rf.d.mu.Lock()
+	changes := rf.d.pool.RefreshFailed(c.Provider, c.ID, c.Tokens, f)
+	rf.d.mu.Unlock()
+	rf.d.apply(changes)
+	if f.Terminal && !c.External {
+		if err := rf.d.writeHeld(); err != nil {
+			rf.d.log.Warn("a dead refresh could not be written yet; retrying", "provider", c.Provider, "id", c.ID, "err", err)
+		}
+	}
+}
+
+// backoff doubles an entry's wait before its next attempt, up to limit
+// (grow false: a short fixed wait).
+func (rf *refresher) backoff(key string, limit time.Duration, grow bool) {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	w := rf.retry[key]
+	switch {
+	case !grow:
+		w.backoff = limit
+	case w.backoff == 0:
+		w.backoff = refreshRetryBase
+	default:
+		w.backoff = min(w.backoff*2, limit)
+	}
+	w.at = rf.d.cfg.Pool.Now().Add(w.backoff)
+	rf.retry[key] = w
+}
+
+func (rf *refresher) backoffFor(key string, wait time.Duration) {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	rf.retry[key] = refreshWait{at: rf.d.cfg.Pool.Now().Add(wait), backoff: wait}
+}
+
+// ledgers hands out one SpentLedger per path: a ledger serialises its own
+// callers, so two values for one file would not.
+type ledgers struct {
+	mu sync.Mutex
+	by map[string]*oauth.SpentLedger
+}
+
+func (l *ledgers) of(path string) *oauth.SpentLedger {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.by == nil {
+		l.by = map[string]*oauth.SpentLedger{}
+	}
+	if x := l.by[path]; x != nil {
+		return x
+	}
+	x := &oauth.SpentLedger{Path: path}
+	l.by[path] = x
+	return x
+}
