@@ -24,6 +24,10 @@ type Health struct {
 	PendingWrite bool `json:"pending_write"`
 	// Problems are rows of the file credpool cannot use as they are.
 	Problems []Problem `json:"problems"`
+	// Gateway is the address (host:port) the local provider gateway
+	// serves, as bound (a configured port 0 shows the port picked); null
+	// when the gateway is off.
+	Gateway *string `json:"gateway"`
 }
 
 // Problem is a row of auth.json that credpool cannot use as it is.

@@ -70,6 +70,7 @@ func commands() []command {
 		{"reset", "PROVIDER [TARGET]", "clear cooldowns and DEAD marks", runReset, false},
 		{"repair", "PROVIDER", "give rows that repeat another row's id an id of their own", runRepair, false},
 		{"events", "", "follow the event stream", runEvents, false},
+		{"gateway", "token | url POOL", "print the gateway token (made at first use), or a pool's gateway base URL", runGateway, false},
 		{"version", "", "print the version", runVersion, false},
 		{"man", "", "print the credpool(1) man page", runMan, true},
 	}

@@ -27,7 +27,7 @@ func (d *Daemon) Health() apitype.Health {
 	out := apitype.Health{
 		Status: "ok", Version: d.cfg.Version, AuthFile: d.cfg.AuthFile,
 		Pools: pools, Entries: entries, PendingWrite: pending && h.pendingSince > 0,
-		Problems: apitype.ProblemsFrom(problems),
+		Problems: apitype.ProblemsFrom(problems), Gateway: d.gw.address(),
 	}
 	if h.lastReloadAt > 0 {
 		at := h.lastReloadAt
@@ -114,6 +114,27 @@ func (d *Daemon) Select(ctx context.Context, provider string, req apitype.Select
 // Report marks the reported entry and answers the next credential, once
 // the mark is on disk.
 func (d *Daemon) Report(ctx context.Context, provider string, req apitype.ReportRequest) (socketapi.ReportResult, error) {
+	res, seq, err := d.report(provider, req)
+	if err != nil {
+		return socketapi.ReportResult{}, err
+	}
+	pers := d.persisted(ctx, seq)
+	if res.Marked != nil {
+		// Answer what is true now, on disk: a reset that landed meanwhile
+		// may have voided the mark.
+		d.mu.Lock()
+		if m, err := d.pool.Verdict(provider, res.Marked.ID, res.Marked.Model); err == nil {
+			res.Marked = &m
+		}
+		d.mu.Unlock()
+	}
+	return socketapi.ReportResult{Marked: res.Marked, Next: res.Next, RetryAfter: res.RetryAfter, Stale: res.Stale, Persistence: pers}, nil
+}
+
+// report applies a report to the pool in memory, publishes what changed and
+// numbers the change for the disk (0: nothing to write). Every later select
+// sees it at once; whether to wait for the write is the caller's choice.
+func (d *Daemon) report(provider string, req apitype.ReportRequest) (pool.ReportResult, uint64, error) {
 	d.mu.Lock()
 	marks := d.pool.Marks()
 	res, err := d.pool.Report(provider, pool.Report{
@@ -129,7 +150,7 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 	seq := d.numberLocked(marks, what)
 	d.mu.Unlock()
 	if err != nil {
-		return socketapi.ReportResult{}, err
+		return res, 0, err
 	}
 	switch {
 	case res.Unmatched:
@@ -145,17 +166,7 @@ func (d *Daemon) Report(ctx context.Context, provider string, req apitype.Report
 		d.log.Debug("ignored rate-limit headers whose values could not be read", "provider", provider, "headers", res.Ignored)
 	}
 	d.apply(res.Changes)
-	pers := d.persisted(ctx, seq)
-	if res.Marked != nil {
-		// Answer what is true now, on disk: a reset that landed meanwhile
-		// may have voided the mark.
-		d.mu.Lock()
-		if m, err := d.pool.Verdict(provider, res.Marked.ID, res.Marked.Model); err == nil {
-			res.Marked = &m
-		}
-		d.mu.Unlock()
-	}
-	return socketapi.ReportResult{Marked: res.Marked, Next: res.Next, RetryAfter: res.RetryAfter, Stale: res.Stale, Persistence: pers}, nil
+	return res, seq, nil
 }
 
 // lowerKeys gives header names the one case pool reads them in.

@@ -62,7 +62,9 @@ type Config struct {
 	TokenClient     *http.Client
 	Logins          []extlogin.Source
 	RefreshExternal []string
-	Logger          *slog.Logger
+	// Gateway turns on the local provider gateway (Addr "" = off).
+	Gateway GatewayConfig
+	Logger  *slog.Logger
 	// OnReady is called once the socket answers (sd_notify READY=1), and
 	// OnStopping when shutdown begins.
 	OnReady    func()
@@ -135,6 +137,8 @@ type Daemon struct {
 	refresher *refresher
 	logins    *logins
 	ledgers   ledgers
+	// gw is the gateway, nil when off; set before the socket serves.
+	gw *gatewayRun
 }
 
 type healthState struct {
@@ -215,8 +219,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("daemon: listen: %w", err)
 	}
 	defer os.Remove(d.cfg.Socket)
+	if d.gw, err = d.openGateway(); err != nil {
+		_ = ln.Close()
+		return err
+	}
 
-	srv := socketapi.NewServer(d, socketapi.ServerOptions{Logger: d.log, Now: d.cfg.Pool.Now})
+	srv := socketapi.NewServer(d, socketapi.ServerOptions{Logger: d.log, Now: d.cfg.Pool.Now, Collectors: d.gw.collectors()})
 
 	ioCtx, stopIO := context.WithCancel(context.Background())
 	ioDone := make(chan error, 1)
@@ -238,6 +246,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopServe()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(serveCtx, ln) }()
+	d.gw.start(serveCtx)
 
 	d.log.Info("credpool daemon started", "socket", d.cfg.Socket, "auth_file", d.cfg.AuthFile, "version", d.cfg.Version)
 	d.cfg.OnReady()
@@ -253,6 +262,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case err := <-ioDone:
 		runErr = fmt.Errorf("daemon: io loop: %w", err)
 		ioDone <- nil // already collected
+	case err := <-d.gw.failed():
+		if err != nil {
+			runErr = fmt.Errorf("daemon: %w", err)
+		}
+		d.gw.done <- nil // already collected
 	}
 
 	d.cfg.OnStopping()
@@ -261,6 +275,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopServe()
 	if err := <-serveDone; err != nil && runErr == nil {
 		runErr = fmt.Errorf("daemon: serve: %w", err)
+	}
+	if err := d.gw.wait(); err != nil && runErr == nil {
+		runErr = err
 	}
 	stopIO()
 	if err := <-ioDone; err != nil && runErr == nil {

@@ -45,6 +45,10 @@ type Config struct {
 	ShutdownGrace time.Duration
 }
 
+// maxIdlePerHost is how many idle connections to one upstream host are
+// kept (each a few KiB; they close after 90 s unused).
+const maxIdlePerHost = 256
+
 // ErrConfig is wrapped by every error New returns for a bad Config.
 var ErrConfig = errors.New("gateway: bad config")
 
@@ -80,8 +84,11 @@ func (cfg Config) withDefaults() (Config, map[string]*url.URL, error) {
 	}
 	if cfg.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		// Many agents share one upstream host: keep their connections.
-		t.MaxIdleConnsPerHost = 64
+		// Many agents share one upstream host: keep a connection for each
+		// stream of a busy machine. With http.DefaultTransport's 100 in all,
+		// 200 streams made 100 new connections (a TLS handshake each, to a
+		// real provider) every time they ended together.
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 0, maxIdlePerHost
 		cfg.Transport = t
 	}
 	upstreams := make(map[string]*url.URL, len(DefaultUpstreams)+len(cfg.Upstreams))

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/credpool/credpool/redact"
 )
 
 // call is one client request on its way through the gateway: where it goes
@@ -230,13 +232,20 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 // before an answer (nginx's 499).
 const statusClientGone = 499
 
-// finish writes the request's one log line and counts it.
+// finish writes the request's one log line and counts it. A pool the
+// backend does not know and the rest of the path are the client's own text,
+// which could hold a key pasted in the wrong place: they are logged with
+// token-shaped strings cut out.
 func (s *Server) finish(r *http.Request, status int, c *call, latency time.Duration) {
 	s.metrics.request(c.label, status, c.attempts)
-	attrs := []any{"pool", c.pool, "credential", c.credentialID, "status", status,
+	pool := c.pool
+	if c.label != c.pool {
+		pool = redact.Text(pool)
+	}
+	attrs := []any{"pool", pool, "credential", c.credentialID, "status", status,
 		"attempts", c.attempts, "latency", latency, "method", r.Method}
 	if c.route.path != "" {
-		attrs = append(attrs, "path", c.route.path)
+		attrs = append(attrs, "path", redact.Text(c.route.path))
 	}
 	if c.reason != "" {
 		attrs = append(attrs, "reason", c.reason)

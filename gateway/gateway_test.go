@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -76,7 +75,7 @@ func TestSlowStreamIsFlushedPerEvent(t *testing.T) {
 	resp := h.request("POST", "/openai/chat/completions", chatStreamBody)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	defer resp.Body.Close()
-	events := sseData(resp.Body)
+	events := gt.SSEData(resp.Body)
 	for i, piece := range gt.StreamPieces {
 		if i > 0 {
 			require.NoError(t, h.up.Step())
@@ -101,7 +100,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	resp := h.requestCtx(ctx, "POST", "/openai/chat/completions", chatStreamBody)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	events := sseData(resp.Body)
+	events := gt.SSEData(resp.Body)
 	<-events
 	<-events // the first piece: the stream is under way
 	cancel()
@@ -157,7 +156,7 @@ func TestMaxAttemptsBoundsRetries(t *testing.T) {
 // chatText joins the content deltas of an OpenAI chat stream.
 func chatText(t *testing.T, r io.Reader) string {
 	var b strings.Builder
-	for ev := range sseData(r) {
+	for ev := range gt.SSEData(r) {
 		b.WriteString(chunkContent(t, ev))
 	}
 	return b.String()
@@ -179,19 +178,4 @@ func chunkContent(t *testing.T, data string) string {
 		return ""
 	}
 	return c.Choices[0].Delta.Content
-}
-
-// sseData delivers the data of each event as it arrives.
-func sseData(r io.Reader) <-chan string {
-	ch := make(chan string)
-	go func() {
-		defer close(ch)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				ch <- d
-			}
-		}
-	}()
-	return ch
 }

@@ -126,22 +126,8 @@ func (h *harness) request(method, path, body string, headers ...string) *http.Re
 
 func (h *harness) requestCtx(ctx context.Context, method, path, body string, headers ...string) *http.Response {
 	h.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, h.url+path, rd)
+	req, err := gatewaytest.NewRequest(ctx, method, h.url+path, gwToken, body, headers...)
 	require.NoError(h.t, err)
-	req.Header.Set("Authorization", "Bearer "+gwToken)
-	req.Header.Set("Content-Type", "application/json")
-	for _, kv := range headers {
-		k, v, _ := strings.Cut(kv, ":")
-		if v = strings.TrimSpace(v); v == "" {
-			req.Header.Del(k)
-		} else {
-			req.Header.Set(k, v)
-		}
-	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(h.t, err)
 	return resp

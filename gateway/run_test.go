@@ -43,7 +43,7 @@ func TestRunShutsDownGracefully(t *testing.T) {
 	assert.Equal(t, r.addr, again.String(), "Listen binds once")
 
 	resp := streamRequest(t, r.url)
-	events := sseData(resp.Body)
+	events := gt.SSEData(resp.Body)
 	<-events
 	<-events
 

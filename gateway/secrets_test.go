@@ -29,6 +29,10 @@ func TestNoSecretInLogsOrMetrics(t *testing.T) {
 	readAll(t, h.request("POST", "/openai/chat/completions", chatBody, "X-Api-Key: sk-SECRET-guess", "Authorization:"))
 	readAll(t, h.request("POST", "/openai/chat/completions?key=SECRET", chatBody, "Origin: http://SECRET.example"))
 	readAll(t, h.request("POST", "/nosuch/x", chatBody))
+	// A key pasted into the path, as a pool or after one: the client's
+	// own text, logged with the token shape cut out.
+	readAll(t, h.request("POST", "/sk-SECRET-pasted-0123456789/chat/completions", chatBody))
+	readAll(t, h.request("GET", "/openai/models/sk-SECRET-pasted-0123456789", ""))
 	readAll(t, h.request("POST", "/stranger/chat/completions", chatBody))
 	h.b.markDown("openai", 0)
 	readAll(t, h.request("POST", "/openai/chat/completions", chatBody))

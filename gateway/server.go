@@ -54,9 +54,27 @@ func New(cfg Config, b Backend) (*Server, error) {
 		Transport:    &rotator{s: s},
 		ErrorHandler: s.proxyError,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BufferPool:   &copyBuffers{},
 	}
 	return s, nil
 }
+
+// copyBuffers hands ReverseProxy its copy buffers back. Without a pool it
+// makes a 32 KiB buffer for every response it copies, which at a few
+// thousand requests a second was most of the daemon's garbage, and kept the
+// garbage collector running flat out under the daemon's soft memory limit.
+type copyBuffers struct{ p sync.Pool }
+
+const copyBufferSize = 32 << 10 // what ReverseProxy makes without a pool
+
+func (b *copyBuffers) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, copyBufferSize)
+}
+
+func (b *copyBuffers) Put(buf []byte) { b.p.Put(&buf) }
 
 // Handler is the gateway's HTTP handler, for tests and for a caller that
 // serves it itself (on loopback: it trusts its listener's reach).
@@ -116,6 +134,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		s.log.Warn("gateway: requests still running at the end of the shutdown grace; closing them", "grace", s.cfg.ShutdownGrace)
 		_ = srv.Close()
+	}
+	// Connections kept open to the upstreams would outlive the gateway.
+	if t, ok := s.cfg.Transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("gateway: serve: %w", err)

@@ -28,7 +28,7 @@ type metrics struct {
 	models         *modelLabels
 }
 
-func newMetrics(b Backend) *metrics {
+func newMetrics(b Backend, extra []prometheus.Collector) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		selections: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -54,6 +54,7 @@ func newMetrics(b Backend) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&backendCollector{b: b}, &modelCollector{b: b, labels: m.models})
+	m.reg.MustRegister(extra...)
 	return m
 }
 

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/credpool/credpool/apitype"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/credpool/credpool/apitype"
 )
 
 func TestMetrics(t *testing.T) {
@@ -58,6 +60,18 @@ func TestMetrics(t *testing.T) {
 	for _, secret := range []string{secretAccess, secretRefresh, secretAdded} {
 		assert.NotContains(t, ts.logs.String(), secret)
 	}
+}
+
+// Collectors of ServerOptions are served on /metrics beside the server's
+// own: the daemon's gateway counts its requests there.
+func TestMetricsServeExtraCollectors(t *testing.T) {
+	extra := prometheus.NewCounter(prometheus.CounterOpts{Name: "credpool_test_extra_total", Help: "A collector passed in."})
+	extra.Add(3)
+	ts := startServer(t, newFake(), ServerOptions{Collectors: []prometheus.Collector{extra}})
+	text, err := newTestClient(t, ts).Metrics(context.Background())
+	require.NoError(t, err)
+	assert.Contains(t, text, "credpool_test_extra_total 3")
+	assert.Contains(t, text, `credpool_transitions_total{status="dead"} 1`, "the server's own collectors are still there")
 }
 
 func TestModelMetrics(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/credpool/credpool/apitype"
 )
 
@@ -57,6 +59,9 @@ type ServerOptions struct {
 	AllowUID func(uid int) bool
 	// Now is the clock used for retry_after_s; default time.Now.
 	Now func() time.Time
+	// Collectors are served on /metrics beside the server's own (the
+	// daemon's gateway registers its metrics here).
+	Collectors []prometheus.Collector
 }
 
 // Server serves a Backend over HTTP. Create it with NewServer; Serve may be
@@ -103,7 +108,7 @@ func NewServer(b Backend, opts ServerOptions) *Server {
 	s := &Server{b: b, log: opts.Logger, opts: opts}
 	s.track.init()
 	s.stop, s.stopNow = context.WithCancel(context.Background())
-	s.metrics = newMetrics(b)
+	s.metrics = newMetrics(b, opts.Collectors)
 	s.handler = s.middleware(s.routes())
 	return s
 }

@@ -29,7 +29,7 @@ func TestEndpoints(t *testing.T) {
 		contains                 []string
 	}{
 		{name: "health", method: "GET", path: "/v1/health", status: 200,
-			want: `{"status":"ok","version":"test","auth_file":"/tmp/auth.json","pools":1,"entries":3,"last_reload_at":1700000000,"last_error":null,"pending_write":false,"problems":null}`},
+			want: `{"status":"ok","version":"test","auth_file":"/tmp/auth.json","pools":1,"entries":3,"last_reload_at":1700000000,"last_error":null,"pending_write":false,"problems":null,"gateway":null}`},
 		{name: "pools", method: "GET", path: "/v1/pools", status: 200,
 			contains: []string{`"pools":[{"provider":"openrouter"`, `"next_available_at":1700003600`}},
 		{name: "pool", method: "GET", path: "/v1/pools/openrouter", status: 200,

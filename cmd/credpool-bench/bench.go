@@ -29,6 +29,7 @@ type result struct {
 	// HeaderReports compares reports with and without rate-limit headers.
 	HeaderReports *headerReportsResult `json:"header_reports,omitempty"`
 	Idle          *idleResult          `json:"idle,omitempty"`
+	Gateway       *gatewayResult       `json:"gateway,omitempty"`
 	Config        config               `json:"config"`
 	Machine       machine              `json:"machine"`
 }
@@ -101,6 +102,9 @@ type target struct {
 }
 
 func bench(ctx context.Context, cfg config, stderr io.Writer) (*result, error) {
+	if cfg.Gateway {
+		return benchGateway(ctx, cfg, stderr)
+	}
 	res := &result{Ops: map[string]opStats{}, Config: cfg, Machine: thisMachine()}
 	dir, err := os.MkdirTemp("", "cpb")
 	if err != nil {
@@ -198,14 +202,11 @@ func openTarget(ctx context.Context, cfg config, dir string, genData []byte) (*t
 	if cfg.Socket != "" {
 		return connectTarget(ctx, cfg)
 	}
-	authDir := filepath.Join(dir, "auth")
-	if err := os.Mkdir(authDir, 0o700); err != nil {
+	authFile, err := writeAuthFile(dir, "auth", genData)
+	if err != nil {
 		return nil, err
 	}
-	tg := &target{socket: filepath.Join(dir, "credpool.sock"), authFile: filepath.Join(authDir, "auth.json"), entries: cfg.Entries}
-	if err := os.WriteFile(tg.authFile, genData, 0o600); err != nil {
-		return nil, err
-	}
+	tg := &target{socket: filepath.Join(dir, "credpool.sock"), authFile: authFile, entries: cfg.Entries}
 	for i := range cfg.Providers {
 		tg.providers = append(tg.providers, providerName(i))
 	}
@@ -213,7 +214,7 @@ func openTarget(ctx context.Context, cfg config, dir string, genData []byte) (*t
 	if err != nil {
 		return nil, err
 	}
-	d, err := startDaemon(ctx, bin, dir, tg.authFile, tg.socket, cfg.Tick)
+	d, err := startDaemon(ctx, bin, dir, tg.authFile, tg.socket, cfg.Tick, daemonExtra{env: cfg.DaemonEnv})
 	if err != nil {
 		return nil, err
 	}
@@ -344,12 +345,8 @@ func runLoad(ctx context.Context, cfg config, tg *target) (*loadResult, *writesR
 // bare echo server.
 func runBaseline(ctx context.Context, cfg config, dir string, genData []byte) (*baselineResult, error) {
 	b := &baselineResult{}
-	fileDir := filepath.Join(dir, "file")
-	if err := os.Mkdir(fileDir, 0o700); err != nil {
-		return nil, err
-	}
-	path := filepath.Join(fileDir, "auth.json")
-	if err := os.WriteFile(path, genData, 0o600); err != nil {
+	path, err := writeAuthFile(dir, "file", genData)
+	if err != nil {
 		return nil, err
 	}
 	providers := make([]string, cfg.Providers)

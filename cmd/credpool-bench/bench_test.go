@@ -22,6 +22,12 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if target := os.Getenv(proxyEnv); target != "" {
+		if err := serveProxy(target); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
@@ -68,7 +74,8 @@ type wireResult struct {
 		None    wireOp `json:"none"`
 		With    wireOp `json:"with_headers"`
 	} `json:"header_reports"`
-	Config struct {
+	Gateway *wireGateway `json:"gateway"`
+	Config  struct {
 		Clients int    `json:"clients"`
 		Mode    string `json:"mode"`
 		Mix     map[string]int
@@ -197,7 +204,7 @@ func TestParseMix(t *testing.T) {
 }
 
 func TestFlagsRejectBadUsage(t *testing.T) {
-	for _, args := range [][]string{{"--clients", "0"}, {"--rate", "-1"}, {"--mix", "release=1"}, {"extra"}} {
+	for _, args := range [][]string{{"--clients", "0"}, {"--rate", "-1"}, {"--mix", "release=1"}, {"extra"}, {"--daemon-env", "nope"}} {
 		t.Run(args[0], func(t *testing.T) {
 			var errb bytes.Buffer
 			_, err := parseFlags(args, &errb)

@@ -44,12 +44,32 @@ type config struct {
 	Idle          time.Duration `json:"-"`
 	Tick          time.Duration `json:"-"`
 	JSON          bool          `json:"-"`
+	// Gateway measures the provider gateway instead of the socket API.
+	Gateway        bool `json:"gateway,omitempty"`
+	GatewayClients int  `json:"gateway_clients,omitempty"`
+	GatewayStreams int  `json:"gateway_streams,omitempty"`
+	// DaemonEnv is added to the environment of the daemon the bench
+	// starts, and of no other process.
+	DaemonEnv envFlag `json:"daemon_env,omitempty"`
 
 	DurationS float64 `json:"duration_s"`
 	WarmupS   float64 `json:"warmup_s"`
 	IdleS     float64 `json:"idle_s,omitempty"`
 	TickS     float64 `json:"tick_s,omitempty"`
 	Mode      string  `json:"mode"` // closed | open
+}
+
+// envFlag is a repeatable KEY=VALUE flag.
+type envFlag []string
+
+func (f *envFlag) String() string { return strings.Join(*f, " ") }
+
+func (f *envFlag) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", v)
+	}
+	*f = append(*f, v)
+	return nil
 }
 
 // mix is the weight of each operation; only positive weights are run.
@@ -134,6 +154,10 @@ flags:`)
 	fs.DurationVar(&cfg.Idle, "idle", 0, "before the load, count the idle daemon's wake-ups (context switches) over this long")
 	fs.DurationVar(&cfg.Tick, "tick", 60*time.Second, "--tick of the daemon the bench starts")
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of tables")
+	fs.BoolVar(&cfg.Gateway, "gateway", false, "measure the provider gateway instead: the same requests to a fake provider direct and through the daemon's gateway, each for --duration (--entries keys)")
+	fs.IntVar(&cfg.GatewayClients, "gateway-clients", 64, "with --gateway: clients of the throughput run")
+	fs.IntVar(&cfg.GatewayStreams, "gateway-streams", 200, "with --gateway: concurrent streams")
+	fs.Var(&cfg.DaemonEnv, "daemon-env", "`KEY=VALUE` for the environment of the daemon the bench starts, and no other process (repeatable; e.g. GOMEMLIMIT=22MiB)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
@@ -151,8 +175,11 @@ flags:`)
 	}
 	cfg.Mix = m
 	switch {
-	case cfg.Clients < 1, cfg.Providers < 1, cfg.Entries < 1:
-		fmt.Fprintln(stderr, "credpool-bench: --clients, --providers and --entries must be ≥ 1")
+	case cfg.Clients < 1, cfg.Providers < 1, cfg.Entries < 1, cfg.GatewayClients < 1, cfg.GatewayStreams < 1:
+		fmt.Fprintln(stderr, "credpool-bench: --clients, --providers, --entries, --gateway-clients and --gateway-streams must be ≥ 1")
+		return cfg, errUsage
+	case cfg.Gateway && (cfg.Socket != "" || cfg.Baseline || cfg.Recovery > 0 || cfg.Rate > 0 || cfg.Duration == 0 || cfg.HeaderReports > 0 || cfg.Idle > 0):
+		fmt.Fprintln(stderr, "credpool-bench: --gateway starts its own daemon and runs closed loops for --duration (> 0): no --socket, --baseline, --recovery, --rate, --header-reports or --idle")
 		return cfg, errUsage
 	case cfg.Duration < 0, cfg.Warmup < 0, cfg.Rate < 0, cfg.Recovery < 0, cfg.Idle < 0, cfg.HeaderReports < 0, cfg.OAuth < 0:
 		fmt.Fprintln(stderr, "credpool-bench: durations, --rate, --recovery and --header-reports must not be negative")

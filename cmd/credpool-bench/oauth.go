@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -140,10 +139,8 @@ func runOAuth(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	for p, u := range b.fake.Overrides() {
 		args = append(args, "--token-url", p+"="+u)
 	}
-	d, err := startDaemon(ctx, bin, dir, b.authFile, filepath.Join(dir, "credpool.sock"), cfg.Tick, func(cmd *exec.Cmd) {
-		cmd.Args = append(cmd.Args, args...)
-		cmd.Env = append(cmd.Env, "HOME="+b.home, "CODEX_HOME=", "CLAUDE_CONFIG_DIR=", "QWEN_HOME=", "GEMINI_CLI_HOME=")
-	})
+	d, err := startDaemon(ctx, bin, dir, b.authFile, filepath.Join(dir, "credpool.sock"), cfg.Tick, daemonExtra{args: args,
+		env: []string{"HOME=" + b.home, "CODEX_HOME=", "CLAUDE_CONFIG_DIR=", "QWEN_HOME=", "GEMINI_CLI_HOME="}})
 	if err != nil {
 		return err
 	}

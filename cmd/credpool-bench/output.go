@@ -16,6 +16,10 @@ func writeJSON(w io.Writer, res *result) error {
 }
 
 func writeText(w io.Writer, res *result) {
+	if res.Gateway != nil {
+		writeGatewayText(w, res)
+		return
+	}
 	c := res.Config
 	mode := fmt.Sprintf("closed loop, %d clients", c.Clients)
 	if c.Mode == "open" {

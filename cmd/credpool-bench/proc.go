@@ -51,6 +51,17 @@ func genAuth(providers, entries int) ([]byte, error) {
 	return f.Marshal()
 }
 
+// writeAuthFile writes data as auth.json in a new 0700 directory sub of
+// dir, as a user's would be, and returns its path.
+func writeAuthFile(dir, sub string, data []byte) (string, error) {
+	d := filepath.Join(dir, sub)
+	if err := os.Mkdir(d, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(d, "auth.json")
+	return path, os.WriteFile(path, data, 0o600)
+}
+
 // daemonProc is the credpool child process the bench started.
 type daemonProc struct {
 	cmd *exec.Cmd
@@ -105,16 +116,21 @@ func moduleRoot() string {
 	return ""
 }
 
+// daemonExtra is what a run adds to the daemon's command line (after the
+// bench's own flags, so they win) and to its environment.
+type daemonExtra struct {
+	args, env []string
+}
+
 // startDaemon runs `credpool daemon` on authFile and socket and waits until
 // it answers health. Its settings come only from the flags: XDG_CONFIG_HOME
 // points into dir so that the user's config file is not read.
-func startDaemon(ctx context.Context, bin, dir, authFile, socket string, tick time.Duration, opts ...func(*exec.Cmd)) (*daemonProc, error) {
-	cmd := exec.Command(bin, "daemon", "--auth-file", authFile, "--socket", socket,
-		"--tick", tick.String(), "--log-level", "warn")
+func startDaemon(ctx context.Context, bin, dir, authFile, socket string, tick time.Duration, extra daemonExtra) (*daemonProc, error) {
+	args := append([]string{"daemon", "--auth-file", authFile, "--socket", socket,
+		"--tick", tick.String(), "--log-level", "warn"}, extra.args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_RUNTIME_DIR="+dir)
-	for _, o := range opts { // more flags or environment (--oauth)
-		o(cmd)
-	}
+	cmd.Env = append(cmd.Env, extra.env...)
 	d := &daemonProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {

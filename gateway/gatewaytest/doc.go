@@ -3,5 +3,6 @@
 // the provider is a remote service) that plays OpenAI's, Anthropic's and the
 // Responses API's wire formats and misbehaves per key, and runners for the
 // official SDK scripts under gateway/testdata/sdk and for the Codex CLI.
-// Only tests import it.
+// Only tests import it, and credpool-bench, which measures the gateway
+// against the same fake provider.
 package gatewaytest

@@ -74,12 +74,23 @@ type Upstream struct {
 // NewUpstream starts a fake upstream answering each key as keys says; a
 // key not listed gets 401 invalid_api_key. It stops at the end of the test.
 func NewUpstream(t testing.TB, keys map[string]Behaviour) *Upstream {
+	u := StartUpstream(keys)
+	t.Cleanup(u.Close)
+	return u
+}
+
+// StartUpstream is NewUpstream for a program that is no test
+// (credpool-bench measures the gateway against this same fake); Close
+// stops it.
+func StartUpstream(keys map[string]Behaviour) *Upstream {
 	u := &Upstream{keys: keys, steps: make(chan struct{}), cancelled: make(chan string, 16)}
 	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
 	u.URL = u.srv.URL
-	t.Cleanup(u.srv.Close)
 	return u
 }
+
+// Close stops the server, once every request under way has ended.
+func (u *Upstream) Close() { u.srv.Close() }
 
 // Requests are the requests seen so far, in order.
 func (u *Upstream) Requests() []Request {
