@@ -98,6 +98,11 @@ type ReportRequest struct {
 	// Headers are the provider's response headers (at most 64, values
 	// bounded): the rate-limit ones are read, every other is ignored.
 	Headers map[string]string `json:"headers,omitempty"`
+	// NoNext: the caller selects its next credential itself (with its own
+	// exclude list, as the gateway does), so the answer picks none: a
+	// next picked here would be counted, and the caller's own select would
+	// count it again.
+	NoNext bool `json:"no_next,omitempty"`
 }
 
 // Persistence says whether an answered change is on disk. An answer that

@@ -141,7 +141,7 @@ func (d *Daemon) report(provider string, req apitype.ReportRequest) (pool.Report
 		CredentialID: req.CredentialID, LeaseID: req.LeaseID, APIKeyHint: req.APIKeyHint,
 		StatusCode: req.StatusCode, Reason: req.Reason, Message: req.Message,
 		ResetAt: string(req.ResetAt), RetryAfter: string(req.RetryAfter), FailureReason: req.FailureReason,
-		Model: req.Model, Headers: lowerKeys(req.Headers),
+		Model: req.Model, Headers: lowerKeys(req.Headers), NoNext: req.NoNext,
 	})
 	what := ""
 	if res.Marked != nil {

@@ -171,6 +171,9 @@ func (b gatewayBackend) Report(_ context.Context, provider string, r gateway.Rep
 	_, seq, err := b.d.report(provider, apitype.ReportRequest{
 		CredentialID: r.CredentialID, StatusCode: r.StatusCode, Reason: r.Reason, Message: r.Message,
 		Model: r.Model, Headers: quota.Headers(r.Header),
+		// The gateway selects its retry itself, excluding the keys this
+		// request tried: a next picked here would count twice.
+		NoNext: true,
 	})
 	switch {
 	case err != nil:

@@ -114,6 +114,11 @@ func TestGatewayRotatesOverThePool(t *testing.T) {
 	assert.InDelta(t, float64(fixtureNow.Unix()+30), apitype.Value(status["k1"].Until), 0.001, "the upstream's Retry-After: 30")
 	assert.EqualValues(t, pool.StatusDead, status["k2"].Status)
 	assert.EqualValues(t, pool.StatusOK, status["k3"].Status)
+	// Each key was handed out once: the gateway selects its retries
+	// itself, so its reports pick no next (which would count again).
+	for _, id := range []string{"k1", "k2", "k3"} {
+		assert.Equal(t, 1, status[id].RequestCount, "%s's request_count", id)
+	}
 
 	text, err := g.client.Metrics(context.Background())
 	require.NoError(t, err)

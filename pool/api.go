@@ -178,6 +178,9 @@ type Report struct {
 	// rate-limit ones are recorded (a 200 report records quota and marks
 	// nothing), and retry-after counts when RetryAfter is empty.
 	Headers map[string]string
+	// NoNext: the caller selects its next credential itself; the report
+	// picks none (and counts none).
+	NoNext bool
 }
 
 // Marked is the entry a report marked.

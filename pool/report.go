@@ -85,6 +85,9 @@ func (p *Pool) Report(provider string, r Report) (ReportResult, error) {
 // agents that report every success (to pass rate-limit headers) would
 // count each call twice and be handed tokens nobody asked for.
 func (p *Pool) wantsNext(pp *provPool, target *entryState, r Report, now float64) bool {
+	if r.NoNext {
+		return false
+	}
 	if r.StatusCode >= 400 {
 		return true
 	}

@@ -117,6 +117,9 @@ func TestReportNext(t *testing.T) {
 		{name: "429 under round_robin rotates the next", strat: RoundRobin, report: Report{StatusCode: 429}, next: "b", order: []string{"a", "c", "b"}, counted: true},
 		{name: "429 on a dead credential marks nothing new, still a next", a: []func(*Entry){deadAgo(time.Minute)}, report: Report{StatusCode: 429}, next: "b", order: []string{"a", "b", "c"}, counted: true},
 		{name: "500 that matches no credential still gets a next", report: Report{CredentialID: "zz", StatusCode: 500}, next: "a", order: []string{"a", "b", "c"}, counted: true},
+		// The gateway selects its retry itself: a next here would count twice.
+		{name: "429 with no_next marks and picks none", report: Report{StatusCode: 429, NoNext: true}, order: []string{"a", "b", "c"}},
+		{name: "429 with no_next under round_robin does not rotate", strat: RoundRobin, report: Report{StatusCode: 429, NoNext: true}, order: []string{"a", "b", "c"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			disk := map[string][]Entry{prov: {ent("a", 0, tc.a...), ent("b", 1), ent("c", 2)}}

@@ -153,6 +153,7 @@ type reportWire struct {
 	FailureReason string            `json:"failure_reason"`
 	Model         string            `json:"model"`
 	Headers       map[string]string `json:"headers"`
+	NoNext        bool              `json:"no_next"`
 }
 
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
@@ -202,7 +203,7 @@ func (rw reportWire) toRequest() (apitype.ReportRequest, string) {
 	req := apitype.ReportRequest{
 		CredentialID: rw.CredentialID, LeaseID: rw.LeaseID, APIKeyHint: rw.APIKeyHint,
 		StatusCode: *rw.StatusCode, Reason: rw.Reason, Message: rw.Message,
-		FailureReason: rw.FailureReason, Model: rw.Model, Headers: rw.Headers,
+		FailureReason: rw.FailureReason, Model: rw.Model, Headers: rw.Headers, NoNext: rw.NoNext,
 	}
 	for _, f := range []struct {
 		name string
