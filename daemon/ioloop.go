@@ -183,10 +183,18 @@ func (l *ioLoop) afterward(writeT, wake *time.Timer) {
 	l.d.mu.Lock()
 	pending, urgent := l.d.pool.Dirty()
 	pending = pending || l.d.pool.StateDirty()
+	waiting := l.d.dur.seq - l.d.dur.durable
 	l.d.mu.Unlock()
 	if pending {
 		now := time.Now()
+		// An urgent change (one an answer waits for) is written at once.
+		// When several answers wait, not sooner than urgentWriteGap after
+		// the last write ended: the changes that come meanwhile share the
+		// next write's fsync (group commit). A lone answer never waits.
 		due := now
+		if waiting > 1 {
+			due = l.lastWrite.Add(urgentWriteGap)
+		}
 		if !urgent {
 			due = l.lastWrite.Add(l.d.cfg.FlushInterval)
 		}

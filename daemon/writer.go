@@ -15,6 +15,12 @@ import (
 // backs off doubling to 30 s, so that a write that keeps failing is not a
 // hot loop.
 const (
+	// urgentWriteGap paces the writes that several answers wait for: at
+	// most one per write's own time plus this, each carrying every change
+	// that came meanwhile. Under credpool-bench's default mix at 16
+	// clients it cut writes from 537/s to 392/s and raised throughput 9 %;
+	// 3 ms cut them to 282/s but added a millisecond to every report.
+	urgentWriteGap = 1 * time.Millisecond
 	busyRetryFirst = 50 * time.Millisecond
 	busyRetryMax   = time.Second
 	errRetryFirst  = 100 * time.Millisecond

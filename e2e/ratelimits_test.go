@@ -39,7 +39,7 @@ func openAIAnswer(remaining string) map[string]string {
 	return map[string]string{
 		"X-Ratelimit-Limit-Requests": "500", "X-Ratelimit-Remaining-Requests": remaining,
 		"X-Ratelimit-Reset-Requests": "6m0s", "X-Ratelimit-Limit-Tokens": "30000",
-		"X-Ratelimit-Remaining-Tokens": "29000", "X-Ratelimit-Reset-Tokens": "2ms",
+		"X-Ratelimit-Remaining-Tokens": "29000", "X-Ratelimit-Reset-Tokens": "2m0s",
 		"X-Request-Id": "req_abc", "Openai-Processing-Ms": "412",
 	}
 }
