@@ -169,7 +169,7 @@ func (b gatewayBackend) retryAt(provider string, none *pool.NoneAvailableError, 
 // that serves the socket API's answers), and a stop drains it.
 func (b gatewayBackend) Report(_ context.Context, provider string, r gateway.Report) {
 	_, seq, err := b.d.report(provider, apitype.ReportRequest{
-		CredentialID: r.CredentialID, StatusCode: r.StatusCode, Reason: r.Reason, Message: r.Message,
+		CredentialID: r.CredentialID, APIKeyHint: r.AccessToken, StatusCode: r.StatusCode, Reason: r.Reason, Message: r.Message,
 		Model: r.Model, Headers: quota.Headers(r.Header),
 		// The gateway selects its retry itself, excluding the keys this
 		// request tried: a next picked here would count twice.

@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/apitype"
+	"github.com/credpool/credpool/gateway"
 	gt "github.com/credpool/credpool/gateway/gatewaytest"
+	"github.com/credpool/credpool/internal/daemontest"
 	"github.com/credpool/credpool/internal/testio"
 	"github.com/credpool/credpool/pool"
 )
@@ -196,4 +198,40 @@ func TestGatewayStartErrors(t *testing.T) {
 			assert.ErrorIs(t, statErr, os.ErrNotExist, "no socket left behind")
 		})
 	}
+}
+
+// The gateway's answer for a token the credential has replaced since the
+// request was sent (a re-login in between) is about that token: it marks
+// nothing on the new one. The same answer for the new token marks it.
+func TestGatewayAnswerOnAReplacedTokenIsStale(t *testing.T) {
+	h := start(t, fixture(t), nil)
+	const old, fresh = "sk-or-v1-primary-key-77aa11", "sk-or-v1-relogin-key-SECRET"
+	daemontest.HermesWrite(t, h.auth, func(doc map[string]any) {
+		daemontest.Entry(doc, "openrouter", "77aa11")["access_token"] = fresh
+	})
+	daemontest.Eventually(t, "the re-login is served", func() bool {
+		v, err := h.client.Pool(context.Background(), "openrouter")
+		require.NoError(t, err)
+		for _, e := range v.Entries {
+			if e.ID == "77aa11" {
+				return apitype.Value(e.TokenHint) == fresh[len(fresh)-4:]
+			}
+		}
+		return false
+	})
+	b := gatewayBackend{d: h.d}
+	dead := func() bool {
+		v, err := h.client.Pool(context.Background(), "openrouter")
+		require.NoError(t, err)
+		for _, e := range v.Entries {
+			if e.ID == "77aa11" {
+				return e.Status == string(pool.StatusDead)
+			}
+		}
+		return false
+	}
+	b.Report(context.Background(), "openrouter", gateway.Report{CredentialID: "77aa11", AccessToken: old, StatusCode: 401, Reason: "token_invalidated"})
+	assert.False(t, dead(), "the old token's 401 killed the re-login")
+	b.Report(context.Background(), "openrouter", gateway.Report{CredentialID: "77aa11", AccessToken: fresh, StatusCode: 401, Reason: "token_invalidated"})
+	assert.True(t, dead())
 }

@@ -40,8 +40,12 @@ type Backend interface {
 // Report is one upstream answer (or the failure to get one).
 type Report struct {
 	CredentialID string
-	Model        string
-	StatusCode   int
+	// AccessToken is the token the request used: an answer to a token the
+	// credential has replaced since (a refresh, a re-login) is about that
+	// token, not the credential's new one.
+	AccessToken string
+	Model       string
+	StatusCode  int
 	// Header is the upstream's response headers (rate-limit and reset
 	// headers live there); nil when no answer came.
 	Header http.Header

@@ -151,7 +151,7 @@ func (s *Server) upstreamFor(pool string, cred Credential) (*url.URL, *apiError)
 // report hands an answer to the pool; the model and credential come from
 // the call.
 func (s *Server) report(ctx context.Context, c *call, cred Credential, r Report) {
-	r.CredentialID, r.Model = cred.ID, c.model
+	r.CredentialID, r.AccessToken, r.Model = cred.ID, cred.AccessToken, c.model
 	// A report must reach the pool even when the client has just left.
 	s.b.Report(context.WithoutCancel(ctx), c.pool, r)
 }
