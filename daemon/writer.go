@@ -18,8 +18,9 @@ const (
 	// urgentWriteGap paces the writes that several answers wait for: at
 	// most one per write's own time plus this, each carrying every change
 	// that came meanwhile. Under credpool-bench's default mix at 16
-	// clients it cut writes from 537/s to 392/s and raised throughput 9 %;
-	// 3 ms cut them to 282/s but added a millisecond to every report.
+	// clients it cut writes from 537/s to 385/s and raised select
+	// throughput; 3 ms cut them to 282/s but added a millisecond to every
+	// report (docs/BENCHMARKS.md, "Durable answers").
 	urgentWriteGap = 1 * time.Millisecond
 	busyRetryFirst = 50 * time.Millisecond
 	busyRetryMax   = time.Second
