@@ -23,10 +23,12 @@ import (
 // (a link planted there would make us create or truncate its target) and
 // must be a regular file.
 
-// Lock takes auth.lock exclusively, polling every 50 ms until LockTimeout
-// (ErrLockTimeout) or ctx ends. The returned unlock may be called more
-// than once. It is for the command line; a loop that must never stall
-// uses TryLock.
+// Lock takes auth.lock exclusively, polling after 1 ms, doubling to every
+// 50 ms, until LockTimeout (ErrLockTimeout) or ctx ends: Hermes and the
+// daemon's own writer hold it for milliseconds, and a waiter (the
+// refresher, with agents waiting for its refresh) should not sleep 50 ms
+// for a lock freed after one. The returned unlock may be called more than
+// once. A loop that must never stall uses TryLock.
 func (s *Store) Lock(ctx context.Context) (unlock func() error, err error) {
 	timeout := s.LockTimeout
 	if timeout <= 0 {
@@ -41,9 +43,9 @@ func (s *Store) Lock(ctx context.Context) (unlock func() error, err error) {
 	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	poll := time.NewTicker(lockPoll)
+	poll := time.NewTimer(lockPollFirst)
 	defer poll.Stop()
-	for {
+	for wait := lockPollFirst; ; wait = min(wait*2, lockPoll) {
 		unlock, err := s.claim(lf)
 		if !errors.Is(err, ErrLockBusy) {
 			if err != nil {
@@ -59,6 +61,7 @@ func (s *Store) Lock(ctx context.Context) (unlock func() error, err error) {
 			_ = lf.Close()
 			return nil, fmt.Errorf("%w %s after %s", ErrLockTimeout, s.lockPath, timeout)
 		case <-poll.C:
+			poll.Reset(wait)
 		}
 	}
 }

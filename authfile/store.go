@@ -15,6 +15,7 @@ const (
 	// entries, far beyond any real pool, and small enough that a runaway
 	// file cannot take the daemon's memory with it.
 	DefaultMaxSize = 64 << 20
+	lockPollFirst  = time.Millisecond
 	lockPoll       = 50 * time.Millisecond
 	lockFileName   = "auth.lock"
 )

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/oauth"
 	"github.com/credpool/credpool/pool"
 	"github.com/credpool/credpool/tokeninfo"
@@ -178,7 +177,7 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 	if c.External {
 		return rf.exchangeExternal(ctx, c)
 	}
-	unlock, err := rf.lock(ctx)
+	unlock, err := rf.d.store.Lock(ctx)
 	if err != nil {
 		// A busy lock never benches an entry: try again soon.
 		rf.backoff(key, busyRetryMax, false)
@@ -246,37 +245,6 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 		rf.d.log.Error("refreshed tokens could not be written; serving them from memory and retrying", "provider", c.Provider, "id", c.ID, "err", err)
 	}
 	return outcomeRefreshed
-}
-
-// Waits between tries of a busy auth.lock for a refresh: the daemon's own
-// writer and Hermes hold it for milliseconds, and the agents that reported
-// the 401 wait for this refresh (authfile.Store.Lock tries every 50 ms).
-const (
-	refreshLockFirst = time.Millisecond
-	refreshLockMax   = 50 * time.Millisecond
-)
-
-// lock takes auth.lock for a refresh, trying again soon while it is busy,
-// for as long as Store.Lock would wait.
-func (rf *refresher) lock(ctx context.Context) (func() error, error) {
-	timeout := rf.d.store.LockTimeout
-	if timeout <= 0 {
-		timeout = authfile.DefaultLockTimeout
-	}
-	deadline := time.Now().Add(timeout)
-	for wait := refreshLockFirst; ; wait = min(wait*2, refreshLockMax) {
-		unlock, err := rf.d.store.TryLock()
-		if !errors.Is(err, authfile.ErrLockBusy) || !time.Now().Before(deadline) {
-			return unlock, err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
 }
 
 // adoptPeer re-reads the file (under auth.lock) and merges it, as a
