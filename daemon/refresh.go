@@ -212,8 +212,8 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 			return outcomeTerminal
 		case oauth.RateLimited:
 			wait := refreshLimitedWait
-			if oe.RetryAfter > 0 {
-				wait = max(time.Duration((oe.RetryAfter-float64(rf.d.cfg.Pool.Now().Unix()))*float64(time.Second)), time.Second)
+			if oe.RetryAfter > 0 { // seconds to wait
+				wait = max(time.Duration(oe.RetryAfter*float64(time.Second)), time.Second)
 			}
 			rf.backoffFor(key, wait)
 			rf.failed(c, f)

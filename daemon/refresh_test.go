@@ -190,7 +190,7 @@ func TestRefreshOutcomes(t *testing.T) {
 		{"refresh_token_reused is dead", "anthropic", oauthtest.Reused, "refresh_token_reused", 0},
 		{"codex 401 is dead", "openai-codex", oauthtest.Failure{Status: 401, Code: "token_expired"}, "token_expired", 0},
 		{"429 is a wait", "openai-codex", oauthtest.RateLimited("120"), "", 120 * time.Second},
-		{"500 is retried", "anthropic", oauthtest.ServerError, "", 30 * time.Second},
+		{"500 is retried", "anthropic", oauthtest.ServerError, "", refreshRetryBase},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,9 +213,11 @@ func TestRefreshOutcomes(t *testing.T) {
 				assert.Equal(t, "ok", e.Status)
 				assert.True(t, e.Available, "the access token is still valid")
 				assert.NotNil(t, e.RefreshError)
+				// Just short of the wait: nothing is sent.
+				clock.Add(tt.retryIn - tt.retryIn/8)
 				time.Sleep(3 * r.d.cfg.Tick)
 				assert.Equal(t, 1, fake.TotalPosts(), "retried before its backoff")
-				clock.Add(tt.retryIn)
+				clock.Add(tt.retryIn / 8)
 				daemontest.Eventually(t, "refreshed after the wait", func() bool {
 					return r.onDisk(t, tt.provider, "e1").RefreshToken != old.RefreshToken
 				})

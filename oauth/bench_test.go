@@ -31,16 +31,6 @@ func BenchmarkRefresh(b *testing.B) {
 	}
 }
 
-func BenchmarkExpiryJWT(b *testing.B) {
-	tok := jwtWith(`{"exp":1900000000,"sub":"user-1234567890","aud":["https://api.openai.com/v1"],"scope":"openid profile email offline_access"}`)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, ok := oauth.Expiry(0, 0, tok); !ok {
-			b.Fatal("no exp")
-		}
-	}
-}
-
 func BenchmarkDue(b *testing.B) {
 	at := epochOf(now) + 3000
 	for b.Loop() {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/credpool/credpool/epoch"
 )
 
 // Kind is what a failed refresh means for the credential.
@@ -207,23 +209,13 @@ func errorFields(body []byte) (code, desc string) {
 	return code, desc
 }
 
-// retryAfter reads Retry-After as delta-seconds or an HTTP date; 0 when
-// absent, unreadable or past.
+// retryAfter is Retry-After (delta-seconds or an HTTP date, read by
+// epoch.ParseRetryAfter) as seconds from now; 0 when absent, unreadable or
+// past.
 func retryAfter(v string, now time.Time) float64 {
-	v = strings.TrimSpace(v)
-	if v == "" {
+	at, err := epoch.ParseRetryAfter(v, now)
+	if err != nil {
 		return 0
 	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s > 0 && s < 1e9 {
-			return s
-		}
-		return 0
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now).Seconds(); d > 0 {
-			return d
-		}
-	}
-	return 0
+	return max(epoch.Until(at, now), 0)
 }

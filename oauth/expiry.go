@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/tokeninfo"
 )
 
@@ -21,14 +22,6 @@ const (
 	xaiShortToken = 45 * time.Minute
 )
 
-// Expiry is tokeninfo.Expiry: the access token's expiry in epoch seconds
-// from expires_at, expires_at_ms or its JWT exp claim.
-func Expiry(expiresAt, expiresAtMS float64, accessToken string) (float64, bool) {
-	return tokeninfo.Expiry(expiresAt, expiresAtMS, accessToken)
-}
-
-func sane(t float64) bool { return tokeninfo.Sane(t) }
-
 // Due reports whether a token expiring at expiresAt (epoch seconds) should
 // be refreshed now: within horizon of its expiry (DefaultHorizon when 0), or
 // past it. xAI refreshes max(horizon, 1 h) early, except while 45 minutes or
@@ -36,13 +29,13 @@ func sane(t float64) bool { return tokeninfo.Sane(t) }
 // remaining, not on the token's total lifetime). An unknown expiry
 // (expiresAt <= 0) is never due: a 401 report triggers that refresh instead.
 func Due(provider string, expiresAt float64, now time.Time, horizon time.Duration) bool {
-	if !sane(expiresAt) {
+	if !tokeninfo.Sane(expiresAt) {
 		return false
 	}
 	if horizon <= 0 {
 		horizon = DefaultHorizon
 	}
-	remaining := expiresAt - epoch(now)
+	remaining := epoch.Until(expiresAt, now)
 	skew := horizon.Seconds()
 	if provider == XAI && (remaining <= 0 || remaining > xaiShortToken.Seconds()) {
 		skew = math.Max(skew, xaiHorizon.Seconds())

@@ -14,12 +14,6 @@ import (
 	"github.com/credpool/credpool/tokeninfo"
 )
 
-// Fingerprint is the one-way id of a secret that Hermes writes as
-// secret_fingerprint and in its spent-rotation ledger: "sha256:" and the
-// first 16 hex digits of SHA-256 of the secret, as given (Hermes strips
-// whitespace first; tokens in auth.json carry none).
-func Fingerprint(secret string) string { return tokeninfo.Fingerprint(secret) }
-
 // SpentLedgerSuffix follows the credentials file's name to name Hermes'
 // ledger of spent Anthropic refresh tokens.
 const SpentLedgerSuffix = ".hermes-spent-rotations.json"
@@ -63,7 +57,7 @@ func (l *SpentLedger) Contains(refreshToken string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return slices.Contains(fps, Fingerprint(refreshToken)), nil
+	return slices.Contains(fps, tokeninfo.Fingerprint(refreshToken)), nil
 }
 
 // Add records refreshToken as spent: read, modify, atomic write (temp file
@@ -77,7 +71,7 @@ func (l *SpentLedger) Add(refreshToken string) error {
 	if err != nil {
 		return err
 	}
-	fp := Fingerprint(refreshToken)
+	fp := tokeninfo.Fingerprint(refreshToken)
 	fps = append(slices.DeleteFunc(fps, func(s string) bool { return s == fp }), fp)
 	if len(fps) > spentLedgerMax {
 		fps = fps[len(fps)-spentLedgerMax:]

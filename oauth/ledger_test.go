@@ -12,14 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/oauth"
+	"github.com/credpool/credpool/tokeninfo"
 )
-
-func TestFingerprint(t *testing.T) {
-	// SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
-	assert.Equal(t, "sha256:ba7816bf8f01cfea", oauth.Fingerprint("abc"))
-	assert.Equal(t, "sha256:e3b0c44298fc1c14", oauth.Fingerprint(""))
-	assert.NotEqual(t, oauth.Fingerprint("a"), oauth.Fingerprint("a "))
-}
 
 func ledgerIn(t *testing.T) *oauth.SpentLedger {
 	return &oauth.SpentLedger{Path: oauth.SpentLedgerPath(filepath.Join(t.TempDir(), ".credentials.json"))}
@@ -59,7 +53,7 @@ func TestLedgerRoundTrip(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(data, &doc))
 	assert.Equal(t, 1, doc.Version)
-	assert.Equal(t, []string{oauth.Fingerprint("rt-SECRET-2"), oauth.Fingerprint("rt-SECRET-1")}, doc.Fingerprints)
+	assert.Equal(t, []string{tokeninfo.Fingerprint("rt-SECRET-2"), tokeninfo.Fingerprint("rt-SECRET-1")}, doc.Fingerprints)
 
 	fi, err := os.Stat(l.Path)
 	require.NoError(t, err)
@@ -78,7 +72,7 @@ func TestLedgerReadsHermes(t *testing.T) {
   "comment": "Non-secret one-way fingerprints of Anthropic OAuth credentials",
   "x_future": {"nested": [1, 2]},
   "fingerprints": [%q]
-}`, oauth.Fingerprint("rt-SECRET-hermes"))
+}`, tokeninfo.Fingerprint("rt-SECRET-hermes"))
 	require.NoError(t, os.WriteFile(l.Path, []byte(hermes), 0o644))
 	in, err := l.Contains("rt-SECRET-hermes")
 	require.NoError(t, err)
@@ -91,7 +85,7 @@ func TestLedgerReadsHermes(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &doc))
 	assert.Equal(t, "Non-secret one-way fingerprints of Anthropic OAuth credentials", doc["comment"])
 	assert.Equal(t, map[string]any{"nested": []any{1.0, 2.0}}, doc["x_future"])
-	assert.Equal(t, []any{oauth.Fingerprint("rt-SECRET-hermes"), oauth.Fingerprint("rt-SECRET-ours")}, doc["fingerprints"])
+	assert.Equal(t, []any{tokeninfo.Fingerprint("rt-SECRET-hermes"), tokeninfo.Fingerprint("rt-SECRET-ours")}, doc["fingerprints"])
 	fi, err := os.Stat(l.Path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
@@ -145,7 +139,7 @@ func TestLedgerBounded(t *testing.T) {
 	l := ledgerIn(t)
 	var fps []string
 	for i := range 256 {
-		fps = append(fps, oauth.Fingerprint(fmt.Sprintf("rt-%d", i)))
+		fps = append(fps, tokeninfo.Fingerprint(fmt.Sprintf("rt-%d", i)))
 	}
 	full, err := json.Marshal(map[string]any{"version": 1, "fingerprints": fps})
 	require.NoError(t, err)

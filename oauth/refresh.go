@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/tokeninfo"
 	"golang.org/x/oauth2"
 )
@@ -244,7 +245,7 @@ func (r *Refresher) result(name string, p *provider, g grant, sent string) (Resu
 	if res.RefreshToken == "" {
 		res.RefreshToken = sent
 	}
-	now := epoch(r.now())
+	now := epoch.Seconds(r.now())
 	switch exp, ok := tokeninfo.JWTExp(res.AccessToken); {
 	case g.expiresIn > 0:
 		res.ExpiresAt = now + g.expiresIn
@@ -254,8 +255,4 @@ func (r *Refresher) result(name string, p *provider, g grant, sent string) (Resu
 		res.ExpiresAt = now + p.defaultLifetime.Seconds()
 	}
 	return res, nil
-}
-
-func epoch(t time.Time) float64 {
-	return float64(t.UnixNano()) / 1e9
 }

@@ -12,10 +12,9 @@ import (
 	"encoding/json"
 	"math"
 	"strings"
-)
 
-// maxEpoch is 9999-12-31T23:59:59Z: a later "expiry" is garbage.
-const maxEpoch = 253402300799
+	"github.com/credpool/credpool/epoch"
+)
 
 // maxPayload bounds a JWT payload decoded: claims are small, and a hostile
 // file must not make a reader decode megabytes.
@@ -37,7 +36,7 @@ func Expiry(expiresAt, expiresAtMS float64, accessToken string) (float64, bool) 
 
 // Sane reports whether t is an epoch time after 1970 and at most year 9999.
 func Sane(t float64) bool {
-	return !math.IsNaN(t) && t > 0 && t <= maxEpoch
+	return !math.IsNaN(t) && t > 0 && t <= epoch.Max
 }
 
 // JWTExp reads the exp claim of a JWT's payload; anything that is not a

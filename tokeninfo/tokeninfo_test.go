@@ -41,3 +41,10 @@ func TestExpiry(t *testing.T) {
 func TestFingerprintIsHermes(t *testing.T) {
 	assert.Equal(t, "sha256:f25f262b75cd47e7", Fingerprint("sk-test-fingerprint"))
 }
+
+func TestFingerprintValues(t *testing.T) {
+	// SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+	assert.Equal(t, "sha256:ba7816bf8f01cfea", Fingerprint("abc"))
+	assert.Equal(t, "sha256:e3b0c44298fc1c14", Fingerprint(""))
+	assert.NotEqual(t, Fingerprint("a"), Fingerprint("a "))
+}
