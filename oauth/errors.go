@@ -53,7 +53,7 @@ type Error struct {
 	RetryAfter float64 // seconds from Retry-After on a 429; 0 when absent
 	Reason     string  // a short fixed text, e.g. "timeout"
 	cause      error   // a sentinel or a context error, never the body
-	noAnswer   bool    // the endpoint never answered (no connection, timeout)
+	notSent    bool    // the request never reached the endpoint (DNS, connect): the token is unspent
 }
 
 func (e *Error) Error() string {
@@ -98,7 +98,9 @@ func transportError(ctx context.Context, provider string, err error) *Error {
 		return transient(provider, "redirect refused", ErrRedirect)
 	}
 	e := noAnswer(ctx, provider, err)
-	e.noAnswer = true
+	var dns *net.DNSError
+	var op *net.OpError
+	e.notSent = errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial"
 	return e
 }
 

@@ -113,10 +113,11 @@ func (r *Refresher) Refresh(ctx context.Context, req Request) (Result, error) {
 }
 
 // tryNext: the next token URL is tried only when this one is not there (a
-// 404, or no answer at all); any other answer from a live endpoint stands,
-// a malformed one included (it may have spent the token).
+// 404, or a request that never reached it); any other answer stands, a
+// malformed one included, and so does a timeout: either may have spent the
+// token, and sending it again elsewhere is the replay that revokes it.
 func tryNext(e *Error) bool {
-	return e.Status == http.StatusNotFound || e.noAnswer
+	return e.Status == http.StatusNotFound || e.notSent
 }
 
 // grant is a token answer, whichever way it was read.
