@@ -13,8 +13,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/credpool/credpool/redact"
 )
 
 // call is one client request on its way through the gateway: where it goes
@@ -234,18 +232,18 @@ const statusClientGone = 499
 
 // finish writes the request's one log line and counts it. A pool the
 // backend does not know and the rest of the path are the client's own text,
-// which could hold a key pasted in the wrong place: they are logged with
-// token-shaped strings cut out.
+// which could hold a key (or the gateway token) pasted in the wrong place:
+// they are logged with those cut out.
 func (s *Server) finish(r *http.Request, status int, c *call, latency time.Duration) {
 	s.metrics.request(c.label, status, c.attempts)
 	pool := c.pool
 	if c.label != c.pool {
-		pool = redact.Text(pool)
+		pool = s.red.String(pool)
 	}
 	attrs := []any{"pool", pool, "credential", c.credentialID, "status", status,
 		"attempts", c.attempts, "latency", latency, "method", r.Method}
 	if c.route.path != "" {
-		attrs = append(attrs, "path", redact.Text(c.route.path))
+		attrs = append(attrs, "path", s.red.String(c.route.path))
 	}
 	if c.reason != "" {
 		attrs = append(attrs, "reason", c.reason)

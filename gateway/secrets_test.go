@@ -33,6 +33,9 @@ func TestNoSecretInLogsOrMetrics(t *testing.T) {
 	// own text, logged with the token shape cut out.
 	readAll(t, h.request("POST", "/sk-SECRET-pasted-0123456789/chat/completions", chatBody))
 	readAll(t, h.request("GET", "/openai/models/sk-SECRET-pasted-0123456789", ""))
+	// The gateway token pasted into the path: not token-shaped, but known.
+	readAll(t, h.request("POST", "/"+gwToken+"/chat/completions", chatBody))
+	readAll(t, h.request("GET", "/openai/models/"+gwToken, ""))
 	readAll(t, h.request("POST", "/stranger/chat/completions", chatBody))
 	h.b.markDown("openai", 0)
 	readAll(t, h.request("POST", "/openai/chat/completions", chatBody))

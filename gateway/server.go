@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/credpool/credpool/redact"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,9 +23,12 @@ type Server struct {
 	b         Backend
 	upstreams map[string]*url.URL
 	tokenSum  [sha256.Size]byte
-	log       *slog.Logger
-	metrics   *metrics
-	proxy     *httputil.ReverseProxy
+	// red cuts the gateway token, and token shapes, out of the client's
+	// own text before it is logged (a token pasted into the path).
+	red     *redact.Redactor
+	log     *slog.Logger
+	metrics *metrics
+	proxy   *httputil.ReverseProxy
 
 	mu sync.Mutex
 	ln net.Listener
@@ -42,6 +46,7 @@ func New(cfg Config, b Backend) (*Server, error) {
 	s := &Server{
 		cfg: cfg, b: b, upstreams: upstreams,
 		tokenSum: sha256.Sum256([]byte(cfg.Token)),
+		red:      redact.New(cfg.Token),
 		log:      cfg.Logger,
 		metrics:  newMetrics(),
 	}

@@ -101,7 +101,7 @@ func (s *Server) selectError(ctx context.Context, c *call, err error) error {
 		c.label = c.pool
 		return s.noneAvailable(c, none)
 	default:
-		s.log.Warn("gateway: select failed", "pool", c.pool, "err", err)
+		s.log.Warn("gateway: select failed", "pool", s.red.String(c.pool), "err", err)
 		return &apiError{status: http.StatusServiceUnavailable, code: "pool_unavailable",
 			message: "credpool gateway: the pool did not answer; try again", header: http.Header{"Retry-After": {"1"}}}
 	}
