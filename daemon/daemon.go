@@ -130,6 +130,11 @@ type Daemon struct {
 	// writeArmed is set while a write is scheduled, so the select hot path
 	// need not wake the io loop again.
 	writeArmed atomic.Bool
+	// seen is the auth.json version the daemon last read or wrote (the io
+	// loop's, shared with the refresher's writes under a held lock), so
+	// that every write can tell a file that vanished since from a file
+	// that never was.
+	seen atomic.Pointer[authfile.Version]
 
 	health atomic.Pointer[healthState]
 	stats  stats

@@ -254,6 +254,12 @@ func (l *ioLoop) tickPool() {
 
 var errVanished = errors.New("auth file vanished")
 
+// setVersion records the version the io loop last read or wrote.
+func (l *ioLoop) setVersion(v authfile.Version) {
+	l.version = v
+	l.d.seen.Store(&v)
+}
+
 func (l *ioLoop) missingErr() error {
 	return fmt.Errorf("auth file %s is missing; serving the last good state until it is back", l.path)
 }
@@ -275,7 +281,7 @@ func (l *ioLoop) reload() {
 		}
 		return
 	}
-	l.version = v
+	l.setVersion(v)
 	if f == nil { // our own write
 		l.setReadErr(nil)
 		return

@@ -254,7 +254,9 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 // that rotation before the lock was ours. Then no POST is needed: c's
 // refresh token is spent, and sending it would earn refresh_token_reused.
 func (rf *refresher) adoptPeer(c pool.RefreshCandidate) bool {
-	if f, _, err := rf.d.store.Read(); err == nil {
+	// A file that is not there is not an empty pool: merging it would
+	// drop every entry (the io loop waits for it to come back).
+	if f, v, err := rf.d.store.Read(); err == nil && v.Exists() {
 		rf.d.mu.Lock()
 		changes := rf.d.pool.Load(f.Snapshot())
 		if len(changes) > 0 {

@@ -311,39 +311,63 @@ func TestSpentLedgerIsHonoured(t *testing.T) {
 // the file can be written again, even if the file that comes back holds
 // the old pair.
 func TestRefreshedPairSurvivesAFailedWrite(t *testing.T) {
-	fake, clock := newFake(t)
-	old := fake.Issue("openai-codex")
-	fake.FailNext(oauthtest.Slow(400 * time.Millisecond))
-	r := startOAuth(t, fake, clock, map[string][]map[string]any{"openai-codex": {oauthRow("c0dex1", "manual", old)}})
-	ctx := context.Background()
-	good, err := os.ReadFile(r.auth)
-	require.NoError(t, err)
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, path string, good []byte)
+		check  func(t *testing.T, path string, good []byte)
+	}{
+		{"half-written by a writer that ignores auth.lock",
+			func(t *testing.T, path string, good []byte) {
+				require.NoError(t, os.WriteFile(path, good[:len(good)/2], 0o600))
+			},
+			func(t *testing.T, path string, good []byte) {
+				assert.Equal(t, good[:len(good)/2], mustRead(t, path), "a half-written file is never written over")
+			}},
+		// A file that is not there is not an empty pool: the refresher's
+		// merge under the lock once dropped every entry, the new pair too.
+		{"removed",
+			func(t *testing.T, path string, _ []byte) { require.NoError(t, os.Remove(path)) },
+			func(t *testing.T, path string, _ []byte) {
+				_, err := os.Stat(path)
+				assert.ErrorIs(t, err, os.ErrNotExist, "a vanished file is not recreated from memory")
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake, clock := newFake(t)
+			old := fake.Issue("openai-codex")
+			fake.FailNext(oauthtest.Slow(400 * time.Millisecond))
+			r := startOAuth(t, fake, clock, map[string][]map[string]any{"openai-codex": {oauthRow("c0dex1", "manual", old)}})
+			ctx := context.Background()
+			good, err := os.ReadFile(r.auth)
+			require.NoError(t, err)
 
-	_, err = r.client.Report(ctx, "openai-codex", apitype.ReportRequest{CredentialID: "c0dex1", StatusCode: 401})
-	require.NoError(t, err)
-	daemontest.Eventually(t, "POST in flight", func() bool { return len(fake.Requests()) == 1 })
-	// A writer that ignores auth.lock leaves half a file meanwhile.
-	require.NoError(t, os.WriteFile(r.auth, good[:len(good)/2], 0o600))
+			_, err = r.client.Report(ctx, "openai-codex", apitype.ReportRequest{CredentialID: "c0dex1", StatusCode: 401})
+			require.NoError(t, err)
+			daemontest.Eventually(t, "POST in flight", func() bool { return len(fake.Requests()) == 1 })
+			tt.break_(t, r.auth, good)
 
-	daemontest.Eventually(t, "the new pair is served", func() bool {
-		sel, err := r.client.Select(ctx, "openai-codex", apitype.SelectRequest{})
-		return err == nil && len(fake.Issued()) == 2 && sel.Credential.AccessToken == fake.Issued()[1].AccessToken
-	})
-	daemontest.Eventually(t, "health says degraded", func() bool {
-		hl, err := r.client.Health(ctx)
-		return err == nil && hl.Status == "degraded"
-	})
-	assert.Equal(t, good[:len(good)/2], mustRead(t, r.auth), "a half-written file is never written over")
+			daemontest.Eventually(t, "the new pair is served", func() bool {
+				sel, err := r.client.Select(ctx, "openai-codex", apitype.SelectRequest{})
+				return err == nil && len(fake.Issued()) == 2 && sel.Credential.AccessToken == fake.Issued()[1].AccessToken
+			})
+			daemontest.Eventually(t, "health says degraded", func() bool {
+				hl, err := r.client.Health(ctx)
+				return err == nil && hl.Status == "degraded"
+			})
+			tt.check(t, r.auth, good)
 
-	// The file comes back as it was before the refresh: the old pair is
-	// an older generation, so the new one is written over it.
-	require.NoError(t, os.WriteFile(r.auth, good, 0o600))
-	fresh := fake.Issued()[1]
-	daemontest.Eventually(t, "the new pair reaches the file", func() bool {
-		return r.onDisk(t, "openai-codex", "c0dex1").RefreshToken == fresh.RefreshToken
-	})
-	assert.Equal(t, fresh.AccessToken, r.onDisk(t, "openai-codex", "c0dex1").AccessToken)
-	assert.Equal(t, 1, fake.TotalPosts())
+			// The file comes back as it was before the refresh: the old pair is
+			// an older generation, so the new one is written over it.
+			require.NoError(t, os.WriteFile(r.auth, good, 0o600))
+			fresh := fake.Issued()[1]
+			daemontest.Eventually(t, "the new pair reaches the file", func() bool {
+				return r.onDisk(t, "openai-codex", "c0dex1").RefreshToken == fresh.RefreshToken
+			})
+			assert.Equal(t, fresh.AccessToken, r.onDisk(t, "openai-codex", "c0dex1").AccessToken)
+			assert.Equal(t, 1, fake.TotalPosts())
+		})
+	}
 }
 
 // TestSelectWaitsForARefreshInFlight: an expired access token is never

@@ -38,7 +38,7 @@ func (l *ioLoop) write() {
 		l.failed(err, stateErr)
 		return
 	}
-	l.version = v
+	l.setVersion(v)
 	l.lastStat = stampOf(l.path)
 	l.retry = 0
 	h := l.health()
@@ -53,7 +53,14 @@ func (l *ioLoop) write() {
 // (the refresher). The io loop learns of it as of any other writer: it
 // re-reads the file, and the merge finds nothing new.
 func (d *Daemon) writeHeld() error {
-	_, stateErr, err := d.syncWith(d.store.UpdateHeld, authfile.Version{})
+	var seen authfile.Version
+	if p := d.seen.Load(); p != nil {
+		seen = *p
+	}
+	v, stateErr, err := d.syncWith(d.store.UpdateHeld, seen)
+	if err == nil {
+		d.seen.Store(&v)
+	}
 	if err != nil && stateErr != nil {
 		d.mu.Lock()
 		d.pool.StateNotSaved()
