@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/apitype"
+	"github.com/credpool/credpool/internal/daemontest"
+	"github.com/credpool/credpool/paths"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -171,4 +175,52 @@ func TestSelectExcludingEverythingSaysSo(t *testing.T) {
 	_, err = h.client.Select(ctx, "solo", apitype.SelectRequest{})
 	require.True(t, errors.As(err, &ae), "%v", err)
 	assert.Contains(t, ae.Message, "none will recover by itself")
+}
+
+// An answer that changes nothing but shows a verdict still waiting for the
+// disk says so: a 429 on an entry whose DEAD mark cannot be written yet
+// answers "dead" with persisted false, not true.
+func TestAnswerShowingAPendingVerdictWaitsForIt(t *testing.T) {
+	h := start(t, answersDoc(t, "x"), func(c *Config) { c.AnswerTimeout = 200 * time.Millisecond })
+	ctx := context.Background()
+	_, release := daemontest.HoldLock(t, h.auth)
+	defer release()
+
+	res, err := h.client.Report(ctx, "openai", apitype.ReportRequest{CredentialID: "aaaaaa", StatusCode: 401, Reason: "token_invalidated"})
+	require.NoError(t, err)
+	require.NotNil(t, res.Marked)
+	assert.Equal(t, string(pool.StatusDead), res.Marked.Status)
+	assert.False(t, res.Persisted, "the lock is held: the DEAD is not on disk")
+
+	res, err = h.client.Report(ctx, "openai", apitype.ReportRequest{CredentialID: "aaaaaa", StatusCode: 429})
+	require.NoError(t, err)
+	require.NotNil(t, res.Marked)
+	assert.Equal(t, string(pool.StatusDead), res.Marked.Status)
+	assert.False(t, res.Persisted, "the answer shows a DEAD that is not on disk yet")
+
+	release()
+	daemontest.Eventually(t, "the DEAD on disk", func() bool {
+		d, ok := diskEntry(t, h.auth, "openai", "aaaaaa")
+		return ok && d.LastStatus == pool.StatusDead
+	})
+	res, err = h.client.Report(ctx, "openai", apitype.ReportRequest{CredentialID: "aaaaaa", StatusCode: 429})
+	require.NoError(t, err)
+	assert.True(t, res.Persisted, "once written, it is")
+}
+
+// A report that changes nothing an answer waits for, but something to
+// write later (quota readings for credpool's state file), has the io loop
+// arm its write: without another request or a tick it reaches the disk.
+func TestQuietReportIsWrittenWithoutATick(t *testing.T) {
+	h := start(t, answersDoc(t, "x"), func(c *Config) {
+		c.Tick = time.Hour
+		c.FlushInterval = 50 * time.Millisecond
+	})
+	_, err := h.client.Report(context.Background(), "openai", apitype.ReportRequest{CredentialID: "aaaaaa", StatusCode: 200,
+		Headers: map[string]string{"x-ratelimit-remaining-requests": "7", "x-ratelimit-limit-requests": "10", "x-ratelimit-reset-requests": "50s"}})
+	require.NoError(t, err)
+	daemontest.Eventually(t, "quota in credpool's state file", func() bool {
+		b, err := os.ReadFile(paths.State(h.auth))
+		return err == nil && strings.Contains(string(b), "openai/requests")
+	})
 }

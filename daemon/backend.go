@@ -166,6 +166,11 @@ func (d *Daemon) report(provider string, req apitype.ReportRequest) (pool.Report
 		d.log.Debug("ignored rate-limit headers whose values could not be read", "provider", provider, "headers", res.Ignored)
 	}
 	d.apply(res.Changes)
+	if seq == 0 && !d.writeArmed.Load() {
+		// Nothing to wait for, but maybe something to write later
+		// (counts, quota readings): the io loop arms its timer for it.
+		d.kickIO()
+	}
 	return res, seq, nil
 }
 
@@ -235,11 +240,17 @@ func (d *Daemon) Repair(ctx context.Context, provider string) (int, apitype.Pers
 
 // numberLocked numbers the change a pool call made, for its answer to wait
 // for on disk, when the call marked something to write (marks is
-// Pool.Marks before the call); else it returns 0: the answer has nothing to
-// wait for, and a write that is not coming would keep it waiting for the
-// answer timeout. Callers hold d.mu.
+// Pool.Marks before the call). A call that changed nothing but answers a
+// state (what != "": a verdict, an entry) waits for the changes still
+// pending, which may be what it shows (a 429 on an entry whose DEAD is not
+// written yet answers "dead"). Otherwise 0: nothing to wait for, and a
+// write that is not coming would keep the answer waiting for the answer
+// timeout. Callers hold d.mu.
 func (d *Daemon) numberLocked(marks uint64, what string) uint64 {
 	if d.pool.Marks() == marks {
+		if what != "" && d.dur.seq > d.dur.durable {
+			return d.dur.seq
+		}
 		return 0
 	}
 	return d.changedLocked(what)
