@@ -40,18 +40,19 @@ func runDaemon(ctx context.Context, e Env, args []string) error {
 		return err
 	}
 	cfg := daemon.Config{
-		AuthFile:        s.AuthFile,
-		Socket:          s.Socket,
-		Version:         Version,
-		Tick:            s.Tick,
-		Pool:            poolConfig(s),
-		MaxFileSize:     s.MaxFileSize,
-		Logger:          logger,
-		RefreshHorizon:  s.RefreshHorizon,
-		TokenURLs:       s.TokenURLs,
-		Logins:          followedLogins(e.Getenv, s.ExternalLogins),
-		RefreshExternal: s.RefreshExternal,
-		Gateway:         gw,
+		AuthFile:          s.AuthFile,
+		Socket:            s.Socket,
+		Version:           Version,
+		Tick:              s.Tick,
+		Pool:              poolConfig(s),
+		MaxFileSize:       s.MaxFileSize,
+		Logger:            logger,
+		RefreshHorizon:    s.RefreshHorizon,
+		TokenURLs:         s.TokenURLs,
+		Logins:            followedLogins(e.Getenv, s.ExternalLogins),
+		RefreshExternal:   s.RefreshExternal,
+		ClaudeCredentials: claudeCredentials(e.Getenv),
+		Gateway:           gw,
 	}
 	// packaging.Run is the service process: it sends READY=1 to systemd once
 	// the socket answers and STOPPING=1 on the way out.
@@ -72,6 +73,17 @@ func followedLogins(getenv func(string) string, names []string) []extlogin.Sourc
 		}
 	}
 	return out
+}
+
+// claudeCredentials is Claude Code's credentials file, from extlogin's
+// table with the daemon's environment.
+func claudeCredentials(getenv func(string) string) string {
+	for _, src := range extlogin.Sources(getenv) {
+		if src.Name == extlogin.SourceClaude {
+			return src.Path
+		}
+	}
+	return ""
 }
 
 // defaultMemoryLimit keeps a per-user daemon small even with a very large

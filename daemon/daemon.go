@@ -62,6 +62,10 @@ type Config struct {
 	TokenClient     *http.Client
 	Logins          []extlogin.Source
 	RefreshExternal []string
+	// ClaudeCredentials is Claude Code's credentials file, followed or
+	// not: Hermes keeps its ledger of spent refresh tokens of Claude Code
+	// logins beside it ("" when there is no home to find it in).
+	ClaudeCredentials string
 	// Gateway turns on the local provider gateway (Addr "" = off).
 	Gateway GatewayConfig
 	Logger  *slog.Logger

@@ -94,71 +94,64 @@ func poolLogin(x extlogin.Login) pool.Login {
 }
 
 // exchangeExternal refreshes another tool's login (only for the tools the
-// user asked credpool to refresh) and writes the new pair into the tool's
-// file under the tool's lock; the watcher then sees the file change.
+// user asked credpool to refresh), holding the tool's own lock across
+// re-read, POST and write-back, as the internal refresh holds auth.lock: a
+// tool that refreshes meanwhile waits, then finds the new pair. The
+// watcher then sees the file change.
 func (rf *refresher) exchangeExternal(ctx context.Context, c pool.RefreshCandidate) string {
+	key := c.Provider + "/" + c.ID
 	src, ok := rf.d.logins.sources[c.Source]
 	if !ok {
 		return outcomeFailed
 	}
-	// The tool may have refreshed meanwhile: read its file first.
 	cur, err := extlogin.Read(src)
-	if err == nil && cur.RefreshToken != c.Tokens.RefreshToken && cur.AccessToken != "" {
-		rf.d.logins.update(extlogin.Update{Source: c.Source, Login: cur})
-		return outcomeAdopted
-	}
-	if rf.spentBefore(c) {
-		return outcomeTerminal
-	}
-	res, err := rf.oauth.Refresh(ctx, oauth.Request{Provider: c.Provider, RefreshToken: c.Tokens.RefreshToken, Source: c.Source})
-	if err == nil {
-		rf.spend(c)
-	}
 	if err != nil {
-		var oe *oauth.Error
-		f := pool.RefreshFailure{Reason: err.Error()}
-		if errors.As(err, &oe) {
-			f = pool.RefreshFailure{Terminal: oe.Kind == oauth.Terminal, Status: oe.Status, Reason: oe.Code}
+		// Mid-write or unreadable: nothing to refresh from, and no file
+		// to write the new pair into. Look again soon.
+		rf.backoff(key, busyRetryMax, false)
+		return outcomeLockBusy
+	}
+	var res oauth.Result
+	var postErr error
+	got, err := (extlogin.Writer{Now: rf.d.cfg.Pool.Now}).Update(ctx, src, cur, func(ctx context.Context) (extlogin.Login, error) {
+		if cur.RefreshToken != c.Tokens.RefreshToken {
+			return extlogin.Login{}, extlogin.ErrChanged // the pool is behind the file
 		}
-		rf.backoff(c.Provider+"/"+c.ID, refreshRetryMax, true)
-		rf.failed(c, f)
-		if f.Terminal {
-			return outcomeTerminal
+		if res, postErr = rf.post(ctx, c); postErr != nil {
+			return extlogin.Login{}, postErr
 		}
-		return outcomeFailed
-	}
-	// The pool takes the new pair first: the watcher then reads it back
-	// from the tool's file as no change, and if the write-back fails the
-	// pair is still served (the old one is spent).
-	rf.d.mu.Lock()
-	changes, err := rf.d.pool.Refreshed(c.Provider, c.ID, c.Tokens, pool.Tokens{AccessToken: res.AccessToken, RefreshToken: res.RefreshToken}, res.ExpiresAt)
-	rf.d.mu.Unlock()
-	if err == nil {
-		rf.d.apply(changes)
-	}
-	to := cur
-	to.AccessToken, to.RefreshToken, to.ExpiresAt = res.AccessToken, res.RefreshToken, res.ExpiresAt
-	if res.IDToken != "" {
-		to.IDToken = res.IDToken
-	}
-	if err := (extlogin.Writer{Now: rf.d.cfg.Pool.Now}).WriteBack(ctx, src, cur, to); err != nil {
+		// The pool takes the new pair first: if the write-back fails the
+		// pair is still served (the old one is spent).
+		rf.d.mu.Lock()
+		changes, err := rf.d.pool.Refreshed(c.Provider, c.ID, c.Tokens, pool.Tokens{AccessToken: res.AccessToken, RefreshToken: res.RefreshToken}, res.ExpiresAt)
+		rf.d.mu.Unlock()
+		if err == nil {
+			rf.d.apply(changes)
+		}
+		to := cur
+		to.AccessToken, to.RefreshToken, to.ExpiresAt = res.AccessToken, res.RefreshToken, res.ExpiresAt
+		if res.IDToken != "" {
+			to.IDToken = res.IDToken
+		}
+		return to, nil
+	})
+	switch {
+	case postErr != nil:
+		return rf.settle(c, postErr)
+	case errors.Is(err, extlogin.ErrChanged):
+		// The tool refreshed (or the user logged in again) first: take
+		// its login as the watcher would.
+		if got.AccessToken == "" {
+			got, _ = extlogin.Read(src)
+		}
+		rf.d.logins.update(extlogin.Update{Source: c.Source, Login: got})
+		return outcomeAdopted
+	case err != nil && res.AccessToken == "":
+		rf.backoff(key, busyRetryMax, false)
+		return outcomeLockBusy // the tool's lock, or its file, not to be had now
+	case err != nil:
 		rf.d.log.Warn("refreshed another tool's login but could not write it back; serving it from memory", "source", c.Source, "err", err)
 	}
 	rf.d.kickIO()
 	return outcomeRefreshed
-}
-
-// claudeCredentials is Claude Code's credentials file among the sources.
-func claudeCredentials(cfg Config) string {
-	for _, s := range cfg.Logins {
-		if s.Name == extlogin.SourceClaude {
-			return s.Path
-		}
-	}
-	for _, s := range extlogin.Sources(func(string) string { return "" }) {
-		if s.Name == extlogin.SourceClaude {
-			return s.Path
-		}
-	}
-	return ""
 }

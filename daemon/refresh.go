@@ -3,11 +3,12 @@ package daemon
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/credpool/credpool/extlogin"
 	"github.com/credpool/credpool/oauth"
+	"github.com/credpool/credpool/paths"
 	"github.com/credpool/credpool/pool"
 	"github.com/credpool/credpool/tokeninfo"
 )
@@ -187,46 +188,14 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 	if rf.adoptPeer(c) {
 		return outcomeAdopted
 	}
-	if rf.spentBefore(c) {
-		return outcomeTerminal
-	}
-	res, err := rf.oauth.Refresh(ctx, oauth.Request{Provider: c.Provider, RefreshToken: c.Tokens.RefreshToken,
-		PortalBaseURL: c.Extra["portal_base_url"], Source: c.Source})
+	res, err := rf.post(ctx, c)
 	if err != nil {
 		var oe *oauth.Error
-		if !errors.As(err, &oe) {
-			rf.backoff(key, refreshRetryMax, true)
-			rf.failed(c, pool.RefreshFailure{Reason: "cannot refresh: " + err.Error()})
-			return outcomeFailed
-		}
-		if oe.Kind == oauth.Terminal && rf.adoptPeer(c) {
+		if errors.As(err, &oe) && oe.Kind == oauth.Terminal && rf.adoptPeer(c) {
 			return outcomeAdopted // a peer rotated while we asked
 		}
-		f := pool.RefreshFailure{Terminal: oe.Kind == oauth.Terminal, Status: oe.Status, Reason: oe.Code}
-		if f.Reason == "" {
-			f.Reason = oe.Kind.String()
-		}
-		switch oe.Kind {
-		case oauth.Terminal:
-			rf.failed(c, f)
-			return outcomeTerminal
-		case oauth.RateLimited:
-			wait := refreshLimitedWait
-			if oe.RetryAfter > 0 { // seconds to wait
-				wait = max(time.Duration(oe.RetryAfter*float64(time.Second)), time.Second)
-			}
-			rf.backoffFor(key, wait)
-			rf.failed(c, f)
-			return outcomeLimited
-		}
-		rf.backoff(key, refreshRetryMax, true)
-		rf.failed(c, f)
-		return outcomeFailed
+		return rf.settle(c, err)
 	}
-	rf.spend(c)
-	rf.mu.Lock()
-	delete(rf.retry, key)
-	rf.mu.Unlock()
 	rf.d.mu.Lock()
 	changes, err := rf.d.pool.Refreshed(c.Provider, c.ID, c.Tokens, pool.Tokens{AccessToken: res.AccessToken, RefreshToken: res.RefreshToken}, res.ExpiresAt)
 	rf.d.mu.Unlock()
@@ -245,6 +214,67 @@ func (rf *refresher) exchange(ctx context.Context, c pool.RefreshCandidate) stri
 		rf.d.log.Error("refreshed tokens could not be written; serving them from memory and retrying", "provider", c.Provider, "id", c.ID, "err", err)
 	}
 	return outcomeRefreshed
+}
+
+// post sends c's refresh token to its token endpoint, unless Hermes' ledger
+// says it is spent (then c is DEAD: a replay would revoke the session), and
+// records in the ledger the token it spends.
+func (rf *refresher) post(ctx context.Context, c pool.RefreshCandidate) (oauth.Result, error) {
+	if rf.spentBefore(c) {
+		return oauth.Result{}, errSpent
+	}
+	res, err := rf.oauth.Refresh(ctx, oauth.Request{Provider: c.Provider, RefreshToken: c.Tokens.RefreshToken,
+		PortalBaseURL: c.Extra["portal_base_url"], Source: c.Source})
+	if err != nil {
+		return res, err
+	}
+	rf.spend(c)
+	rf.mu.Lock()
+	delete(rf.retry, c.Provider+"/"+c.ID)
+	rf.mu.Unlock()
+	return res, nil
+}
+
+// errSpent: Hermes' ledger lists the refresh token; spentBefore has made
+// the entry DEAD already.
+var errSpent = errors.New("refresh token already spent")
+
+// settle records a failed refresh of c (the one rule for auth.json's
+// logins and other tools' alike): a terminal answer makes it DEAD; a 429
+// waits its Retry-After (refreshLimitedWait without one); anything else
+// backs off from refreshRetryBase, doubling. It returns the outcome for
+// the metrics.
+func (rf *refresher) settle(c pool.RefreshCandidate, err error) string {
+	key := c.Provider + "/" + c.ID
+	if errors.Is(err, errSpent) {
+		return outcomeTerminal
+	}
+	var oe *oauth.Error
+	if !errors.As(err, &oe) {
+		rf.backoff(key, refreshRetryMax, true)
+		rf.failed(c, pool.RefreshFailure{Reason: "cannot refresh: " + err.Error()})
+		return outcomeFailed
+	}
+	f := pool.RefreshFailure{Terminal: oe.Kind == oauth.Terminal, Status: oe.Status, Reason: oe.Code}
+	if f.Reason == "" {
+		f.Reason = oe.Kind.String()
+	}
+	switch oe.Kind {
+	case oauth.Terminal:
+		rf.failed(c, f)
+		return outcomeTerminal
+	case oauth.RateLimited:
+		wait := refreshLimitedWait
+		if oe.RetryAfter > 0 { // seconds to wait
+			wait = max(time.Duration(oe.RetryAfter*float64(time.Second)), time.Second)
+		}
+		rf.backoffFor(key, wait)
+		rf.failed(c, f)
+		return outcomeLimited
+	}
+	rf.backoff(key, refreshRetryMax, true)
+	rf.failed(c, f)
+	return outcomeFailed
 }
 
 // adoptPeer re-reads the file (under auth.lock) and merges it, as a
@@ -301,9 +331,11 @@ func (rf *refresher) ledger(c pool.RefreshCandidate) *oauth.SpentLedger {
 	if c.Provider != oauth.Anthropic {
 		return nil
 	}
-	file := filepath.Join(filepath.Dir(rf.d.cfg.AuthFile), ".anthropic_oauth.json")
-	if c.Source == "claude_code" {
-		file = claudeCredentials(rf.d.cfg)
+	file := paths.HermesAnthropicOAuth(rf.d.cfg.AuthFile)
+	if c.Source == extlogin.SourceClaude {
+		if file = rf.d.cfg.ClaudeCredentials; file == "" {
+			return nil // no Claude Code home to find Hermes' ledger in
+		}
 	}
 	return rf.d.ledgers.of(oauth.SpentLedgerPath(file))
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/internal/daemontest"
+	"github.com/credpool/credpool/oauth"
 	"github.com/credpool/credpool/oauth/oauthtest"
 	"github.com/credpool/credpool/pool"
 	"github.com/credpool/credpool/tokeninfo"
@@ -391,4 +392,34 @@ func mustRead(t *testing.T, path string) []byte {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return b
+}
+
+// A claude_code row of auth.json (Hermes seeded it) keeps Hermes' ledger
+// beside Claude Code's credentials file, whether or not credpool follows
+// that login: the ledger there is honoured.
+func TestSpentLedgerOfClaudeCodeRows(t *testing.T) {
+	fake, clock := newFake(t)
+	spent := fake.Issue("anthropic")
+	creds := filepath.Join(t.TempDir(), ".claude", ".credentials.json")
+	require.NoError(t, os.MkdirAll(filepath.Dir(creds), 0o700))
+	require.NoError(t, os.WriteFile(oauth.SpentLedgerPath(creds),
+		[]byte(`{"version":1,"fingerprints":["`+tokeninfo.Fingerprint(spent.RefreshToken)+`"]}`), 0o600))
+	doc := map[string]any{"version": 1, "providers": map[string]any{},
+		"credential_pool": map[string][]map[string]any{"anthropic": {oauthRow("cc1", "claude_code", spent)}}}
+	raw, err := json.Marshal(doc)
+	require.NoError(t, err)
+	h := start(t, raw, func(c *Config) {
+		c.Pool.Now = clock.Now
+		c.TokenURLs = fake.Overrides()
+		c.ClaudeCredentials = creds // not followed: no Logins
+	})
+	_, err = h.client.Report(context.Background(), "anthropic", apitype.ReportRequest{CredentialID: "cc1", StatusCode: 401})
+	require.NoError(t, err)
+	daemontest.Eventually(t, "dead", func() bool {
+		e, ok := diskEntry(t, h.auth, "anthropic", "cc1")
+		return ok && e.LastStatus == "dead"
+	})
+	e, _ := diskEntry(t, h.auth, "anthropic", "cc1")
+	assert.Equal(t, "refresh_token_reused", e.LastErrorReason)
+	assert.Equal(t, 0, fake.TotalPosts(), "a token Hermes spent is never sent")
 }

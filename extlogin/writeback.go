@@ -71,6 +71,56 @@ func (w Writer) WriteBack(ctx context.Context, src Source, from, to Login) error
 	if err := checkWritable(src, to); err != nil {
 		return err
 	}
+	return w.locked(ctx, src, func() error {
+		cur, data, _, err := load(src)
+		if err != nil {
+			return fmt.Errorf("%w; nothing written back", err)
+		}
+		if cur.AccessToken == to.AccessToken && (to.RefreshToken == "" || cur.RefreshToken == to.RefreshToken) {
+			return nil // already there
+		}
+		if cur.Broken != "" || cur.AccessToken != from.AccessToken || cur.RefreshToken != from.RefreshToken || cur.Provider != to.Provider {
+			return fmt.Errorf("extlogin: write back %s: %w", src.Name, ErrChanged)
+		}
+		return w.write(src, data, to)
+	})
+}
+
+// Update is WriteBack for a caller whose new tokens come from a refresh of
+// the file's: under the tool's lock it re-reads the file and asks refresh
+// for the new login only if the file still holds from's tokens (so the
+// token POST happens while the lock is held, and the tool, waiting for it,
+// finds the rotated pair instead of spending the same refresh token), then
+// writes it back as WriteBack does. If the file holds another login now,
+// refresh is not called: Update returns that login and ErrChanged (the
+// tool rotated it first; adopt it). An error of refresh is returned as it
+// is, and nothing is written.
+func (w Writer) Update(ctx context.Context, src Source, from Login, refresh func(ctx context.Context) (Login, error)) (Login, error) {
+	var got Login
+	err := w.locked(ctx, src, func() error {
+		cur, data, _, err := load(src)
+		if err != nil {
+			return fmt.Errorf("%w; nothing written back", err)
+		}
+		if cur.Broken != "" || cur.AccessToken != from.AccessToken || cur.RefreshToken != from.RefreshToken || cur.Provider != from.Provider {
+			got = cur
+			return fmt.Errorf("extlogin: write back %s: %w", src.Name, ErrChanged)
+		}
+		to, err := refresh(ctx)
+		if err != nil {
+			return err
+		}
+		if err := checkWritable(src, to); err != nil {
+			return err
+		}
+		got = to
+		return w.write(src, data, to)
+	})
+	return got, err
+}
+
+// locked runs fn under src's own lock (see WriteBack).
+func (w Writer) locked(ctx context.Context, src Source, fn func() error) error {
 	timeout := orDefault(w.LockTimeout, DefaultLockTimeout)
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -82,17 +132,12 @@ func (w Writer) WriteBack(ctx context.Context, src Source, from, to Login) error
 		return fmt.Errorf("extlogin: write back %s: lock: %w", src.Name, err)
 	}
 	defer unlock()
+	return fn()
+}
 
-	cur, data, _, err := load(src)
-	if err != nil {
-		return fmt.Errorf("%w; nothing written back", err)
-	}
-	if cur.AccessToken == to.AccessToken && (to.RefreshToken == "" || cur.RefreshToken == to.RefreshToken) {
-		return nil // already there
-	}
-	if cur.Broken != "" || cur.AccessToken != from.AccessToken || cur.RefreshToken != from.RefreshToken || cur.Provider != to.Provider {
-		return fmt.Errorf("extlogin: write back %s: %w", src.Name, ErrChanged)
-	}
+// write puts to's tokens into data (src's file as read) and replaces the
+// file with it.
+func (w Writer) write(src Source, data []byte, to Login) error {
 	out, err := patch(src.kind, data, to, w.now())
 	if err != nil {
 		return fmt.Errorf("extlogin: write back %s %s: %w", src.Name, src.Path, err)

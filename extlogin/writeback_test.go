@@ -2,6 +2,7 @@ package extlogin
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -278,5 +279,65 @@ func TestWriteBackQwenLock(t *testing.T) {
 		require.NoError(t, err)
 	case <-time.After(5 * time.Second):
 		t.Fatal("WriteBack did not take the released lock")
+	}
+}
+
+// TestUpdateRefreshesUnderTheToolsLock: the refresh runs while the tool's
+// lock is held (the tool, waiting for it, then finds the new pair), only
+// when the file still holds the login that was read; a login the tool
+// rotated meanwhile is handed back instead, and a failed refresh writes
+// nothing.
+func TestUpdateRefreshesUnderTheToolsLock(t *testing.T) {
+	tests := []struct {
+		name       string
+		rotated    bool  // the tool rotated the login before Update
+		refreshErr error // what the refresh answers
+		wantErr    error
+		refreshed  bool // the refresh was called
+		written    bool // the file holds the new tokens
+	}{
+		{"the file holds the login", false, nil, nil, true, true},
+		{"the tool rotated it first", true, nil, ErrChanged, false, false},
+		{"the refresh fails", false, errors.New("endpoint down"), nil, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			home := t.TempDir()
+			src := sourceNamed(t, homeSources(home), SourceClaude)
+			writeRename(t, src.Path, claudeFile("sk-ant-SECRET-1", "rt-SECRET-1", 1764000000000))
+			from, err := Read(src)
+			require.NoError(t, err)
+			if tt.rotated {
+				writeRename(t, src.Path, claudeFile("sk-ant-SECRET-tool", "rt-SECRET-tool", 1764000000000))
+			}
+			to := refreshed(from, "2")
+			called := false
+			got, err := Writer{}.Update(context.Background(), src, from, func(context.Context) (Login, error) {
+				called = true
+				// The tool's own flock is held by us now.
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				defer cancel()
+				unlock, lockErr := flockAll(ctx, filepath.Join(src.Dir(), claudeLockName))
+				if lockErr == nil {
+					unlock()
+				}
+				assert.Error(t, lockErr, "the tool's lock is free during the refresh")
+				return to, tt.refreshErr
+			})
+			assert.Equal(t, tt.refreshed, called)
+			switch {
+			case tt.refreshErr != nil:
+				assert.ErrorIs(t, err, tt.refreshErr)
+			case tt.wantErr != nil:
+				assert.ErrorIs(t, err, tt.wantErr)
+				assert.Equal(t, "sk-ant-SECRET-tool", got.AccessToken, "the tool's login is handed back")
+			default:
+				require.NoError(t, err)
+				assert.Equal(t, to.AccessToken, got.AccessToken)
+			}
+			now, err := Read(src)
+			require.NoError(t, err)
+			assert.Equal(t, tt.written, now.AccessToken == to.AccessToken)
+		})
 	}
 }

@@ -98,6 +98,13 @@ func GatewayToken(getenv func(string) string) (string, bool) {
 	return filepath.Join(dir, "gateway.token"), true
 }
 
+// HermesAnthropicOAuth is the credentials file Hermes keeps its own
+// Anthropic login in, beside its auth.json; its spent-token ledger is named
+// after it.
+func HermesAnthropicOAuth(authFile string) string {
+	return filepath.Join(filepath.Dir(authFile), ".anthropic_oauth.json")
+}
+
 // State is credpool's own state file beside an auth file: tombstones,
 // token histories and quota observations, which Hermes does not know.
 func State(authFile string) string {
