@@ -57,25 +57,10 @@ func (d dialect) setCredential(h http.Header, c Credential) {
 	case c.AuthType == AuthOAuth:
 		// ChatGPT's backend (openai-codex) wants the account of the token
 		// beside it; the token is a JWT that names it.
-		if id := chatGPTAccountID(c.AccessToken); id != "" {
+		if id := tokeninfo.ChatGPTAccountID(c.AccessToken); id != "" {
 			h.Set("Chatgpt-Account-Id", id)
 		}
 	}
-}
-
-// chatGPTAccountID reads the chatgpt_account_id claim from an OpenAI OAuth
-// access token, unverified: the gateway only forwards it to the issuer,
-// which checks both. "" when the token is not such a JWT.
-func chatGPTAccountID(token string) string {
-	var claims struct {
-		Auth struct {
-			AccountID string `json:"chatgpt_account_id"`
-		} `json:"https://api.openai.com/auth"`
-	}
-	if !tokeninfo.Claims(token, &claims) {
-		return ""
-	}
-	return claims.Auth.AccountID
 }
 
 // mergeBeta joins the client's anthropic-beta values (comma lists, possibly
