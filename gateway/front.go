@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/credpool/credpool/internal/loopback"
 )
 
 // call is one client request on its way through the gateway: where it goes
@@ -76,7 +78,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // Origin, token, path, body. On success c has its route, model and body,
 // and r's body is the buffered copy.
 func (s *Server) admit(r *http.Request, c *call) *apiError {
-	if !isLoopbackHost(hostOf(r.Host)) {
+	if !loopback.Is(hostOf(r.Host)) {
 		return &apiError{status: http.StatusForbidden, code: "host_not_allowed",
 			message: "credpool gateway: the Host header must be 127.0.0.1, [::1] or localhost (DNS rebinding guard)"}
 	}

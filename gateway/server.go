@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/credpool/credpool/internal/loopback"
 	"github.com/credpool/credpool/redact"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -101,7 +102,7 @@ func (s *Server) Listen() (net.Addr, error) {
 		return nil, fmt.Errorf("gateway: listen: %w", err)
 	}
 	// "localhost" resolved by a hosts file that points elsewhere.
-	if !isLoopbackHost(hostOf(ln.Addr().String())) {
+	if !loopback.Is(hostOf(ln.Addr().String())) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("gateway: listen: %s resolved to %s: %w", s.cfg.Addr, ln.Addr(), ErrNotLoopback)
 	}
