@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -226,4 +227,27 @@ func TestNamesAreSourcesOrder(t *testing.T) {
 		got = append(got, s.Name)
 	}
 	assert.Equal(t, Names(), got)
+}
+
+// EnvVars is what a harness unsets to keep a daemon off the developer's
+// logins: Sources must read exactly HOME and those, and each must move its
+// own source, in Sources' order.
+func TestEnvVarsAreWhatSourcesReads(t *testing.T) {
+	var read []string
+	Sources(func(k string) string { read = append(read, k); return "" })
+	assert.Equal(t, append([]string{"HOME"}, EnvVars()...), read)
+
+	base := Sources(env(map[string]string{"HOME": "/home/u"}))
+	require.Len(t, EnvVars(), len(base))
+	for i, v := range EnvVars() {
+		moved := Sources(env(map[string]string{"HOME": "/home/u", v: "/moved"}))
+		require.Len(t, moved, len(base), v)
+		for j := range base {
+			if j == i {
+				assert.True(t, strings.HasPrefix(moved[j].Path, "/moved/"), "%s moves %s: %s", v, base[j].Name, moved[j].Path)
+			} else {
+				assert.Equal(t, base[j].Path, moved[j].Path, "%s moves only source %d", v, i)
+			}
+		}
+	}
 }
