@@ -93,6 +93,53 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
 
+// ownError names one of the gateway's own answers.
+type ownError int
+
+const (
+	errInvalidAPIKey ownError = iota
+	errHostNotAllowed
+	errOriginNotAllowed
+	errAbsoluteURL
+	errBadRequestBody
+	errUnknownPool
+	errNoUpstream
+	errRequestTooLarge
+	errNoCredential
+	errUpstreamUnreachable
+	errBadUpstream
+	errUpstreamError
+	errPoolUnavailable
+	numOwnErrors
+)
+
+// ownErrors is each of the gateway's own answers: its status and its code
+// (OpenAI's error.code, and the reason in the log line and the metrics).
+// README.md's table shows them, and a test holds the two together.
+var ownErrors = [numOwnErrors]struct {
+	status int
+	code   string
+}{
+	errInvalidAPIKey:       {http.StatusUnauthorized, "invalid_api_key"},
+	errHostNotAllowed:      {http.StatusForbidden, "host_not_allowed"},
+	errOriginNotAllowed:    {http.StatusForbidden, "origin_not_allowed"},
+	errAbsoluteURL:         {http.StatusBadRequest, "absolute_url"},
+	errBadRequestBody:      {http.StatusBadRequest, "bad_request_body"},
+	errUnknownPool:         {http.StatusNotFound, "unknown_pool"},
+	errNoUpstream:          {http.StatusNotFound, "no_upstream"},
+	errRequestTooLarge:     {http.StatusRequestEntityTooLarge, "request_too_large"},
+	errNoCredential:        {http.StatusTooManyRequests, "no_credential_available"},
+	errUpstreamUnreachable: {http.StatusBadGateway, ReasonNetwork},
+	errBadUpstream:         {http.StatusBadGateway, "bad_upstream"},
+	errUpstreamError:       {http.StatusBadGateway, "upstream_error"},
+	errPoolUnavailable:     {http.StatusServiceUnavailable, "pool_unavailable"},
+}
+
+// newError is the answer k, saying message.
+func newError(k ownError, message string) *apiError {
+	return &apiError{status: ownErrors[k].status, code: ownErrors[k].code, message: message}
+}
+
 // errorTypes maps a status to OpenAI's error.type and Anthropic's.
 var errorTypes = map[int][2]string{
 	http.StatusBadRequest:            {"invalid_request_error", "invalid_request_error"},

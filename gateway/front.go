@@ -79,27 +79,27 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // and r's body is the buffered copy.
 func (s *Server) admit(r *http.Request, c *call) *apiError {
 	if !loopback.Is(hostOf(r.Host)) {
-		return &apiError{status: http.StatusForbidden, code: "host_not_allowed",
-			message: "credpool gateway: the Host header must be 127.0.0.1, [::1] or localhost (DNS rebinding guard)"}
+		return newError(errHostNotAllowed,
+			"credpool gateway: the Host header must be 127.0.0.1, [::1] or localhost (DNS rebinding guard)")
 	}
 	if r.Header.Get("Origin") != "" {
-		return &apiError{status: http.StatusForbidden, code: "origin_not_allowed",
-			message: "credpool gateway: requests from web pages (with an Origin header) are refused"}
+		return newError(errOriginNotAllowed,
+			"credpool gateway: requests from web pages (with an Origin header) are refused")
 	}
 	if !s.tokenOK(r.Header) {
-		return &apiError{status: http.StatusUnauthorized, code: "invalid_api_key",
-			message: "credpool gateway: missing or wrong gateway token: send it as the API key " +
-				"(Authorization: Bearer, or x-api-key); it is in the gateway token file"}
+		return newError(errInvalidAPIKey,
+			"credpool gateway: missing or wrong gateway token: send it as the API key "+
+				"(Authorization: Bearer, or x-api-key); it is in the gateway token file")
 	}
 	if r.URL.IsAbs() || r.URL.Host != "" {
-		return &apiError{status: http.StatusBadRequest, code: "absolute_url",
-			message: "credpool gateway: absolute request URLs are refused: the gateway is no open proxy"}
+		return newError(errAbsoluteURL,
+			"credpool gateway: absolute request URLs are refused: the gateway is no open proxy")
 	}
 	pool, rt, ok := splitRoute(r)
 	if !ok {
-		return &apiError{status: http.StatusNotFound, code: "unknown_pool",
-			message: "credpool gateway: the path must be /<pool>/..., with a pool name of " + poolNameRule +
-				" and no . or .. segments, e.g. /openai/chat/completions"}
+		return newError(errUnknownPool,
+			"credpool gateway: the path must be /<pool>/..., with a pool name of "+poolNameRule+
+				" and no . or .. segments, e.g. /openai/chat/completions")
 	}
 	c.pool, c.label, c.route = pool, poolUnknown, rt
 	c.dialect = dialectOf(pool)
@@ -172,8 +172,8 @@ func splitRoute(r *http.Request) (pool string, rt route, ok bool) {
 // readBody buffers the request body (up to MaxBody) so that a retry can send
 // it again. nil means no body.
 func (s *Server) readBody(r *http.Request) ([]byte, *apiError) {
-	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, code: "request_too_large",
-		message: fmt.Sprintf("credpool gateway: request body over %d bytes (max_body)", s.cfg.MaxBody)}
+	tooLarge := newError(errRequestTooLarge,
+		fmt.Sprintf("credpool gateway: request body over %d bytes (max_body)", s.cfg.MaxBody))
 	if r.ContentLength > s.cfg.MaxBody {
 		return nil, tooLarge
 	}
@@ -186,8 +186,7 @@ func (s *Server) readBody(r *http.Request) ([]byte, *apiError) {
 	case errors.As(err, &mbe):
 		return nil, tooLarge
 	case err != nil:
-		return nil, &apiError{status: http.StatusBadRequest, code: "bad_request_body",
-			message: "credpool gateway: could not read the request body"}
+		return nil, newError(errBadRequestBody, "credpool gateway: could not read the request body")
 	}
 	return body, nil
 }
@@ -221,8 +220,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		return
 	default:
-		e = &apiError{status: http.StatusBadGateway, code: "upstream_error",
-			message: "credpool gateway: the upstream request failed"}
+		e = newError(errUpstreamError, "credpool gateway: the upstream request failed")
 	}
 	c.reason = e.code
 	c.dialect.writeError(w, e)
