@@ -9,12 +9,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/epoch"
 	gt "github.com/credpool/credpool/gateway/gatewaytest"
 )
 
 func TestNoneAvailableAnswers429WithRetryAfter(t *testing.T) {
 	h := newHarness(t, []gt.Behaviour{gt.OK, gt.OK})
-	h.b.markDown("openai", float64(testNow.Unix())+42.3)
+	h.b.markDown("openai", epoch.Seconds(testNow)+42.3)
 	resp := h.request("POST", "/openai/chat/completions", chatBody)
 	assert.Equal(t, "43", resp.Header.Get("Retry-After"), "rounded up, so the client never comes back early")
 	assert.Empty(t, resp.Header.Get("X-Should-Retry"))
@@ -22,7 +23,7 @@ func TestNoneAvailableAnswers429WithRetryAfter(t *testing.T) {
 	assert.Contains(t, msg, "retry in 43 s")
 	assert.Empty(t, h.up.Requests())
 
-	h.b.markDown("anthropic", float64(testNow.Unix())+5)
+	h.b.markDown("anthropic", epoch.Seconds(testNow)+5)
 	resp = h.request("POST", "/anthropic/v1/messages", chatBody)
 	assert.Equal(t, "5", resp.Header.Get("Retry-After"))
 	assertError(t, resp, 429, true, "rate_limit_error")

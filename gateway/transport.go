@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/credpool/credpool/epoch"
 )
 
 // rotator is the proxy's Transport: per attempt it selects a credential,
@@ -120,8 +122,7 @@ func (s *Server) noneAvailable(c *call, none *NoneAvailableError) *apiError {
 	e := newError(errNoCredential, "credpool gateway: "+fmt.Sprintf(what, c.pool))
 	e.header = http.Header{}
 	if none.RetryAt > 0 {
-		now := float64(s.now().UnixNano()) / 1e9
-		secs := strconv.FormatInt(int64(math.Max(1, math.Ceil(none.RetryAt-now))), 10)
+		secs := strconv.FormatInt(int64(math.Max(1, math.Ceil(epoch.Until(none.RetryAt, s.now())))), 10)
 		e.header.Set("Retry-After", secs)
 		e.message += "; retry in " + secs + " s"
 	} else {
