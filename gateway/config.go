@@ -49,6 +49,20 @@ type Config struct {
 // kept (each a few KiB; they close after 90 s unused).
 const maxIdlePerHost = 256
 
+// UpstreamTransport is a new transport as the gateway sends upstream with
+// when Config.Transport is nil: a clone of http.DefaultTransport (TLS
+// verified, proxy from the environment) that keeps more idle connections.
+// It is exported so that a benchmark's bare proxy can use the same.
+func UpstreamTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// Many agents share one upstream host: keep a connection for each
+	// stream of a busy machine. With http.DefaultTransport's 100 in all,
+	// 200 streams made 100 new connections (a TLS handshake each, to a
+	// real provider) every time they ended together.
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 0, maxIdlePerHost
+	return t
+}
+
 // ErrConfig is wrapped by every error New returns for a bad Config.
 var ErrConfig = errors.New("gateway: bad config")
 
@@ -83,13 +97,7 @@ func (cfg Config) withDefaults() (Config, map[string]*url.URL, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// Many agents share one upstream host: keep a connection for each
-		// stream of a busy machine. With http.DefaultTransport's 100 in all,
-		// 200 streams made 100 new connections (a TLS handshake each, to a
-		// real provider) every time they ended together.
-		t.MaxIdleConns, t.MaxIdleConnsPerHost = 0, maxIdlePerHost
-		cfg.Transport = t
+		cfg.Transport = UpstreamTransport()
 	}
 	upstreams := make(map[string]*url.URL, len(DefaultUpstreams)+len(cfg.Upstreams))
 	for pool, raw := range DefaultUpstreams {
