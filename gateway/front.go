@@ -98,11 +98,17 @@ func (s *Server) admit(r *http.Request, c *call) *apiError {
 	pool, rt, ok := splitRoute(r)
 	if !ok {
 		return newError(errUnknownPool,
-			"credpool gateway: the path must be /<pool>/..., with a pool name of "+poolNameRule+
-				" and no . or .. segments, e.g. /openai/chat/completions")
+			"credpool gateway: the path must be /<pool>/..., with a pool name and no . or .. segments, e.g. /openai/chat/completions")
 	}
 	c.pool, c.label, c.route = pool, poolUnknown, rt
 	c.dialect = dialectOf(pool)
+	// A name the pool cannot have names no pool, as one it does not have:
+	// answered alike, without asking the backend.
+	if !validPool(pool) {
+		return newError(errUnknownPool,
+			"credpool gateway: no such pool: the path must start with a pool name as credpool status shows it "+
+				"(lower case), e.g. /openai/chat/completions")
+	}
 	body, e := s.readBody(r)
 	if e != nil {
 		return e
@@ -154,7 +160,7 @@ func splitRoute(r *http.Request) (pool string, rt route, ok bool) {
 	}
 	pool, rest, slash := strings.Cut(p[1:], "/")
 	rawPool, rawRest, _ := strings.Cut(raw[1:], "/")
-	if unesc, err := url.PathUnescape(rawPool); err != nil || unesc != pool || !validPool(pool) {
+	if unesc, err := url.PathUnescape(rawPool); err != nil || unesc != pool {
 		return "", rt, false
 	}
 	if slash {

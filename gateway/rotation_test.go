@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -91,4 +92,19 @@ func TestUnknownPoolIsOneLabel(t *testing.T) {
 	assert.Contains(t, got, `credpool_gateway_requests_total{attempts="1",pool="openai",status="200"} 1`)
 	assert.Contains(t, got, `credpool_gateway_upstream_latency_seconds_count{pool="openai"} 1`)
 	assert.NotContains(t, got, `pool="a"`)
+}
+
+// A name the pool cannot have (upper case, too long, a space) is no pool,
+// counted as an unknown one, and never asked of the backend; a path of the
+// wrong shape is refused before routing.
+func TestPoolNameThePoolCannotHave(t *testing.T) {
+	h := newHarness(t, []gt.Behaviour{gt.OK})
+	for _, p := range []string{"/OpenAI/chat/completions", "/" + strings.Repeat("a", 65) + "/x", "/bad%20pool/x", "/"} {
+		assertError(t, h.request("POST", p, chatBody), 404, false, "unknown_pool")
+	}
+	assertError(t, h.request("POST", "/openai/../x", chatBody), 404, false, "unknown_pool")
+	assert.Empty(t, h.b.Selects(), "the backend was never asked")
+	got := gatherText(t, h.s)
+	assert.Contains(t, got, `credpool_gateway_requests_total{attempts="0",pool="unknown",status="404"} 4`)
+	assert.Contains(t, got, `credpool_gateway_requests_total{attempts="0",pool="-",status="404"} 1`)
 }

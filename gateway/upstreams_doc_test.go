@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/credpool/credpool/pool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -49,4 +50,11 @@ func TestREADMEShowsOwnErrors(t *testing.T) {
 		}
 	}
 	assert.Equal(t, want, got, "README.md's table of the gateway's own answers")
+}
+
+// Every built-in upstream is for a name the pool can have.
+func TestDefaultUpstreamsArePoolNames(t *testing.T) {
+	for name := range DefaultUpstreams {
+		assert.NoError(t, pool.ValidProvider(name))
+	}
 }
