@@ -1,7 +1,6 @@
 package extlogin
 
 import (
-	"strings"
 	"unicode"
 
 	"github.com/credpool/credpool/tokeninfo"
@@ -100,13 +99,13 @@ func parseCodex(l Login, top object) (Login, error) {
 		if l.AccountID, _, err = tokens.str(layouts[kindCodex].section, codexAccountID); err != nil {
 			return Login{}, err
 		}
-		claims := jwtClaimsOf(l.AccessToken)
-		l.ExpiresAt = claims.Exp
-		id := jwtClaimsOf(l.IDToken)
+		// Codex keeps no expiry beside the tokens: it is the access
+		// token's own (an unreadable one is unknown, 0).
+		l.ExpiresAt, _ = tokeninfo.JWTExp(l.AccessToken)
 		if l.AccountID == "" {
-			l.AccountID = id.Auth.AccountID
+			l.AccountID = tokeninfo.ChatGPTAccountID(l.IDToken)
 		}
-		l.Label = labelWith(l.Source, id.email())
+		l.Label = labelWith(l.Source, tokeninfo.Email(l.IDToken))
 		return l, nil
 	case mode == "":
 		return Login{}, problemf(ErrNotLoggedIn, "neither %s nor tokens", codexAPIKey)
@@ -176,7 +175,7 @@ func parseOAuth(l Login, k kind, top object) (Login, error) {
 		if typ != "" && typ != geminiUserType {
 			return broken(l, "type is not "+geminiUserType+" (not a Google user OAuth login)"), nil
 		}
-		l.Label = labelWith(l.Source, jwtClaimsOf(l.IDToken).email())
+		l.Label = labelWith(l.Source, tokeninfo.Email(l.IDToken))
 	}
 	return l, nil
 }
@@ -208,37 +207,4 @@ func isWord(s string) bool {
 		}
 	}
 	return true
-}
-
-// claims are the few JWT claims credpool uses. The token is not verified:
-// credpool only reads what the tool itself was given.
-type claims struct {
-	Exp     float64 `json:"exp"`
-	Email   string  `json:"email"`
-	Profile struct {
-		Email string `json:"email"`
-	} `json:"https://api.openai.com/profile"`
-	Auth struct {
-		AccountID string `json:"chatgpt_account_id"`
-	} `json:"https://api.openai.com/auth"`
-}
-
-func (c claims) email() string {
-	e := c.Email
-	if e == "" {
-		e = c.Profile.Email
-	}
-	if len(e) > 254 || strings.IndexFunc(e, func(r rune) bool { return !unicode.IsPrint(r) || r == ' ' }) >= 0 {
-		return ""
-	}
-	return e
-}
-
-// jwtClaimsOf decodes a JWT's payload; anything else gives no claims.
-func jwtClaimsOf(token string) claims {
-	var c claims
-	if !tokeninfo.Claims(token, &c) {
-		return claims{}
-	}
-	return c
 }

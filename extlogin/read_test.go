@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -77,6 +78,14 @@ func TestReadFormats(t *testing.T) {
 		"email":                       "dev@example.com",
 		"https://api.openai.com/auth": map[string]any{"chatgpt_account_id": "acct-from-jwt"},
 	})
+	// An exp that is no number is no expiry, and costs neither the email
+	// nor the account id beside it.
+	stringExp := fakeJWT(map[string]any{
+		"exp":                         "1893456000",
+		"email":                       "dev@example.com",
+		"https://api.openai.com/auth": map[string]any{"chatgpt_account_id": "acct-from-jwt"},
+	})
+	accessStringExp := fakeJWT(map[string]any{"exp": "1893456000", "SECRET": 1})
 	tests := []struct {
 		name, source string
 		data         []byte
@@ -94,6 +103,13 @@ func TestReadFormats(t *testing.T) {
 			[]byte(`{"auth_mode":"chatgpt","tokens":{"id_token":"` + id + `","access_token":"at-SECRET","refresh_token":"rt-SECRET"}}`),
 			Login{Source: SourceCodex, Provider: ProviderOpenAICodex, AuthType: AuthOAuth, AccessToken: "at-SECRET", RefreshToken: "rt-SECRET",
 				IDToken: id, AccountID: "acct-from-jwt", Label: "codex_cli (dev@example.com)"}, nil},
+		{"codex chatgpt whose tokens have an exp string", SourceCodex,
+			[]byte(`{"auth_mode":"chatgpt","tokens":{"id_token":"` + stringExp + `","access_token":"` + accessStringExp + `","refresh_token":"rt-SECRET"}}`),
+			Login{Source: SourceCodex, Provider: ProviderOpenAICodex, AuthType: AuthOAuth, AccessToken: accessStringExp, RefreshToken: "rt-SECRET",
+				IDToken: stringExp, AccountID: "acct-from-jwt", Label: "codex_cli (dev@example.com)"}, nil},
+		{"codex chatgpt with an absurd exp has no expiry", SourceCodex, codexChatGPT(fakeJWT(map[string]any{"exp": 1e20}), "rt-SECRET-1", id),
+			Login{Source: SourceCodex, Provider: ProviderOpenAICodex, AuthType: AuthOAuth, AccessToken: fakeJWT(map[string]any{"exp": 1e20}), RefreshToken: "rt-SECRET-1",
+				IDToken: id, AccountID: "acct-123", Label: "codex_cli (dev@example.com)"}, nil},
 		{"codex chatgpt without tokens is broken", SourceCodex, []byte(`{"auth_mode":"chatgpt","OPENAI_API_KEY":null}`),
 			Login{Source: SourceCodex, Provider: ProviderOpenAICodex, AuthType: AuthOAuth, Label: SourceCodex, Broken: "auth_mode is chatgpt but there are no tokens"}, nil},
 		{"codex auth mode credpool cannot use", SourceCodex, []byte(`{"auth_mode":"agentIdentity"}`),
@@ -211,4 +227,27 @@ func TestNamesAreSourcesOrder(t *testing.T) {
 		got = append(got, s.Name)
 	}
 	assert.Equal(t, Names(), got)
+}
+
+// EnvVars is what a harness unsets to keep a daemon off the developer's
+// logins: Sources must read exactly HOME and those, and each must move its
+// own source, in Sources' order.
+func TestEnvVarsAreWhatSourcesReads(t *testing.T) {
+	var read []string
+	Sources(func(k string) string { read = append(read, k); return "" })
+	assert.Equal(t, append([]string{"HOME"}, EnvVars()...), read)
+
+	base := Sources(env(map[string]string{"HOME": "/home/u"}))
+	require.Len(t, EnvVars(), len(base))
+	for i, v := range EnvVars() {
+		moved := Sources(env(map[string]string{"HOME": "/home/u", v: "/moved"}))
+		require.Len(t, moved, len(base), v)
+		for j := range base {
+			if j == i {
+				assert.True(t, strings.HasPrefix(moved[j].Path, "/moved/"), "%s moves %s: %s", v, base[j].Name, moved[j].Path)
+			} else {
+				assert.Equal(t, base[j].Path, moved[j].Path, "%s moves only source %d", v, i)
+			}
+		}
+	}
 }

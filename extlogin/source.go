@@ -17,7 +17,22 @@ const (
 // Names are the source names in Sources' order: the list a setting that
 // turns sources on and off accepts.
 func Names() []string {
-	return []string{SourceCodex, SourceClaude, SourceQwen, SourceGemini}
+	out := make([]string, len(homes))
+	for i, h := range homes {
+		out[i] = h.name
+	}
+	return out
+}
+
+// EnvVars are the environment variables that move a tool's home, one per
+// source in Sources' order; Sources reads HOME besides. A harness that must
+// keep a daemon off the developer's own logins unsets them all.
+func EnvVars() []string {
+	out := make([]string, len(homes))
+	for i, h := range homes {
+		out[i] = h.env
+	}
+	return out
 }
 
 // Pool keys (providers) the logins go to. A Codex CLI login goes to
@@ -63,6 +78,21 @@ type Source struct {
 // Dir is the directory that holds the credential file.
 func (s Source) Dir() string { return filepath.Dir(s.Path) }
 
+// homes is where each tool keeps its credential file, in Sources' order:
+// env's directory if set, else underHome in $HOME; then sub and file.
+var homes = [...]struct {
+	name, provider      string
+	env, underHome, sub string
+	file                string
+	kind                kind
+}{
+	{SourceCodex, ProviderOpenAICodex, "CODEX_HOME", ".codex", "", "auth.json", kindCodex},
+	{SourceClaude, ProviderAnthropic, "CLAUDE_CONFIG_DIR", ".claude", "", ".credentials.json", kindClaude},
+	{SourceQwen, ProviderQwenOAuth, "QWEN_HOME", ".qwen", "", "oauth_creds.json", kindQwen},
+	// GEMINI_CLI_HOME stands for the home directory, not for ~/.gemini.
+	{SourceGemini, ProviderGeminiCLI, "GEMINI_CLI_HOME", ".gemini", ".gemini", "oauth_creds.json", kindGemini},
+}
+
 // Sources is the table of every tool credpool follows, with paths resolved
 // from the environment through getenv (os.Getenv in the daemon): the same
 // variables the tools themselves honour.
@@ -79,36 +109,18 @@ func (s Source) Dir() string { return filepath.Dir(s.Path) }
 // left out: there is nothing to watch. The order is fixed.
 func Sources(getenv func(string) string) []Source {
 	home := clean(getenv("HOME"), "")
-	dir := func(env, underHome string) string {
-		if v := clean(getenv(env), home); v != "" {
-			return v
+	out := make([]Source, 0, len(homes))
+	for _, h := range homes {
+		dir := ""
+		if v := clean(getenv(h.env), home); v != "" {
+			dir = filepath.Join(v, h.sub)
+		} else if home != "" {
+			dir = filepath.Join(home, h.underHome)
 		}
-		if home == "" {
-			return ""
-		}
-		return filepath.Join(home, underHome)
-	}
-	gemini := ""
-	if g := clean(getenv("GEMINI_CLI_HOME"), home); g != "" {
-		gemini = filepath.Join(g, ".gemini")
-	} else if home != "" {
-		gemini = filepath.Join(home, ".gemini")
-	}
-	table := []struct {
-		name, provider, dir, file string
-		kind                      kind
-	}{
-		{SourceCodex, ProviderOpenAICodex, dir("CODEX_HOME", ".codex"), "auth.json", kindCodex},
-		{SourceClaude, ProviderAnthropic, dir("CLAUDE_CONFIG_DIR", ".claude"), ".credentials.json", kindClaude},
-		{SourceQwen, ProviderQwenOAuth, dir("QWEN_HOME", ".qwen"), "oauth_creds.json", kindQwen},
-		{SourceGemini, ProviderGeminiCLI, gemini, "oauth_creds.json", kindGemini},
-	}
-	out := make([]Source, 0, len(table))
-	for _, t := range table {
-		if t.dir == "" {
+		if dir == "" {
 			continue
 		}
-		out = append(out, Source{Name: t.name, Provider: t.provider, Path: filepath.Join(t.dir, t.file), kind: t.kind})
+		out = append(out, Source{Name: h.name, Provider: h.provider, Path: filepath.Join(dir, h.file), kind: h.kind})
 	}
 	return out
 }

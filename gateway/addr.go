@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/credpool/credpool/internal/loopback"
 )
 
 // ErrNotLoopback is wrapped by ValidateAddr's refusals.
@@ -24,22 +25,11 @@ func ValidateAddr(addr string) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("listen address %q: port must be a number 0-65535", addr)
 	}
-	if !isLoopbackHost(host) {
+	if !loopback.Is(host) {
 		return fmt.Errorf("listen address %q: %w: the gateway listens only on 127.0.0.1, [::1] or localhost, "+
 			"because anyone who reaches it spends the pool", addr, ErrNotLoopback)
 	}
 	return nil
-}
-
-// isLoopbackHost is the one test of a loopback name, used for the listen
-// address and for the Host header (against DNS rebinding, where a page on
-// another name resolves it to 127.0.0.1).
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
 }
 
 // hostOf is the host part of a Host header, with or without a port.

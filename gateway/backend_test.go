@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/credpool/credpool/epoch"
 )
 
 // memBackend is the pool as a test needs it: fill-first over a fixed list
@@ -48,7 +50,7 @@ func newMemBackend(now func() time.Time, pools map[string][]Credential) *memBack
 	return b
 }
 
-func (b *memBackend) epoch() float64 { return float64(b.now().UnixNano()) / 1e9 }
+func (b *memBackend) epoch() float64 { return epoch.Seconds(b.now()) }
 
 func (b *memBackend) Select(_ context.Context, pool, model string, exclude []string) (Credential, error) {
 	b.mu.Lock()

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/credpool/credpool/pool"
 )
 
 // Defaults of Config.
@@ -49,6 +51,20 @@ type Config struct {
 // kept (each a few KiB; they close after 90 s unused).
 const maxIdlePerHost = 256
 
+// UpstreamTransport is a new transport as the gateway sends upstream with
+// when Config.Transport is nil: a clone of http.DefaultTransport (TLS
+// verified, proxy from the environment) that keeps more idle connections.
+// It is exported so that a benchmark's bare proxy can use the same.
+func UpstreamTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// Many agents share one upstream host: keep a connection for each
+	// stream of a busy machine. With http.DefaultTransport's 100 in all,
+	// 200 streams made 100 new connections (a TLS handshake each, to a
+	// real provider) every time they ended together.
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 0, maxIdlePerHost
+	return t
+}
+
 // ErrConfig is wrapped by every error New returns for a bad Config.
 var ErrConfig = errors.New("gateway: bad config")
 
@@ -83,50 +99,30 @@ func (cfg Config) withDefaults() (Config, map[string]*url.URL, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// Many agents share one upstream host: keep a connection for each
-		// stream of a busy machine. With http.DefaultTransport's 100 in all,
-		// 200 streams made 100 new connections (a TLS handshake each, to a
-		// real provider) every time they ended together.
-		t.MaxIdleConns, t.MaxIdleConnsPerHost = 0, maxIdlePerHost
-		cfg.Transport = t
+		cfg.Transport = UpstreamTransport()
 	}
 	upstreams := make(map[string]*url.URL, len(DefaultUpstreams)+len(cfg.Upstreams))
-	for pool, raw := range DefaultUpstreams {
+	for name, raw := range DefaultUpstreams {
 		u, err := parseBase(raw)
 		if err != nil {
-			panic("gateway: DefaultUpstreams[" + pool + "]: " + err.Error())
+			panic("gateway: DefaultUpstreams[" + name + "]: " + err.Error())
 		}
-		upstreams[pool] = u
+		upstreams[name] = u
 	}
-	for pool, raw := range cfg.Upstreams {
-		if !validPool(pool) {
-			return cfg, nil, fmt.Errorf("%w: upstreams: pool name %q: %s", ErrConfig, pool, poolNameRule)
+	for name, raw := range cfg.Upstreams {
+		if err := pool.ValidProvider(name); err != nil {
+			return cfg, nil, fmt.Errorf("%w: upstreams: pool name %s: %w", ErrConfig, pool.Quote(name), err)
 		}
 		u, err := parseBase(raw)
 		if err != nil {
-			return cfg, nil, fmt.Errorf("%w: upstreams.%s: %w", ErrConfig, pool, err)
+			return cfg, nil, fmt.Errorf("%w: upstreams.%s: %w", ErrConfig, name, err)
 		}
-		upstreams[pool] = u
+		upstreams[name] = u
 	}
 	return cfg, upstreams, nil
 }
 
-// poolNameRule is what validPool accepts, for error messages.
-const poolNameRule = "letters, digits and . _ : - only, at most 128"
-
-// validPool: pool names as the pool has them (openai, openai-codex,
-// custom:together.ai). Anything else is no pool, and never a label value.
-func validPool(p string) bool {
-	if p == "" || len(p) > 128 {
-		return false
-	}
-	for _, c := range p {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '.' || c == '_' || c == ':' || c == '-'
-		if !ok {
-			return false
-		}
-	}
-	return p != "." && p != ".."
-}
+// validPool: a pool is a provider of the pool, so its name is what the
+// pool takes for one (openai, openai-codex, custom:together.ai). Anything
+// else is no pool, and never a label value.
+func validPool(p string) bool { return pool.ValidProvider(p) == nil }

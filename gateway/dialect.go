@@ -57,25 +57,10 @@ func (d dialect) setCredential(h http.Header, c Credential) {
 	case c.AuthType == AuthOAuth:
 		// ChatGPT's backend (openai-codex) wants the account of the token
 		// beside it; the token is a JWT that names it.
-		if id := chatGPTAccountID(c.AccessToken); id != "" {
+		if id := tokeninfo.ChatGPTAccountID(c.AccessToken); id != "" {
 			h.Set("Chatgpt-Account-Id", id)
 		}
 	}
-}
-
-// chatGPTAccountID reads the chatgpt_account_id claim from an OpenAI OAuth
-// access token, unverified: the gateway only forwards it to the issuer,
-// which checks both. "" when the token is not such a JWT.
-func chatGPTAccountID(token string) string {
-	var claims struct {
-		Auth struct {
-			AccountID string `json:"chatgpt_account_id"`
-		} `json:"https://api.openai.com/auth"`
-	}
-	if !tokeninfo.Claims(token, &claims) {
-		return ""
-	}
-	return claims.Auth.AccountID
 }
 
 // mergeBeta joins the client's anthropic-beta values (comma lists, possibly
@@ -107,6 +92,53 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+// ownError names one of the gateway's own answers.
+type ownError int
+
+const (
+	errInvalidAPIKey ownError = iota
+	errHostNotAllowed
+	errOriginNotAllowed
+	errAbsoluteURL
+	errBadRequestBody
+	errUnknownPool
+	errNoUpstream
+	errRequestTooLarge
+	errNoCredential
+	errUpstreamUnreachable
+	errBadUpstream
+	errUpstreamError
+	errPoolUnavailable
+	numOwnErrors
+)
+
+// ownErrors is each of the gateway's own answers: its status and its code
+// (OpenAI's error.code, and the reason in the log line and the metrics).
+// README.md's table shows them, and a test holds the two together.
+var ownErrors = [numOwnErrors]struct {
+	status int
+	code   string
+}{
+	errInvalidAPIKey:       {http.StatusUnauthorized, "invalid_api_key"},
+	errHostNotAllowed:      {http.StatusForbidden, "host_not_allowed"},
+	errOriginNotAllowed:    {http.StatusForbidden, "origin_not_allowed"},
+	errAbsoluteURL:         {http.StatusBadRequest, "absolute_url"},
+	errBadRequestBody:      {http.StatusBadRequest, "bad_request_body"},
+	errUnknownPool:         {http.StatusNotFound, "unknown_pool"},
+	errNoUpstream:          {http.StatusNotFound, "no_upstream"},
+	errRequestTooLarge:     {http.StatusRequestEntityTooLarge, "request_too_large"},
+	errNoCredential:        {http.StatusTooManyRequests, "no_credential_available"},
+	errUpstreamUnreachable: {http.StatusBadGateway, ReasonNetwork},
+	errBadUpstream:         {http.StatusBadGateway, "bad_upstream"},
+	errUpstreamError:       {http.StatusBadGateway, "upstream_error"},
+	errPoolUnavailable:     {http.StatusServiceUnavailable, "pool_unavailable"},
+}
+
+// newError is the answer k, saying message.
+func newError(k ownError, message string) *apiError {
+	return &apiError{status: ownErrors[k].status, code: ownErrors[k].code, message: message}
+}
 
 // errorTypes maps a status to OpenAI's error.type and Anthropic's.
 var errorTypes = map[int][2]string{

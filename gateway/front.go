@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/credpool/credpool/internal/loopback"
 )
 
 // call is one client request on its way through the gateway: where it goes
@@ -76,31 +78,37 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // Origin, token, path, body. On success c has its route, model and body,
 // and r's body is the buffered copy.
 func (s *Server) admit(r *http.Request, c *call) *apiError {
-	if !isLoopbackHost(hostOf(r.Host)) {
-		return &apiError{status: http.StatusForbidden, code: "host_not_allowed",
-			message: "credpool gateway: the Host header must be 127.0.0.1, [::1] or localhost (DNS rebinding guard)"}
+	if !loopback.Is(hostOf(r.Host)) {
+		return newError(errHostNotAllowed,
+			"credpool gateway: the Host header must be 127.0.0.1, [::1] or localhost (DNS rebinding guard)")
 	}
 	if r.Header.Get("Origin") != "" {
-		return &apiError{status: http.StatusForbidden, code: "origin_not_allowed",
-			message: "credpool gateway: requests from web pages (with an Origin header) are refused"}
+		return newError(errOriginNotAllowed,
+			"credpool gateway: requests from web pages (with an Origin header) are refused")
 	}
 	if !s.tokenOK(r.Header) {
-		return &apiError{status: http.StatusUnauthorized, code: "invalid_api_key",
-			message: "credpool gateway: missing or wrong gateway token: send it as the API key " +
-				"(Authorization: Bearer, or x-api-key); it is in the gateway token file"}
+		return newError(errInvalidAPIKey,
+			"credpool gateway: missing or wrong gateway token: send it as the API key "+
+				"(Authorization: Bearer, or x-api-key); it is in the gateway token file")
 	}
 	if r.URL.IsAbs() || r.URL.Host != "" {
-		return &apiError{status: http.StatusBadRequest, code: "absolute_url",
-			message: "credpool gateway: absolute request URLs are refused: the gateway is no open proxy"}
+		return newError(errAbsoluteURL,
+			"credpool gateway: absolute request URLs are refused: the gateway is no open proxy")
 	}
 	pool, rt, ok := splitRoute(r)
 	if !ok {
-		return &apiError{status: http.StatusNotFound, code: "unknown_pool",
-			message: "credpool gateway: the path must be /<pool>/..., with a pool name of " + poolNameRule +
-				" and no . or .. segments, e.g. /openai/chat/completions"}
+		return newError(errUnknownPool,
+			"credpool gateway: the path must be /<pool>/..., with a pool name and no . or .. segments, e.g. /openai/chat/completions")
 	}
 	c.pool, c.label, c.route = pool, poolUnknown, rt
 	c.dialect = dialectOf(pool)
+	// A name the pool cannot have names no pool, as one it does not have:
+	// answered alike, without asking the backend.
+	if !validPool(pool) {
+		return newError(errUnknownPool,
+			"credpool gateway: no such pool: the path must start with a pool name as credpool status shows it "+
+				"(lower case), e.g. /openai/chat/completions")
+	}
 	body, e := s.readBody(r)
 	if e != nil {
 		return e
@@ -152,7 +160,7 @@ func splitRoute(r *http.Request) (pool string, rt route, ok bool) {
 	}
 	pool, rest, slash := strings.Cut(p[1:], "/")
 	rawPool, rawRest, _ := strings.Cut(raw[1:], "/")
-	if unesc, err := url.PathUnescape(rawPool); err != nil || unesc != pool || !validPool(pool) {
+	if unesc, err := url.PathUnescape(rawPool); err != nil || unesc != pool {
 		return "", rt, false
 	}
 	if slash {
@@ -170,8 +178,8 @@ func splitRoute(r *http.Request) (pool string, rt route, ok bool) {
 // readBody buffers the request body (up to MaxBody) so that a retry can send
 // it again. nil means no body.
 func (s *Server) readBody(r *http.Request) ([]byte, *apiError) {
-	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, code: "request_too_large",
-		message: fmt.Sprintf("credpool gateway: request body over %d bytes (max_body)", s.cfg.MaxBody)}
+	tooLarge := newError(errRequestTooLarge,
+		fmt.Sprintf("credpool gateway: request body over %d bytes (max_body)", s.cfg.MaxBody))
 	if r.ContentLength > s.cfg.MaxBody {
 		return nil, tooLarge
 	}
@@ -184,8 +192,7 @@ func (s *Server) readBody(r *http.Request) ([]byte, *apiError) {
 	case errors.As(err, &mbe):
 		return nil, tooLarge
 	case err != nil:
-		return nil, &apiError{status: http.StatusBadRequest, code: "bad_request_body",
-			message: "credpool gateway: could not read the request body"}
+		return nil, newError(errBadRequestBody, "credpool gateway: could not read the request body")
 	}
 	return body, nil
 }
@@ -219,8 +226,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		return
 	default:
-		e = &apiError{status: http.StatusBadGateway, code: "upstream_error",
-			message: "credpool gateway: the upstream request failed"}
+		e = newError(errUpstreamError, "credpool gateway: the upstream request failed")
 	}
 	c.reason = e.code
 	c.dialect.writeError(w, e)

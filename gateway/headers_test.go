@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	gt "github.com/credpool/credpool/gateway/gatewaytest"
+	"github.com/credpool/credpool/tokeninfo"
 )
 
 // noGatewayToken fails if the gateway token is in any header the upstream
@@ -86,9 +87,9 @@ func TestMergeBeta(t *testing.T) {
 func TestChatGPTOAuthTokenCarriesItsAccount(t *testing.T) {
 	claims := `{"https://api.openai.com/auth":{"chatgpt_account_id":"acct-123"},"exp":1}`
 	jwt := "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + ".sig" + marker
-	assert.Equal(t, "acct-123", chatGPTAccountID(jwt))
+	assert.Equal(t, "acct-123", tokeninfo.ChatGPTAccountID(jwt))
 	for _, notJWT := range []string{"sk-" + marker, "a.b.c", "a." + base64.RawURLEncoding.EncodeToString([]byte(`{"x":1}`)) + ".c", ""} {
-		assert.Empty(t, chatGPTAccountID(notJWT))
+		assert.Empty(t, tokeninfo.ChatGPTAccountID(notJWT))
 	}
 	up := gt.NewUpstream(t, map[string]gt.Behaviour{jwt: gt.OK})
 	b := newMemBackend(fixedClock, map[string][]Credential{

@@ -89,6 +89,10 @@ func TestRefusals(t *testing.T) {
 		{"unknown anthropic-like pool", "/anthropic-work/v1/messages", chatBody, nil, 404, true, "not_found_error", `"anthropic-work"`},
 		{"bad pool name", "/bad%20pool/chat", chatBody, nil, 404, false, "unknown_pool", "pool name"},
 		{"no pool", "/", "", nil, 404, false, "unknown_pool", "pool name"},
+		// Pool names are what the pool takes for a provider, and no other.
+		{"upper-case pool name", "/OpenAI/chat/completions", chatBody, nil, 404, false, "unknown_pool", "lower case"},
+		{"pool name too long", "/" + strings.Repeat("a", 65) + "/chat/completions", chatBody, nil, 404, false, "unknown_pool", "pool name"},
+		{"pool name not starting with a letter or digit", "/-openai/chat/completions", chatBody, nil, 404, false, "unknown_pool", "pool name"},
 		{"dot segment", "/openai/./chat/completions", chatBody, nil, 404, false, "unknown_pool", ".."},
 		{"dot-dot segment", "/openai/v1/../../x", chatBody, nil, 404, false, "unknown_pool", ".."},
 		{"pool without upstream", "/nourl/chat/completions", chatBody, nil, 404, false, "no_upstream", "[upstreams]"},
@@ -186,6 +190,8 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{Config{Token: gwToken, Upstreams: map[string]string{"x": "https://h/v1?key=" + marker}}, "upstreams.x: query"},
 		{Config{Token: gwToken, Upstreams: map[string]string{"x": "/v1"}}, "upstreams.x: scheme"},
 		{Config{Token: gwToken, Upstreams: map[string]string{"a b": "https://h"}}, `pool name "a b"`},
+		{Config{Token: gwToken, Upstreams: map[string]string{"OpenAI": "https://h"}}, `pool name "OpenAI"`},
+		{Config{Token: gwToken, Upstreams: map[string]string{strings.Repeat("p", 65): "https://h"}}, "longer than 64"},
 		{Config{Token: gwToken, MaxAttempts: -1}, "must not be negative"},
 	} {
 		_, err := New(tc.cfg, b)

@@ -4,17 +4,19 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/epoch"
 	gt "github.com/credpool/credpool/gateway/gatewaytest"
 )
 
 func TestNoneAvailableAnswers429WithRetryAfter(t *testing.T) {
 	h := newHarness(t, []gt.Behaviour{gt.OK, gt.OK})
-	h.b.markDown("openai", float64(testNow.Unix())+42.3)
+	h.b.markDown("openai", epoch.Seconds(testNow)+42.3)
 	resp := h.request("POST", "/openai/chat/completions", chatBody)
 	assert.Equal(t, "43", resp.Header.Get("Retry-After"), "rounded up, so the client never comes back early")
 	assert.Empty(t, resp.Header.Get("X-Should-Retry"))
@@ -22,7 +24,7 @@ func TestNoneAvailableAnswers429WithRetryAfter(t *testing.T) {
 	assert.Contains(t, msg, "retry in 43 s")
 	assert.Empty(t, h.up.Requests())
 
-	h.b.markDown("anthropic", float64(testNow.Unix())+5)
+	h.b.markDown("anthropic", epoch.Seconds(testNow)+5)
 	resp = h.request("POST", "/anthropic/v1/messages", chatBody)
 	assert.Equal(t, "5", resp.Header.Get("Retry-After"))
 	assertError(t, resp, 429, true, "rate_limit_error")
@@ -90,4 +92,19 @@ func TestUnknownPoolIsOneLabel(t *testing.T) {
 	assert.Contains(t, got, `credpool_gateway_requests_total{attempts="1",pool="openai",status="200"} 1`)
 	assert.Contains(t, got, `credpool_gateway_upstream_latency_seconds_count{pool="openai"} 1`)
 	assert.NotContains(t, got, `pool="a"`)
+}
+
+// A name the pool cannot have (upper case, too long, a space) is no pool,
+// counted as an unknown one, and never asked of the backend; a path of the
+// wrong shape is refused before routing.
+func TestPoolNameThePoolCannotHave(t *testing.T) {
+	h := newHarness(t, []gt.Behaviour{gt.OK})
+	for _, p := range []string{"/OpenAI/chat/completions", "/" + strings.Repeat("a", 65) + "/x", "/bad%20pool/x", "/"} {
+		assertError(t, h.request("POST", p, chatBody), 404, false, "unknown_pool")
+	}
+	assertError(t, h.request("POST", "/openai/../x", chatBody), 404, false, "unknown_pool")
+	assert.Empty(t, h.b.Selects(), "the backend was never asked")
+	got := gatherText(t, h.s)
+	assert.Contains(t, got, `credpool_gateway_requests_total{attempts="0",pool="unknown",status="404"} 4`)
+	assert.Contains(t, got, `credpool_gateway_requests_total{attempts="0",pool="-",status="404"} 1`)
 }

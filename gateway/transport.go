@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/credpool/credpool/epoch"
 )
 
 // rotator is the proxy's Transport: per attempt it selects a credential,
@@ -69,8 +71,8 @@ func (t *rotator) RoundTrip(out *http.Request) (*http.Response, error) {
 			s.report(ctx, c, cred, Report{StatusCode: http.StatusBadGateway, Reason: ReasonNetwork, Message: err.Error()})
 			s.log.Debug("gateway attempt", "pool", c.pool, "credential", cred.ID, "attempt", c.attempts,
 				"reason", ReasonNetwork, "latency", latency)
-			return nil, &apiError{status: http.StatusBadGateway, code: ReasonNetwork,
-				message: fmt.Sprintf("credpool gateway: pool %q: the upstream could not be reached: %v", c.pool, err)}
+			return nil, newError(errUpstreamUnreachable,
+				fmt.Sprintf("credpool gateway: pool %q: the upstream could not be reached: %v", c.pool, err))
 		}
 		s.log.Debug("gateway attempt", "pool", c.pool, "credential", cred.ID, "attempt", c.attempts,
 			"status", resp.StatusCode, "latency", latency)
@@ -95,15 +97,16 @@ func (s *Server) selectError(ctx context.Context, c *call, err error) error {
 	case ctx.Err() != nil:
 		return err
 	case errors.Is(err, ErrUnknownPool):
-		return &apiError{status: http.StatusNotFound, code: "unknown_pool",
-			message: fmt.Sprintf("credpool gateway: there is no pool %q (pools are the providers of the auth file; see credpool status)", c.pool)}
+		return newError(errUnknownPool,
+			fmt.Sprintf("credpool gateway: there is no pool %q (pools are the providers of the auth file; see credpool status)", c.pool))
 	case errors.As(err, &none):
 		c.label = c.pool
 		return s.noneAvailable(c, none)
 	default:
 		s.log.Warn("gateway: select failed", "pool", s.red.String(c.pool), "err", err)
-		return &apiError{status: http.StatusServiceUnavailable, code: "pool_unavailable",
-			message: "credpool gateway: the pool did not answer; try again", header: http.Header{"Retry-After": {"1"}}}
+		e := newError(errPoolUnavailable, "credpool gateway: the pool did not answer; try again")
+		e.header = http.Header{"Retry-After": {"1"}}
+		return e
 	}
 }
 
@@ -112,15 +115,14 @@ func (s *Server) selectError(ctx context.Context, c *call, err error) error {
 // x-should-retry: false, which the OpenAI and Anthropic SDKs honour) when
 // nothing comes back by itself.
 func (s *Server) noneAvailable(c *call, none *NoneAvailableError) *apiError {
-	e := &apiError{status: http.StatusTooManyRequests, code: "no_credential_available", header: http.Header{}}
 	what := "no credential of pool %q is available"
 	if c.attempts > 0 {
 		what = fmt.Sprintf("tried %d credential(s) of pool %%q and no other is available", c.attempts)
 	}
-	e.message = "credpool gateway: " + fmt.Sprintf(what, c.pool)
+	e := newError(errNoCredential, "credpool gateway: "+fmt.Sprintf(what, c.pool))
+	e.header = http.Header{}
 	if none.RetryAt > 0 {
-		now := float64(s.now().UnixNano()) / 1e9
-		secs := strconv.FormatInt(int64(math.Max(1, math.Ceil(none.RetryAt-now))), 10)
+		secs := strconv.FormatInt(int64(math.Max(1, math.Ceil(epoch.Until(none.RetryAt, s.now())))), 10)
 		e.header.Set("Retry-After", secs)
 		e.message += "; retry in " + secs + " s"
 	} else {
@@ -136,16 +138,16 @@ func (s *Server) upstreamFor(pool string, cred Credential) (*url.URL, *apiError)
 	if cred.BaseURL != "" {
 		u, err := parseBase(cred.BaseURL)
 		if err != nil {
-			return nil, &apiError{status: http.StatusBadGateway, code: "bad_upstream",
-				message: fmt.Sprintf("credpool gateway: credential %s of pool %q: base_url: %v", cred.ID, pool, err)}
+			return nil, newError(errBadUpstream,
+				fmt.Sprintf("credpool gateway: credential %s of pool %q: base_url: %v", cred.ID, pool, err))
 		}
 		return u, nil
 	}
 	if u, ok := s.upstreams[pool]; ok {
 		return u, nil
 	}
-	return nil, &apiError{status: http.StatusNotFound, code: "no_upstream",
-		message: fmt.Sprintf("credpool gateway: no upstream is known for pool %q: set [upstreams] %q = \"https://...\" in the config, or a base_url on its credentials", pool, pool)}
+	return nil, newError(errNoUpstream,
+		fmt.Sprintf("credpool gateway: no upstream is known for pool %q: set [upstreams] %q = \"https://...\" in the config, or a base_url on its credentials", pool, pool))
 }
 
 // report hands an answer to the pool; the model and credential come from

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/oauth"
 	"github.com/credpool/credpool/oauth/oauthtest"
 )
@@ -32,7 +33,7 @@ func BenchmarkRefresh(b *testing.B) {
 }
 
 func BenchmarkDue(b *testing.B) {
-	at := epochOf(now) + 3000
+	at := epoch.Seconds(now) + 3000
 	for b.Loop() {
 		oauth.Due(oauth.XAI, at, now, 0)
 	}

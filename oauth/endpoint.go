@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/credpool/credpool/internal/loopback"
 )
 
 // Sentinels for errors.Is.
@@ -82,7 +84,7 @@ func checkEndpoint(raw string, hostOK func(host string) bool) (*url.URL, error) 
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(host) {
+		if !loopback.Is(host) {
 			return nil, fmt.Errorf("%w: plain http is only allowed to a loopback host", ErrEndpoint)
 		}
 	default:
@@ -175,7 +177,7 @@ func portalBase(p *provider, given string) string {
 	if given == "" {
 		return p.portal
 	}
-	ok := func(h string) bool { return isLoopback(h) || p.portalHost(strings.ToLower(h)) }
+	ok := func(h string) bool { return loopback.Is(h) || p.portalHost(strings.ToLower(h)) }
 	if u, err := checkEndpoint(given, ok); err != nil || (u.RawQuery != "" || u.Fragment != "") {
 		return p.portal
 	}

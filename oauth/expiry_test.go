@@ -7,11 +7,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/oauth"
 )
 
 func TestDue(t *testing.T) {
-	at := func(d time.Duration) float64 { return epochOf(now.Add(d)) }
+	at := func(d time.Duration) float64 { return epoch.Seconds(now.Add(d)) }
 	for _, tc := range []struct {
 		name      string
 		provider  string

@@ -21,8 +21,6 @@ var now = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 func clock() time.Time { return now }
 
-func epochOf(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
-
 // fake starts a plain-http fake on the tests' clock.
 func fake(t *testing.T) *oauthtest.Server {
 	s := oauthtest.New(t)

@@ -9,7 +9,6 @@
 package oauth
 
 import (
-	"net"
 	"strings"
 	"time"
 )
@@ -123,13 +122,4 @@ func Supported(provider string) bool {
 func isXAIHost(host string) bool {
 	host = strings.ToLower(host)
 	return host == "x.ai" || strings.HasSuffix(host, ".x.ai")
-}
-
-// isLoopback reports whether host (no port) is localhost or a loopback IP.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

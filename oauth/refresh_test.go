@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/oauth"
 	"github.com/credpool/credpool/oauth/oauthtest"
 )
@@ -50,7 +51,7 @@ func TestRefreshRotates(t *testing.T) {
 			assert.NotEqual(t, login.RefreshToken, res.RefreshToken)
 			assert.Equal(t, got.IDToken, res.IDToken)
 			assert.Equal(t, tc.idToken, res.IDToken != "")
-			assert.InDelta(t, epochOf(now)+3600, res.ExpiresAt, 1e-6)
+			assert.InDelta(t, epoch.Seconds(now)+3600, res.ExpiresAt, 1e-6)
 			assert.Equal(t, 1, s.Posts(login.RefreshToken))
 			reqs := s.Requests()
 			require.Len(t, reqs, 1)
@@ -84,7 +85,7 @@ func TestRefreshKeepsRefreshTokenWhenNotRotated(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "at-SECRET-1", res.AccessToken)
 			assert.Equal(t, "rt-SECRET-old", res.RefreshToken)
-			assert.InDelta(t, epochOf(now)+600, res.ExpiresAt, 1e-6, "a numeric string expires_in counts")
+			assert.InDelta(t, epoch.Seconds(now)+600, res.ExpiresAt, 1e-6, "a numeric string expires_in counts")
 		})
 	}
 }
@@ -96,9 +97,9 @@ func TestResultExpiry(t *testing.T) {
 		provider string
 		want     float64
 	}{
-		{oauth.Codex, epochOf(now.Add(6 * time.Hour).Truncate(time.Second))},
-		{oauth.XAI, epochOf(now.Add(6 * time.Hour).Truncate(time.Second))},
-		{oauth.Anthropic, epochOf(now) + 3600},
+		{oauth.Codex, epoch.Seconds(now.Add(6 * time.Hour).Truncate(time.Second))},
+		{oauth.XAI, epoch.Seconds(now.Add(6 * time.Hour).Truncate(time.Second))},
+		{oauth.Anthropic, epoch.Seconds(now) + 3600},
 	} {
 		t.Run(tc.provider, func(t *testing.T) {
 			s := fake(t)

@@ -1,8 +1,9 @@
 // Package tokeninfo is what a token says about itself, with no I/O: when an
 // OAuth access token expires (from the fields beside it, or its JWT exp
-// claim), and the one-way fingerprint Hermes writes for a secret. The pool,
-// the refresher and the readers of other tools' login files share it, so
-// that an expiry or a fingerprint is computed the same way everywhere.
+// claim), the account and email a JWT names, and the one-way fingerprint
+// Hermes writes for a secret. The pool, the refresher, the gateway and the
+// readers of other tools' login files share it, so that each is read the
+// same way everywhere.
 package tokeninfo
 
 import (
@@ -12,6 +13,7 @@ import (
 	"encoding/json"
 	"math"
 	"strings"
+	"unicode"
 
 	"github.com/credpool/credpool/epoch"
 )
@@ -72,6 +74,63 @@ func Claims(token string, v any) bool {
 		return false
 	}
 	return json.Unmarshal(raw, v) == nil
+}
+
+// ChatGPTAccountID is the ChatGPT account an OpenAI OAuth token (ID or
+// access token) names in its chatgpt_account_id claim; "" when the token
+// is not such a JWT.
+func ChatGPTAccountID(token string) string {
+	var c struct {
+		Auth json.RawMessage `json:"https://api.openai.com/auth"`
+	}
+	var auth struct {
+		AccountID json.RawMessage `json:"chatgpt_account_id"`
+	}
+	if !Claims(token, &c) || json.Unmarshal(c.Auth, &auth) != nil {
+		return ""
+	}
+	return claimString(auth.AccountID)
+}
+
+// maxEmail is the longest address (RFC 5321's path limit).
+const maxEmail = 254
+
+// Email is the email an ID token names: its email claim (Google, OpenAI),
+// else OpenAI's profile email. It is meant for a label, so "" when the
+// token names none or the claim is not a plain printable address (too
+// long, or with spaces or control characters that could rewrite a line).
+func Email(idToken string) string {
+	var c struct {
+		Email   json.RawMessage `json:"email"`
+		Profile json.RawMessage `json:"https://api.openai.com/profile"`
+	}
+	if !Claims(idToken, &c) {
+		return ""
+	}
+	e := claimString(c.Email)
+	if e == "" {
+		var profile struct {
+			Email json.RawMessage `json:"email"`
+		}
+		if json.Unmarshal(c.Profile, &profile) == nil {
+			e = claimString(profile.Email)
+		}
+	}
+	if len(e) > maxEmail || strings.IndexFunc(e, func(r rune) bool { return !unicode.IsPrint(r) || r == ' ' }) >= 0 {
+		return ""
+	}
+	return e
+}
+
+// claimString is a claim that is a string, else "". The claims above are
+// decoded raw first, so that one of an unexpected type (or a claim beside
+// them, such as an exp written as a string) makes only itself "".
+func claimString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
 }
 
 // Fingerprint is the one-way id of a secret that Hermes writes as

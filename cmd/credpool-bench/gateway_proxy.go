@@ -13,8 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/credpool/credpool/gateway"
 )
 
 // proxyEnv makes the bench binary a bare reverse proxy to the URL it names:
@@ -33,11 +34,9 @@ func serveProxy(target string) error {
 		return err
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	// The gateway's transport and buffer settings, so that the two differ
-	// by the gateway's own work only.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 0, 256
-	rp.Transport, rp.BufferPool = tr, &proxyBuffers{}
+	// The gateway's own transport and buffers, so that the two differ by
+	// the gateway's own work only.
+	rp.Transport, rp.BufferPool = gateway.UpstreamTransport(), gateway.CopyBuffers()
 	// Like the gateway, it buffers the request body: handing the server's
 	// own body reader to the upstream transport races the server closing
 	// it once the answer has begun, and about one stream in a hundred lost
@@ -60,17 +59,6 @@ func serveProxy(target string) error {
 	}
 	return nil
 }
-
-type proxyBuffers struct{ p sync.Pool }
-
-func (b *proxyBuffers) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
-	}
-	return make([]byte, 32<<10)
-}
-
-func (b *proxyBuffers) Put(buf []byte) { b.p.Put(&buf) }
 
 // startProxy runs the bare proxy child in front of target and returns it
 // with its base URL.

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"testing"
 	"text/tabwriter"
 	"time"
 
@@ -86,12 +85,13 @@ const (
 	selectClients = 4
 )
 
-// benchTB lets the bench run oauthtest's fake, which is written for tests:
-// it asks its TB only for Helper and Cleanup.
+// benchTB is the bench's oauthtest.TB: it runs the fake's cleanups when
+// the run ends.
 type benchTB struct {
-	testing.TB
 	cleanups []func()
 }
+
+var _ oauthtest.TB = (*benchTB)(nil)
 
 func (b *benchTB) Helper()          {}
 func (b *benchTB) Cleanup(f func()) { b.cleanups = append(b.cleanups, f) }

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/credpool/credpool/extlogin"
 	"github.com/credpool/credpool/internal/testio"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -149,17 +151,17 @@ func (d *Daemon) Command(extra ...string) *exec.Cmd {
 }
 
 // cleanEnv keeps the daemon away from the developer's own pool and logins:
-// no CREDPOOL_* or HERMES_HOME, and HOME and the other tools' homes under
-// the test's directory (home, which need not exist), so that a real
-// ~/.codex or ~/.claude login on the machine is not followed. Options.Env
-// comes after and wins.
+// no CREDPOOL_* or HERMES_HOME, HOME under the test's directory (home,
+// which need not exist) and none of the variables that move another tool's
+// home (extlogin decides which), so that a real ~/.codex or ~/.claude login
+// on the machine is not followed. Options.Env comes after and wins.
 func cleanEnv(home string) []string {
 	env := []string{"HOME=" + home}
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasPrefix(name, "CREDPOOL"), name == "HERMES_HOME", name == "HOME",
-			name == "CODEX_HOME", name == "CLAUDE_CONFIG_DIR", name == "QWEN_HOME", name == "GEMINI_CLI_HOME":
+			slices.Contains(extlogin.EnvVars(), name):
 			continue
 		}
 		env = append(env, kv)

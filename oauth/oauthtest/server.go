@@ -28,7 +28,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -54,7 +53,7 @@ type Server struct {
 	URL string
 
 	srv *httptest.Server
-	tb  testing.TB
+	tb  TB
 
 	mu            sync.Mutex
 	grants        map[string]*grant // refresh token → its state
@@ -76,13 +75,21 @@ type grant struct {
 	spent    bool
 }
 
+// TB is all the fake asks of its owner (a *testing.T or *testing.B, or a
+// program such as credpool-bench): to run its cleanups when done. It never
+// fails a test itself, so it needs nothing that could.
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
+
 // New starts a fake on plain http (loopback), closed when the test ends.
-func New(tb testing.TB) *Server { return start(tb, false) }
+func New(tb TB) *Server { return start(tb, false) }
 
 // NewTLS starts a fake on https; its Client routes real provider hosts to it.
-func NewTLS(tb testing.TB) *Server { return start(tb, true) }
+func NewTLS(tb TB) *Server { return start(tb, true) }
 
-func start(tb testing.TB, useTLS bool) *Server {
+func start(tb TB, useTLS bool) *Server {
 	tb.Helper()
 	s := &Server{
 		tb:       tb,

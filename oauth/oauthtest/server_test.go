@@ -194,3 +194,25 @@ func TestOverrideString(t *testing.T) {
 		assert.Equal(t, s.Overrides()[name], u)
 	}
 }
+
+// owner is a TB that is no testing.TB, as credpool-bench's is.
+type owner struct{ cleanups []func() }
+
+func (o *owner) Helper()          {}
+func (o *owner) Cleanup(f func()) { o.cleanups = append(o.cleanups, f) }
+
+// A program may own the fake: it serves until the owner runs the
+// cleanups, and not after.
+func TestOwnerNeedNotBeATest(t *testing.T) {
+	o := &owner{}
+	s := oauthtest.New(o)
+	login := s.Issue("openai-codex")
+	status, body := postForm(t, http.DefaultClient, s.TokenURL("openai-codex"), codexForm(login.RefreshToken), nil)
+	assert.Equal(t, http.StatusOK, status, body)
+	require.NotEmpty(t, o.cleanups)
+	for _, f := range o.cleanups {
+		f()
+	}
+	_, err := http.Post(s.TokenURL("openai-codex"), "application/x-www-form-urlencoded", nil)
+	assert.Error(t, err, "closed once the owner cleaned up")
+}
