@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -28,10 +27,10 @@ type GatewayConfig struct {
 }
 
 // gatewayGrace is how long requests under way through the gateway (streams
-// included) may run on at a stop. It is the socket API's grace, so that it
-// and the write drain (DefaultStopTimeout) fit inside the 20 s the service
+// included) may run on at a stop: the socket API's grace, so that it and
+// the write drain (DefaultStopTimeout) fit inside the 20 s the service
 // units give a stop.
-const gatewayGrace = 3 * time.Second
+const gatewayGrace = socketapi.DefaultShutdownGrace
 
 // gatewayRun is the gateway as the daemon runs it. A nil *gatewayRun is a
 // gateway that is off; every method takes that.
@@ -126,8 +125,10 @@ type gatewayBackend struct{ d *Daemon }
 
 var _ gateway.Backend = gatewayBackend{}
 
-// Select picks without waiting: the gateway answers "none available" with
-// the pool's Retry-After and lets the client's own back-off wait.
+// Select asks with no wait_ms (it waits only, a few seconds at most, for a
+// refresh in flight when nothing else is available): the gateway answers
+// "none available" with the pool's Retry-After and lets the client's own
+// back-off wait.
 func (b gatewayBackend) Select(ctx context.Context, provider, model string, exclude []string) (gateway.Credential, error) {
 	sel, err := b.d.Select(ctx, provider, apitype.SelectRequest{Model: model, Exclude: exclude})
 	var none *pool.NoneAvailableError

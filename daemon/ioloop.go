@@ -17,8 +17,10 @@ import (
 	"github.com/credpool/credpool/paths"
 )
 
-// ioLoop is the one goroutine that touches auth.json: reloads and writes are
-// serialised here, so a reload can never interleave with a write of ours. It
+// ioLoop reloads and writes auth.json: serialised here, so a reload can
+// never interleave with a write of its own (the refresher's write of a new
+// pair, under a held auth.lock, is the only other one; the io loop reads it
+// back as another writer's). It
 // never waits for auth.lock: a write that finds the lock busy is retried
 // later, and meanwhile reloads, ticks and waking waiting selects go on.
 type ioLoop struct {

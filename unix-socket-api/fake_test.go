@@ -31,8 +31,8 @@ type fakeBackend struct {
 	// as the real daemon may when the server's stop ends its wait.
 	noneOnCancel bool
 	// reportGate, when set, holds every report until it is closed; the
-	// report's start is signalled on reportStarted. Report takes no ctx, so
-	// this is a handler that ignores shutdown.
+	// report's start is signalled on reportStarted. It does not watch its
+	// ctx, so this is a handler that ignores shutdown.
 	reportGate    chan struct{}
 	reportStarted chan struct{}
 	selects       []apitype.SelectRequest
