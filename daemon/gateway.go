@@ -11,6 +11,7 @@ import (
 	"github.com/credpool/credpool/gateway"
 	"github.com/credpool/credpool/pool"
 	"github.com/credpool/credpool/quota"
+	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
 // GatewayConfig turns on the local provider gateway (package gateway)
