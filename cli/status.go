@@ -11,7 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/credpool/credpool/apitype"
@@ -289,6 +288,4 @@ func printable(s string) string {
 	return b.String()
 }
 
-func unsafeRune(r rune) bool {
-	return r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
-}
+func unsafeRune(r rune) bool { return r == utf8.RuneError || pool.Unprintable(r) }

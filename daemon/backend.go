@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"time"
 
@@ -279,16 +280,7 @@ func (d *Daemon) Subscribe(ctx context.Context) <-chan apitype.Event {
 // Stats feeds /metrics.
 func (d *Daemon) Stats() socketapi.Stats {
 	d.stats.mu.Lock()
-	tr := make(map[string]uint64, len(d.stats.transitions))
-	for k, v := range d.stats.transitions {
-		tr[k] = v
-	}
-	d.stats.mu.Unlock()
-	rf := make(map[[2]string]uint64, len(d.stats.refreshes))
-	d.stats.mu.Lock()
-	for k, v := range d.stats.refreshes {
-		rf[k] = v
-	}
+	tr, rf := maps.Clone(d.stats.transitions), maps.Clone(d.stats.refreshes)
 	d.stats.mu.Unlock()
 	return socketapi.Stats{
 		Transitions: tr, Refreshes: rf, Reloads: d.stats.reloads.Load(),

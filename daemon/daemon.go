@@ -17,6 +17,7 @@ import (
 
 	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/extlogin"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
@@ -323,10 +324,10 @@ func (d *Daemon) apply(changes []pool.Change) {
 			d.log.Warn("credential dead", append(attrs, "code", c.Code, "reason", c.Reason)...)
 			d.countTransition("dead")
 		case pool.ChangeExhausted:
-			d.log.Info("credential exhausted", append(attrs, "code", c.Code, "reason", c.Reason, "until", formatEpoch(c.Until))...)
+			d.log.Info("credential exhausted", append(attrs, "code", c.Code, "reason", c.Reason, "until", epoch.Format(c.Until))...)
 			d.countTransition("exhausted")
 		case pool.ChangeModelCooldown:
-			d.log.Info("credential benched for a model", append(attrs, "model", c.Model, "code", c.Code, "until", formatEpoch(c.Until))...)
+			d.log.Info("credential benched for a model", append(attrs, "model", c.Model, "code", c.Code, "until", epoch.Format(c.Until))...)
 		case pool.ChangeRecovered:
 			d.log.Info("credential recovered", append(attrs, "reason", c.Reason)...)
 			d.countTransition("ok")
@@ -334,7 +335,7 @@ func (d *Daemon) apply(changes []pool.Change) {
 			d.log.Info("credential pruned", attrs...)
 			d.stats.prunes.Add(1)
 		case pool.ChangeRefreshed:
-			d.log.Info("credential refreshed", append(attrs, "expires", formatEpoch(c.Until))...)
+			d.log.Info("credential refreshed", append(attrs, "expires", epoch.Format(c.Until))...)
 		case pool.ChangeRefreshFailed:
 			d.log.Warn("credential refresh failed", append(attrs, "status", c.Code, "reason", c.Reason)...)
 		case pool.ChangeAdded:

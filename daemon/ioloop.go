@@ -325,5 +325,3 @@ func (l *ioLoop) setReadErr(err error) {
 }
 
 func (d *Daemon) now() float64 { return epoch.Seconds(d.cfg.Pool.Now()) }
-
-func formatEpoch(s float64) string { return epoch.Format(s) }

@@ -109,10 +109,14 @@ func validLabel(label string) error {
 // bidirectional override and no line or paragraph separator: nothing that
 // would let it rewrite the status line or log line it is shown on. Labels
 // and the models and ids of requests are held to it.
-func Printable(s string) bool {
-	return !strings.ContainsFunc(s, func(r rune) bool {
-		return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
-	})
+func Printable(s string) bool { return !strings.ContainsFunc(s, Unprintable) }
+
+// Unprintable reports a rune that must not reach a terminal or a log line
+// as it is: a control or bidirectional-override character, or a line or
+// paragraph separator (another writer's text could rewrite the line around
+// it).
+func Unprintable(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
 }
 
 // validBaseURL checks a base URL: absolute http or https with a host.
