@@ -51,7 +51,7 @@ func (r *realHermes) run(stdin string, out any, args ...string) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(r.t, cmd.Run(), "hermes_pool.py %v:\n%s", args, stderr.String())
-	noSecret(r.t, "Hermes' stderr", stderr.String())
+	daemontest.NoSecret(r.t, "Hermes' stderr", stderr.String())
 	require.NoError(r.t, json.Unmarshal(stdout.Bytes(), out), "hermes_pool.py %v printed %q", args, excerpt(stdout.Bytes()))
 }
 

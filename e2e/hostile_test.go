@@ -241,7 +241,7 @@ func TestBadProviderNamesAndTokensAreRefused(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr, "an access token with a newline was accepted")
 	assert.Equal(t, http.StatusBadRequest, apiErr.Status)
 	assert.Contains(t, apiErr.Message, "access token")
-	noSecret(t, "the refusal of a token with a newline", apiErr.Message)
+	daemontest.NoSecret(t, "the refusal of a token with a newline", apiErr.Message)
 	assert.Equal(t, before, currentEntries(t, h), "a refused add changed the pool")
 	daemontest.Eventually(t, "auth.json holding what the daemon holds (a refused add reached it)", func() bool {
 		return assert.ObjectsAreEqual(before, diskEntries(h.disk()))
@@ -311,7 +311,7 @@ func TestOtherWritersTextIsRedacted(t *testing.T) {
 	})
 	for _, r := range rows[:4] {
 		ev := f.wait(t, "entry.exhausted", r.id)
-		noSecret(t, "the entry.exhausted event", ev.Reason+ev.Message)
+		daemontest.NoSecret(t, "the entry.exhausted event", ev.Reason+ev.Message)
 	}
 	assert.Contains(t, apitype.Value(h.view("leaky", "500001").LastErrorReason), "Incorrect API key provided", "the reason is shown, redacted")
 
@@ -328,7 +328,7 @@ func TestOtherWritersTextIsRedacted(t *testing.T) {
 	answerHasNoSecret(t, "report", body, "next.access_token")
 	for _, args := range [][]string{{"status"}, {"status", "leaky"}, {"status", "--json"}} {
 		res := h.credpool("", args...)
-		noSecret(t, "credpool "+strings.Join(args, " "), res.stdout+res.stderr)
+		daemontest.NoSecret(t, "credpool "+strings.Join(args, " "), res.stdout+res.stderr)
 	}
 	// The daemon's log (debug level) is checked by the harness at the end.
 }

@@ -97,7 +97,7 @@ func (h *harness) metric(name string, labels ...string) float64 {
 	h.t.Helper()
 	text, err := h.Client.Metrics(bg)
 	require.NoError(h.t, err)
-	noSecret(h.t, "/metrics", text)
+	daemontest.NoSecret(h.t, "/metrics", text)
 	want := name
 	if len(labels) > 0 {
 		want += "{" + strings.Join(labels, ",") + "}"
@@ -445,7 +445,7 @@ func (h *harness) statusJSON(provider, id string) apitype.Entry {
 	h.t.Helper()
 	res := h.credpool("", "status", "--json", provider)
 	require.Equal(h.t, 0, res.code, res.stderr)
-	noSecret(h.t, "credpool status --json", res.stdout+res.stderr)
+	daemontest.NoSecret(h.t, "credpool status --json", res.stdout+res.stderr)
 	var out apitype.Pools
 	require.NoError(h.t, json.Unmarshal([]byte(res.stdout), &out))
 	for _, p := range out.Pools {
@@ -523,7 +523,7 @@ func TestOAuthRefreshOutcomes(t *testing.T) {
 			assertToken(t, old.AccessToken, sel.Credential.AccessToken)
 			text := h.credpool("", "status", codexPool)
 			assert.Contains(t, lineWith(text.stdout, codexID), "last refresh failed", text.stdout)
-			noSecret(t, "credpool status", text.stdout)
+			daemontest.NoSecret(t, "credpool status", text.stdout)
 			waitRefreshes(t, h, codexPool, "rate_limited", 1)
 			_, dead := f.find("entry.dead", codexID)
 			assert.False(t, dead)

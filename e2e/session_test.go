@@ -131,7 +131,7 @@ func newSession(t testing.TB, p *daemontest.Proc) *session {
 	line := p.Expect(30 * time.Second)
 	require.NoError(t, json.Unmarshal([]byte(line), &hello), "first line of the session: %q; stderr:\n%s", line, p.Stderr())
 	s.loaded = hello.Loaded
-	t.Cleanup(func() { noSecret(t, "the Hermes session's stderr", p.Stderr()) })
+	t.Cleanup(func() { daemontest.NoSecret(t, "the Hermes session's stderr", p.Stderr()) })
 	return s
 }
 

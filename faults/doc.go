@@ -3,7 +3,8 @@
 // real flocks and real writer processes: Python scripts in testdata/ that
 // write auth.json the way Hermes (flock, temp file, rename) and the Codex CLI
 // (truncate and write in place, no lock) do. The package has no code of its
-// own; only its tests matter.
+// own; only its tests matter. Every fake token holds daemontest.SecretMark,
+// and no daemon's stderr, persist_error or health last_error may show one.
 //
 // Knobs (go test -short uses the short values):
 //

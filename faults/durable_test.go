@@ -35,14 +35,16 @@ func changesWhileLocked(t *testing.T, c *socketapi.Client) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	add, err := c.AddEntry(ctx, churnPool, apitype.AddRequest{Label: "added-while-locked", AccessToken: "sk-faults-added-while-locked"})
+	add, err := c.AddEntry(ctx, churnPool, apitype.AddRequest{Label: "added-while-locked", AccessToken: tokenPrefix + "added-while-locked"})
 	require.NoError(t, err)
 	assert.False(t, add.Persisted, "auth.lock is held: the add cannot be on disk")
+	daemontest.NoSecret(t, "an add's persist_error", add.PersistError)
 	rep, err := c.Report(ctx, churnPool, apitype.ReportRequest{CredentialID: "e00001", StatusCode: 401, Reason: "token_invalidated"})
 	require.NoError(t, err)
 	require.NotNil(t, rep.Marked)
 	assert.Equal(t, "dead", rep.Marked.Status)
 	assert.False(t, rep.Persisted, "auth.lock is held: the mark cannot be on disk")
+	daemontest.NoSecret(t, "a report's persist_error", rep.PersistError)
 	return add.Entry.ID
 }
 
@@ -171,7 +173,7 @@ func (a *ackLog) worker(ctx context.Context, c *socketapi.Client, name string) {
 		a.mu.Lock()
 		a.addsOut[label] = true
 		a.mu.Unlock()
-		add, err := c.AddEntry(ctx, churnPool, apitype.AddRequest{Label: label, AccessToken: "sk-faults-kill-" + label})
+		add, err := c.AddEntry(ctx, churnPool, apitype.AddRequest{Label: label, AccessToken: tokenPrefix + "kill-" + label})
 		if err != nil {
 			return
 		}
