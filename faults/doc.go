@@ -10,9 +10,10 @@
 //
 //	FAULTS_SOAK_SECONDS       how long the four concurrent writers run
 //	                          (default 30, the soak; short 8)
-//	FAULTS_LOCK_HOLD_SECONDS  how long another process holds auth.lock (default
-//	                          20, the issue's, past the daemon's 15 s lock
-//	                          timeout so that its write fails once and is
-//	                          retried; short 4)
+//	FAULTS_LOCK_HOLD_SECONDS  how long another process holds auth.lock in
+//	                          TestLockHeldLong (default: 1 s past the
+//	                          daemon's 2 s answer timeout, so that a report
+//	                          is answered "persisted": false while it is
+//	                          held; more than 2)
 //	FAULTS_KILLS              kill -9 cycles (default 50)
 package faults

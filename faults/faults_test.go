@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/daemon"
 	"github.com/credpool/credpool/internal/daemontest"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
@@ -217,18 +218,25 @@ func TestAuthFileReplacedBySymlink(t *testing.T) {
 	assert.Equal(t, os.ModeSymlink, fi.Mode()&os.ModeSymlink)
 }
 
-// TestLockHeldLong: another process holds auth.lock for the 20 s
-// (FAULTS_LOCK_HOLD_SECONDS; 4 with -short). 20 s is past the daemon's 15 s
-// lock timeout, so its write of the 429 fails once and must be retried.
-// Meanwhile selects and the report are answered from memory (each returns
-// while the lock is still held: it is freed only after the last one), the
-// file is not touched, and a Hermes writer queues for the lock. Once the
-// lock frees, the holder's own change, the queued writer's, the daemon's
-// 429 and its request counts are all on disk.
+// TestLockHeldLong: another process holds auth.lock just past the
+// daemon's answer timeout (daemon.DefaultAnswerTimeout, 2 s;
+// FAULTS_LOCK_HOLD_SECONDS asks for longer). The daemon's writer never
+// waits for the lock: it tries it and, while it is busy, tries again with
+// backoff, so the 429's answer comes at the answer timeout, with
+// "persisted": false and the holder named. Meanwhile selects and the
+// report are answered from memory (each returns while the lock is still
+// held: it is freed only after the last one), the file is not touched, and
+// a Hermes writer queues for the lock. Once the lock frees, the holder's
+// own change, the queued writer's, the daemon's 429 and its request counts
+// are all on disk.
 func TestLockHeldLong(t *testing.T) {
 	needPython(t)
 	t.Parallel()
-	hold := time.Duration(knob(t, "FAULTS_LOCK_HOLD_SECONDS", 20, 4)) * time.Second
+	hold := daemon.DefaultAnswerTimeout + time.Second
+	if s := envInt(t, "FAULTS_LOCK_HOLD_SECONDS", 0); s > 0 {
+		hold = time.Duration(s) * time.Second
+	}
+	require.Greater(t, hold, daemon.DefaultAnswerTimeout, "FAULTS_LOCK_HOLD_SECONDS: the lock must stay held past the answer timeout")
 	d := daemontest.Start(t, daemontest.Options{Fixture: fixtureWith(t, 2), Args: baseArgs})
 	counts0 := requestCounts(t, daemontest.ReadDoc(t, d.AuthFile), countPool)
 
