@@ -12,6 +12,7 @@ import (
 
 	"github.com/credpool/credpool/authfile"
 	gt "github.com/credpool/credpool/gateway/gatewaytest"
+	"github.com/credpool/credpool/paths"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -250,8 +251,13 @@ func openGatewayTarget(ctx context.Context, cfg config, dir string) (*gwTarget, 
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	tg.gateway = "http://" + *h.Gateway
-	// startDaemon's XDG_CONFIG_HOME: the daemon made the token there.
-	tok, err := os.ReadFile(filepath.Join(dir, "config", "credpool", "gateway.token"))
+	// The daemon made the token where paths says, in its environment.
+	tokFile, found := paths.GatewayToken(tg.daemon.getenv)
+	if !found {
+		_ = tg.daemon.stop()
+		return nil, errors.New("gateway token: the daemon's environment names no config directory")
+	}
+	tok, err := os.ReadFile(tokFile)
 	if err != nil {
 		_ = tg.daemon.stop()
 		return nil, fmt.Errorf("gateway token: %w", err)
