@@ -167,7 +167,7 @@ func refresherScript(t testing.TB) string {
 // python3.
 func scriptRefresher(t testing.TB) refresherCommand {
 	t.Helper()
-	py, script := anyPython(t), refresherScript(t)
+	py, script := anyPython(t, "the Hermes-style refresher"), refresherScript(t)
 	return func(tokenURL string) []string { return []string{py, script, "script", tokenURL} }
 }
 

@@ -43,16 +43,16 @@ var sessionKinds = []struct {
 }
 
 // anyPython is Debian's /usr/bin/python3 (the one the Hermes packages
-// are installed for), else the python3 on PATH, for the Hermes-style
-// scripts; the test skips without one.
-func anyPython(t testing.TB) string {
+// are installed for), else the python3 on PATH; without one the test
+// skips, saying that who (a script, a check) needs it.
+func anyPython(t testing.TB, who string) string {
 	t.Helper()
 	if _, err := os.Stat("/usr/bin/python3"); err == nil {
 		return "/usr/bin/python3"
 	}
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 is not installed: the Hermes-style scripts need it")
+		t.Skipf("python3 is not installed: %s needs it", who)
 	}
 	return py
 }
@@ -61,7 +61,7 @@ func mimicSession(t *testing.T, h *harness, provider string, clockOffset float64
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("testdata", "stale_hermes.py"))
 	require.NoError(t, err)
-	argv := []string{anyPython(t), script, h.AuthFile, provider, "--clock-offset", fmt.Sprint(clockOffset)}
+	argv := []string{anyPython(t, "the Hermes-like writer"), script, h.AuthFile, provider, "--clock-offset", fmt.Sprint(clockOffset)}
 	return newSession(t, hermesProc(t, hermesEnv(t, h.AuthFile), argv...))
 }
 
