@@ -20,14 +20,6 @@ import (
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
-// holdLock takes auth.lock from this process (another process than the
-// daemon) and returns the release.
-func holdLock(t testing.TB, authFile string) (release func()) {
-	t.Helper()
-	_, release = daemontest.HoldLock(t, authFile)
-	return release
-}
-
 // changesWhileLocked makes two answered changes while auth.lock is held
 // elsewhere: an add and a DEAD mark. Each is answered after the answer
 // timeout (2 s) as served but not persisted. It returns the added id.
@@ -68,7 +60,7 @@ func exitCode(t testing.TB, err error) int {
 func TestStopWaitsForTheLock(t *testing.T) {
 	t.Parallel()
 	d := daemontest.Start(t, daemontest.Options{Fixture: fixtureWith(t, 3), Args: baseArgs})
-	release := holdLock(t, d.AuthFile)
+	_, release := daemontest.HoldLock(t, d.AuthFile)
 	added := changesWhileLocked(t, d.Client)
 
 	stopped := make(chan error, 1)
@@ -102,7 +94,7 @@ func TestStopWaitsForTheLock(t *testing.T) {
 func TestStopPastTheStopTimeout(t *testing.T) {
 	t.Parallel()
 	d := daemontest.Start(t, daemontest.Options{Fixture: fixtureWith(t, 3), Args: baseArgs})
-	release := holdLock(t, d.AuthFile)
+	_, release := daemontest.HoldLock(t, d.AuthFile)
 	added := changesWhileLocked(t, d.Client)
 	before, err := os.ReadFile(d.AuthFile)
 	require.NoError(t, err)

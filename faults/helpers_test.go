@@ -21,7 +21,6 @@ import (
 
 	"github.com/credpool/credpool/apitype"
 
-	"github.com/gofrs/flock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
@@ -257,9 +256,8 @@ func checkDoc(t testing.TB, doc map[string]any, ops []writerOp, seq0 int) {
 // the daemon nor a Hermes-style writer changes the file meanwhile.
 func withAuthLock(t testing.TB, authFile string, fn func()) {
 	t.Helper()
-	lk := flock.New(filepath.Join(filepath.Dir(authFile), "auth.lock"))
-	require.NoError(t, lk.Lock())
-	defer func() { _ = lk.Unlock() }()
+	_, release := daemontest.HoldLock(t, authFile)
+	defer release()
 	fn()
 }
 

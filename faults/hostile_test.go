@@ -377,7 +377,7 @@ func TestLockHeldDoesNotStallTheDaemon(t *testing.T) {
 		}
 		d := daemontest.Start(t, daemontest.Options{Fixture: encode(t, doc), Args: baseArgs})
 		events := collectEvents(t, d.Client)
-		release := holdLock(t, d.AuthFile)
+		_, release := daemontest.HoldLock(t, d.AuthFile)
 		held := true
 		defer func() {
 			if held {
@@ -456,7 +456,7 @@ func TestLockHeldDoesNotStallTheDaemon(t *testing.T) {
 		require.NoError(t, os.WriteFile(authFile, fixtureWith(t, 1), 0o600))
 		stale := filepath.Join(authDir, ".auth.json.tmp-killed")
 		require.NoError(t, os.WriteFile(stale, []byte(`{"half": `), 0o600))
-		release := holdLock(t, authFile)
+		_, release := daemontest.HoldLock(t, authFile)
 		// Start waits for health (10 s at most): it returns while the lock
 		// is still held, or the test fails there.
 		d := daemontest.Start(t, daemontest.Options{Dir: dir, Args: baseArgs})
