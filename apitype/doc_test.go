@@ -2,10 +2,11 @@ package apitype_test
 
 // These tests keep docs/API.md true: they read it, and the code that
 // decides the API (the wire types here, socketapi's routes, request
-// decoders and metrics, pool's event kinds, the events the daemon
-// publishes, the limits), and fail naming what one says and the other does
-// not. The doc's tables and examples are found by the HTML comments before
-// them (<!-- wire: Entry -->, <!-- example: Entry -->, <!-- errors -->, ...).
+// decoders and metrics, the gateway's metrics, pool's event kinds, the
+// events the daemon publishes, the limits), and fail naming what one says
+// and the other does not. The doc's tables and examples are found by the
+// HTML comments before them (<!-- wire: Entry -->, <!-- example: Entry -->,
+// <!-- errors -->, ...).
 
 import (
 	"encoding/json"
@@ -285,15 +286,26 @@ func TestAPIDocMetrics(t *testing.T) {
 	doc := readDoc(t)
 	rows, ok := doc.table("metrics")
 	require.True(t, ok, "docs/API.md has no <!-- metrics --> table")
-	code := metricsOf(t, parseFile(t, "../unix-socket-api/metrics.go"))
-	require.NotEmpty(t, code, "found no metrics in unix-socket-api/metrics.go; update this test's reading of it")
+	// The daemon's /metrics serves the socket API's metrics and the
+	// gateway's (registered through ServerOptions.Collectors).
+	sources := []string{"../unix-socket-api/metrics.go", "../gateway/metrics.go"}
+	code := map[string]metric{}
+	for _, src := range sources {
+		found := metricsOf(t, parseFile(t, src))
+		require.NotEmpty(t, found, "found no metrics in %s; update this test's reading of it", src)
+		for name, m := range found {
+			_, dup := code[name]
+			require.False(t, dup, "metric %s is defined twice", name)
+			code[name] = m
+		}
+	}
 	seen := map[string]bool{}
 	for _, r := range rows {
 		name := fieldName(r[0])
 		seen[name] = true
 		m, ok := code[name]
 		if !ok {
-			t.Errorf("docs/API.md lists metric %s, which unix-socket-api/metrics.go does not define", name)
+			t.Errorf("docs/API.md lists metric %s, which none of %v defines", name, sources)
 			continue
 		}
 		if m.kind != r[1] {

@@ -127,6 +127,20 @@ func diskEntry(t *testing.T, path, provider, id string) (pool.Entry, bool) {
 	return pool.Entry{}, false
 }
 
+// entry is the daemon's view of one entry; the test fails when it has none.
+func (h *harness) entry(t *testing.T, provider, id string) apitype.Entry {
+	t.Helper()
+	v, err := h.client.Pool(context.Background(), provider)
+	require.NoError(t, err)
+	for _, e := range v.Entries {
+		if e.ID == id {
+			return e
+		}
+	}
+	t.Fatalf("%s/%s not in the pool", provider, id)
+	return apitype.Entry{}
+}
+
 // follow collects events from the daemon's stream.
 type follower struct {
 	mu     sync.Mutex

@@ -70,20 +70,6 @@ func newFake(t *testing.T) (*oauthtest.Server, *fakeClock) {
 	return fake, clock
 }
 
-// entry is the daemon's view of one entry.
-func (r *oauthRig) entry(t *testing.T, provider, id string) apitype.Entry {
-	t.Helper()
-	v, err := r.client.Pool(context.Background(), provider)
-	require.NoError(t, err)
-	for _, e := range v.Entries {
-		if e.ID == id {
-			return e
-		}
-	}
-	t.Fatalf("%s/%s not in the pool", provider, id)
-	return apitype.Entry{}
-}
-
 // onDisk is the entry as another process reads it from auth.json.
 func (r *oauthRig) onDisk(t *testing.T, provider, id string) pool.Entry {
 	t.Helper()

@@ -35,7 +35,7 @@ func TestCLISelectTokenPrintsOnlyTheToken(t *testing.T) {
 	// Without --token the token is not shown.
 	res = h.credpool("", "select", "openrouter")
 	require.Equal(t, 0, res.code, res.stderr)
-	noSecret(t, "credpool select without --token", res.stdout+res.stderr)
+	daemontest.NoSecret(t, "credpool select without --token", res.stdout+res.stderr)
 }
 
 // add reads the secret from stdin and changes the file under auth.lock, with
@@ -50,7 +50,7 @@ func TestCLIAdminCommands(t *testing.T) {
 		res := h.credpool(tok+"\n", "add", "openrouter", "--label", "added-e2e")
 		require.Equal(t, 0, res.code, res.stderr)
 		assert.Contains(t, res.stdout, "added")
-		noSecret(t, "credpool add", res.stdout+res.stderr)
+		daemontest.NoSecret(t, "credpool add", res.stdout+res.stderr)
 
 		e := diskEntryByLabel(t, h.disk(), "openrouter", "added-e2e")
 		require.NotNil(t, e, "the entry is in the file")
@@ -123,7 +123,7 @@ func TestCLIAdminCommands(t *testing.T) {
 		require.NoError(t, r.err)
 		res := r.res
 		require.Equal(t, 0, res.code, res.stderr)
-		noSecret(t, "credpool add", res.stdout+res.stderr)
+		daemontest.NoSecret(t, "credpool add", res.stdout+res.stderr)
 
 		e := diskEntryByLabel(t, daemontest.ReadDoc(t, p.auth), "openrouter", "offline-e2e")
 		require.NotNil(t, e)

@@ -33,7 +33,7 @@ func TestCLIReadsItsOwnWrites(t *testing.T) {
 		label := "ryw-" + randHex(t)
 		add := h.credpool(tok+"\n", "add", provider, "--label", label)
 		require.Equal(t, 0, add.code, "add %d: %s", i, add.stderr)
-		noSecret(t, "credpool add", add.stdout+add.stderr)
+		daemontest.NoSecret(t, "credpool add", add.stdout+add.stderr)
 		fields := strings.Fields(add.stdout) // added ID "LABEL" to PROVIDER ...
 		require.GreaterOrEqual(t, len(fields), 2, "add's answer: %q", add.stdout)
 		id := fields[1]
@@ -47,7 +47,7 @@ func TestCLIReadsItsOwnWrites(t *testing.T) {
 			if st.code != 0 || !strings.Contains(st.stdout, label) || !strings.Contains(st.stdout, id) {
 				statusMiss++
 			}
-			noSecret(t, "credpool status", st.stdout+st.stderr)
+			daemontest.NoSecret(t, "credpool status", st.stdout+st.stderr)
 		}
 
 		rm := h.credpool("", "remove", provider, id)

@@ -58,7 +58,7 @@ func TestSelectReport429And401Dead(t *testing.T) {
 	require.Equal(t, 0, st.code, st.stderr)
 	assert.Contains(t, lineWith(st.stdout, second), "dead token_invalidated", st.stdout)
 	assert.Contains(t, lineWith(st.stdout, first), "exhausted 429", st.stdout)
-	noSecret(t, "credpool status", st.stdout+st.stderr)
+	daemontest.NoSecret(t, "credpool status", st.stdout+st.stderr)
 
 	daemontest.Eventually(t, "both marks on disk", func() bool {
 		doc := h.disk()
@@ -178,7 +178,7 @@ func (h *harness) cliEvents(t *testing.T, typ, id string) func() bool {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
-		noSecret(t, "credpool events", out.String())
+		daemontest.NoSecret(t, "credpool events", out.String())
 	})
 	// The command has subscribed once it prints an event: ping with
 	// harmless Hermes-style writes until a file.reloaded comes through.
@@ -340,7 +340,7 @@ func TestCorruptFileDegradedThenRepaired(t *testing.T) {
 		hl := h.health()
 		return hl.Status == "degraded" && hl.LastError != nil
 	})
-	noSecret(t, "health", apitype.Value(h.health().LastError))
+	daemontest.NoSecret(t, "health", apitype.Value(h.health().LastError))
 	f.wait(t, "file.error", "")
 
 	// Still serving the last good state; the mark must wait.

@@ -117,7 +117,7 @@ type chatGPTLogin struct{ access, refresh, id string }
 func newChatGPTLogin(t testing.TB, fake *oauthtest.Server) chatGPTLogin {
 	tok := fake.Issue(codexPool)
 	email := base64.RawURLEncoding.EncodeToString([]byte(`{"email":"dev@example.com","exp":` + fmt.Sprint(time.Now().Add(time.Hour).Unix()) + `}`))
-	return chatGPTLogin{access: tok.AccessToken, refresh: tok.RefreshToken, id: "eyJhbGciOiJub25lIn0." + email + ".id-" + secretMark + "-" + randHex(t)}
+	return chatGPTLogin{access: tok.AccessToken, refresh: tok.RefreshToken, id: "eyJhbGciOiJub25lIn0." + email + ".id-" + daemontest.SecretMark + "-" + randHex(t)}
 }
 
 func (l chatGPTLogin) file(t testing.TB) []byte {
@@ -164,7 +164,7 @@ func TestCodexCLILoginIsFollowed(t *testing.T) {
 	h := startFollowing(t, dir, th, fake)
 	f := h.follow()
 
-	key := "sk-proj-" + secretMark + "-codexcli-" + randHex(t)
+	key := "sk-proj-" + daemontest.SecretMark + "-codexcli-" + randHex(t)
 	codexCLI(t, th, key, "login", "--with-api-key")
 	raw, err := os.ReadFile(th.codexFile())
 	require.NoError(t, err, "codex login wrote $CODEX_HOME/auth.json")
@@ -228,7 +228,7 @@ func TestCodexCLILoginIsFollowed(t *testing.T) {
 
 	// An API-key login again, then codex logout: each entry follows
 	// where the tool's login is.
-	key2 := "sk-proj-" + secretMark + "-codexcli-" + randHex(t)
+	key2 := "sk-proj-" + daemontest.SecretMark + "-codexcli-" + randHex(t)
 	codexCLI(t, th, key2, "login", "--with-api-key")
 	h.waitSelects("openai", key2, "the new API key handed out")
 	_, err = h.Client.Select(bg, codexPool, apitype.SelectRequest{})
@@ -333,7 +333,7 @@ func secretsStayOut(t *testing.T, h *harness, secrets ...string) {
 	t.Helper()
 	raw, err := os.ReadFile(h.AuthFile)
 	require.NoError(t, err)
-	noSecret(t, "auth.json", string(raw))
+	daemontest.NoSecret(t, "auth.json", string(raw))
 	doc := decode(t, raw)
 	pools, _ := doc["credential_pool"].(map[string]any)
 	rows := 0
@@ -359,11 +359,11 @@ func secretsStayOut(t *testing.T, h *harness, secrets ...string) {
 	assert.NotZero(t, rows, "the logins have rows in auth.json")
 	for _, path := range []string{"/v1/health", "/v1/pools", "/v1/pools/openai", "/v1/pools/openai-codex", "/v1/pools/anthropic", "/metrics"} {
 		_, b := h.call("GET", path, "")
-		noSecret(t, "GET "+path, string(b))
+		daemontest.NoSecret(t, "GET "+path, string(b))
 	}
 	for _, args := range [][]string{{"status"}, {"status", "--json"}} {
 		res := h.credpool("", args...)
-		noSecret(t, "credpool "+strings.Join(args, " "), res.stdout+res.stderr)
+		daemontest.NoSecret(t, "credpool "+strings.Join(args, " "), res.stdout+res.stderr)
 	}
 }
 
@@ -383,7 +383,7 @@ func TestExternalLoginsOptOut(t *testing.T) {
 			t.Parallel()
 			fake := oauthtest.New(t)
 			dir, th := newToolHome(t)
-			key := "sk-proj-" + secretMark + "-" + randHex(t)
+			key := "sk-proj-" + daemontest.SecretMark + "-" + randHex(t)
 			require.NoError(t, os.WriteFile(th.codexFile(), []byte(`{"auth_mode": "apikey", "OPENAI_API_KEY": "`+key+`"}`), 0o600))
 			a := fake.Issue("anthropic")
 			require.NoError(t, os.WriteFile(th.claudeFile(), claudeFile(t, a.AccessToken, a.RefreshToken, time.Now().Add(time.Hour).UnixMilli()), 0o600))

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	gt "github.com/credpool/credpool/gateway/gatewaytest"
+	"github.com/credpool/credpool/internal/daemontest"
 )
 
 // raw sends one request, byte for byte as written (a Host of its own, a
@@ -84,7 +85,7 @@ func TestGatewayRefusals(t *testing.T) {
 			for _, w := range tc.want {
 				assert.Contains(t, body, w)
 			}
-			assert.NotContains(t, body, "SECRET", "the answer quotes no token")
+			assert.NotContains(t, body, daemontest.SecretMark, "the answer quotes no token")
 		})
 	}
 	assert.Empty(t, g.up.Requests(), "no refused request reached the upstream")
@@ -118,7 +119,7 @@ func TestGatewaySecretsNeverLeak(t *testing.T) {
 	for _, h := range []string{"Authorization: Bearer " + wrong, "X-Api-Key: " + wrong, "X-Api-Key: " + gwKey("o", 3)} {
 		resp := g.request(ctx, "POST", "/openai/chat/completions", chatBody, "Authorization:", h)
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, h)
-		noSecret(t, "answer to a refused token", readBody(t, resp))
+		daemontest.NoSecret(t, "answer to a refused token", readBody(t, resp))
 	}
 	// A secret-looking pool name or path is the client's own input: its
 	// answer may quote it back, but it makes no label and is not logged as
@@ -133,10 +134,10 @@ func TestGatewaySecretsNeverLeak(t *testing.T) {
 	status := g.credpool("", "status", "openai")
 	require.Equal(t, 0, status.code, status.stderr)
 	assert.Contains(t, lineWith(status.stdout, "  o1  "), "exhausted 401 invalid_api_key")
-	noSecret(t, "credpool status", status.stdout)
+	daemontest.NoSecret(t, "credpool status", status.stdout)
 	js := g.credpool("", "status", "openai", "--json")
 	require.Equal(t, 0, js.code, js.stderr)
-	noSecret(t, "credpool status --json", js.stdout)
+	daemontest.NoSecret(t, "credpool status --json", js.stdout)
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal([]byte(js.stdout), &doc), js.stdout)
 	assert.Contains(t, js.stdout, "Incorrect API key provided", "the upstream's message is kept, the key cut out of it")
@@ -146,6 +147,6 @@ func TestGatewaySecretsNeverLeak(t *testing.T) {
 	assert.Contains(t, string(metrics), `credpool_gateway_requests_total{attempts="3",pool="openai",status="200"} 1`)
 	assert.Contains(t, string(metrics), `credpool_gateway_requests_total{attempts="0",pool="unknown",status="404"} 1`)
 	assert.Contains(t, string(metrics), `credpool_gateway_requests_total{attempts="0",pool="-",status="401"} 3`)
-	noSecret(t, "/metrics", string(metrics))
+	daemontest.NoSecret(t, "/metrics", string(metrics))
 	assert.NotContains(t, g.Stderr.String(), g.token)
 }

@@ -18,6 +18,7 @@ import (
 	gt "github.com/credpool/credpool/gateway/gatewaytest"
 	"github.com/credpool/credpool/internal/daemontest"
 	"github.com/credpool/credpool/internal/testio"
+	cppaths "github.com/credpool/credpool/paths"
 )
 
 // Gateway tests run the real daemon with --gateway 127.0.0.1:0 in front of
@@ -76,18 +77,26 @@ func startGateway(t *testing.T, pools ...gwPool) *gwHarness {
 	fixture, err := json.Marshal(map[string]any{"version": 1, "credential_pool": credPools})
 	require.NoError(t, err)
 
-	// The token is made beforehand, with the marker in it; the daemon and
-	// the command line find it beside the config.
+	// The token is made beforehand, with the marker in it, where package
+	// paths puts it for the daemon's XDG_CONFIG_HOME; the daemon and the
+	// command line find it there.
 	dir := testio.ShortTempDir(t)
-	token := "cpgw-SECRET-e2e-" + randHex(t)
-	tokenFile := filepath.Join(dir, "config", "credpool", "gateway.token")
+	token := "cpgw-" + daemontest.SecretMark + "-e2e-" + randHex(t)
+	configHome := filepath.Join(dir, "config")
+	tokenFile, ok := cppaths.GatewayToken(func(name string) string {
+		if name == "XDG_CONFIG_HOME" {
+			return configHome
+		}
+		return ""
+	})
+	require.True(t, ok)
 	require.NoError(t, os.MkdirAll(filepath.Dir(tokenFile), 0o700))
 	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
 
 	h := start(t, fixture, daemontest.Options{Dir: dir,
 		Args: []string{"--gateway", "127.0.0.1:0", "--log-level", "debug",
 			"--upstream", "openai=" + up.URL + "/v1", "--upstream", "anthropic=" + up.URL},
-		Env: []string{"XDG_CONFIG_HOME=" + filepath.Join(dir, "config")}})
+		Env: []string{"XDG_CONFIG_HOME=" + configHome}})
 	addr := h.health().Gateway
 	require.NotNil(t, addr, "health names the gateway's address: %s", h.Stderr.String())
 	tr := &http.Transport{}

@@ -29,10 +29,6 @@ import (
 	"github.com/credpool/credpool/internal/testio"
 )
 
-// secretMark is in every fake access and refresh token of these tests, so a
-// leak is found by one substring search whatever the token.
-const secretMark = "SECRET"
-
 func randHex(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 8)
@@ -41,9 +37,10 @@ func randHex(t testing.TB) string {
 	return hex.EncodeToString(b)
 }
 
-// accessToken and refreshToken are distinctive fake secrets.
-func accessToken(t testing.TB) string  { return "sk-SECRET-e2e-" + randHex(t) }
-func refreshToken(t testing.TB) string { return "rt-SECRET-" + randHex(t) }
+// accessToken and refreshToken are distinctive fake secrets, holding
+// daemontest.SecretMark.
+func accessToken(t testing.TB) string  { return "sk-" + daemontest.SecretMark + "-e2e-" + randHex(t) }
+func refreshToken(t testing.TB) string { return "rt-" + daemontest.SecretMark + "-" + randHex(t) }
 
 // decode reads JSON keeping numbers as their literal text, so equality checks
 // also catch a changed representation (1.0 written back as 1).
@@ -63,36 +60,12 @@ func decode(t testing.TB, raw []byte) map[string]any {
 func secretFixture(t testing.TB, change func(doc map[string]any)) []byte {
 	t.Helper()
 	doc := decode(t, daemontest.Fixture)
-	replaced := map[string]string{}
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, x := range v {
-				s, ok := x.(string)
-				if !ok || s == "" {
-					walk(x)
-					continue
-				}
-				switch k {
-				case "access_token", "refresh_token", "id_token":
-					if _, done := replaced[s]; !done {
-						if k == "access_token" {
-							replaced[s] = accessToken(t)
-						} else {
-							replaced[s] = refreshToken(t)
-						}
-					}
-					v[k] = replaced[s]
-				}
-			}
-		case []any:
-			for _, x := range v {
-				walk(x)
-			}
+	daemontest.MarkSecrets(doc, func(field, _ string) string {
+		if field == "access_token" {
+			return accessToken(t)
 		}
-	}
-	walk(doc)
+		return refreshToken(t)
+	})
 	if change != nil {
 		change(doc)
 	}
@@ -126,8 +99,8 @@ type harness struct {
 }
 
 // start starts the real daemon on fixture. At the end of the test it stops
-// the daemon (SIGTERM must exit 0) and checks that no secret ever reached its
-// stderr.
+// the daemon (SIGTERM must exit 0); daemontest.Start then checks that no
+// secret ever reached its stderr.
 func start(t testing.TB, fixture []byte, opts daemontest.Options) *harness {
 	t.Helper()
 	opts.Fixture = fixture
@@ -138,7 +111,6 @@ func start(t testing.TB, fixture []byte, opts daemontest.Options) *harness {
 			assert.NoError(t, d.Stop(), "SIGTERM must give exit 0")
 		}
 		h.http.CloseIdleConnections()
-		noSecret(t, "daemon stderr", d.Stderr.String())
 		if t.Failed() {
 			t.Logf("daemon stderr:\n%s", d.Stderr.String())
 		}
@@ -336,7 +308,7 @@ func (h *harness) follow() *follower {
 	h.t.Cleanup(func() {
 		cancel()
 		<-done
-		noSecret(h.t, "events", strings.Join(f.raw(), "\n"))
+		daemontest.NoSecret(h.t, "events", strings.Join(f.raw(), "\n"))
 	})
 	return f
 }
@@ -370,20 +342,12 @@ func (f *follower) wait(t testing.TB, typ, id string) apitype.Event {
 	return ev
 }
 
-// noSecret fails when text holds any fake token of these tests.
-func noSecret(t testing.TB, what, text string) {
-	t.Helper()
-	if i := strings.Index(text, secretMark); i >= 0 {
-		t.Errorf("a secret leaked into %s: …%s…", what, text[max(0, i-200):min(len(text), i+100)])
-	}
-}
-
 // answerHasNoSecret checks a JSON answer: refresh tokens never, access tokens
 // only at the JSON paths in allowed (e.g. "credential.access_token").
 func answerHasNoSecret(t testing.TB, what string, body []byte, allowed ...string) {
 	t.Helper()
 	if len(allowed) == 0 {
-		noSecret(t, what, string(body))
+		daemontest.NoSecret(t, what, string(body))
 		return
 	}
 	var doc map[string]any
@@ -405,7 +369,7 @@ func answerHasNoSecret(t testing.TB, what string, body []byte, allowed ...string
 	}
 	rest, err := json.Marshal(doc)
 	require.NoError(t, err)
-	noSecret(t, what+" (outside "+strings.Join(allowed, ", ")+")", string(rest))
+	daemontest.NoSecret(t, what+" (outside "+strings.Join(allowed, ", ")+")", string(rest))
 }
 
 func excerpt(b []byte) string {

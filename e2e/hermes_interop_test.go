@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -21,9 +20,9 @@ import (
 // against the daemon's auth.json, with Debian's Python and the three
 // packages that code imports.
 type realHermes struct {
-	t                testing.TB
-	py, script, src  string
-	hermesHome, home string
+	t          testing.TB
+	py, script string
+	env        []string
 }
 
 // newRealHermes skips the test, saying what is missing, where the Hermes
@@ -33,25 +32,22 @@ func newRealHermes(t testing.TB, authFile string) *realHermes {
 	py, src := hermesCheckout(t)
 	script, err := filepath.Abs(filepath.Join("testdata", "hermes_pool.py"))
 	require.NoError(t, err)
-	home := filepath.Join(t.TempDir(), "home")
-	require.NoError(t, os.Mkdir(home, 0o700))
-	return &realHermes{t: t, py: py, script: script, src: src, hermesHome: filepath.Dir(authFile), home: home}
+	// One HOME for every run, as one user's Hermes has.
+	env := append(hermesEnv(t, authFile), "HERMES_SRC="+src)
+	return &realHermes{t: t, py: py, script: script, env: env}
 }
 
-// run runs one command of hermes_pool.py and decodes its JSON output. The
-// environment is bare: Hermes seeds pool entries from *_API_KEY variables
-// and from files under HOME, so HOME is a scratch directory; no .pyc is
-// written into the snapshot.
+// run runs one command of hermes_pool.py, in hermesEnv, and decodes its
+// JSON output.
 func (r *realHermes) run(stdin string, out any, args ...string) {
 	r.t.Helper()
 	cmd := exec.Command(r.py, append([]string{r.script}, args...)...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + r.home, "HERMES_HOME=" + r.hermesHome,
-		"HERMES_SRC=" + r.src, "PYTHONDONTWRITEBYTECODE=1", "LANG=C.UTF-8"}
+	cmd.Env = r.env
 	cmd.Stdin = bytes.NewReader([]byte(stdin))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(r.t, cmd.Run(), "hermes_pool.py %v:\n%s", args, stderr.String())
-	noSecret(r.t, "Hermes' stderr", stderr.String())
+	daemontest.NoSecret(r.t, "Hermes' stderr", stderr.String())
 	require.NoError(r.t, json.Unmarshal(stdout.Bytes(), out), "hermes_pool.py %v printed %q", args, excerpt(stdout.Bytes()))
 }
 

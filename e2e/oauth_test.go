@@ -1,16 +1,13 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -97,7 +94,7 @@ func (h *harness) metric(name string, labels ...string) float64 {
 	h.t.Helper()
 	text, err := h.Client.Metrics(bg)
 	require.NoError(h.t, err)
-	noSecret(h.t, "/metrics", text)
+	daemontest.NoSecret(h.t, "/metrics", text)
 	want := name
 	if len(labels) > 0 {
 		want += "{" + strings.Join(labels, ",") + "}"
@@ -151,119 +148,80 @@ func newPairOnDisk(t testing.TB, h *harness, tok oauthtest.Token) {
 
 // hermesRefresher is one Hermes process waiting to refresh the Codex login
 // (testdata/hermes_refresh.py): started, loaded, and blocked until go.
-type hermesRefresher struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Scanner
-	err   *testio.SyncBuffer
-}
+type hermesRefresher struct{ p *daemontest.Proc }
 
-// hermesPython is the interpreter the real Hermes code runs on: Debian's,
-// with the packages Hermes imports.
-const hermesPython = "/usr/bin/python3"
+// refresherCommand is hermes_refresh.py's command line for the fake token
+// endpoint at tokenURL, by the real Hermes code or by the Hermes-style
+// script.
+type refresherCommand func(tokenURL string) []string
 
-// hermesSource is the real Hermes code (a directory holding
-// agent/credential_pool.py), "" when there is none or hermesPython cannot
-// import what it needs: $CREDPOOL_HERMES_SRC, else shared/hermes in a
-// directory above the module.
-func hermesSource() string {
-	if exec.Command(hermesPython, "-c", "import httpx, yaml, dotenv").Run() != nil {
-		return ""
-	}
-	if src := os.Getenv("CREDPOOL_HERMES_SRC"); src != "" {
-		return src
-	}
-	dir, err := filepath.Abs("..")
-	if err != nil {
-		return ""
-	}
-	for {
-		src := filepath.Join(dir, "shared", "hermes")
-		if _, err := os.Stat(filepath.Join(src, "agent", "credential_pool.py")); err == nil {
-			return src
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
-
-// startHermesRefreshers starts n refreshers on h's auth.json, by the real
-// Hermes code (src != "") or by the Hermes-style script, and waits until
-// each has loaded the pool.
-func startHermesRefreshers(t testing.TB, h *harness, fake *oauthtest.Server, src string, n int) []*hermesRefresher {
+// refresherScript is the path of hermes_refresh.py.
+func refresherScript(t testing.TB) string {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("testdata", "hermes_refresh.py"))
 	require.NoError(t, err)
-	py := hermesPython
-	args := []string{script, "real", src, fake.TokenURL(codexPool)}
-	if src == "" {
-		if py, err = exec.LookPath("python3"); err != nil {
-			t.Skip("python3 is not installed: the Hermes-style refresher needs it")
-		}
-		args = []string{script, "script", fake.TokenURL(codexPool)}
-	}
-	home := filepath.Join(h.Dir, "hermes-user")
-	require.NoError(t, os.MkdirAll(home, 0o700))
+	return script
+}
+
+// scriptRefresher runs the Hermes-style script; the test skips without
+// python3.
+func scriptRefresher(t testing.TB) refresherCommand {
+	t.Helper()
+	py, script := anyPython(t, "the Hermes-style refresher"), refresherScript(t)
+	return func(tokenURL string) []string { return []string{py, script, "script", tokenURL} }
+}
+
+// realRefresher runs the real Hermes code; the test skips, saying what is
+// missing, where the Hermes checkout or its Python packages are not there.
+func realRefresher(t testing.TB) refresherCommand {
+	t.Helper()
+	py, src := hermesCheckout(t)
+	script := refresherScript(t)
+	return func(tokenURL string) []string { return []string{py, script, "real", src, tokenURL} }
+}
+
+// startHermesRefreshers starts n refreshers (command) on h's auth.json, in
+// one Hermes environment, and waits until each has loaded the pool.
+func startHermesRefreshers(t testing.TB, h *harness, fake *oauthtest.Server, command refresherCommand, n int) []*hermesRefresher {
+	t.Helper()
+	env := hermesEnv(t, h.AuthFile)
+	argv := command(fake.TokenURL(codexPool))
 	rs := make([]*hermesRefresher, n)
-	ready := make(chan bool, n)
 	for i := range rs {
-		cmd := exec.Command(py, args...)
-		cmd.Env = []string{"HERMES_HOME=" + filepath.Dir(h.AuthFile), "HOME=" + home, "PATH=" + os.Getenv("PATH")}
-		r := &hermesRefresher{cmd: cmd, err: &testio.SyncBuffer{}}
-		cmd.Stderr = r.err
-		r.stdin, err = cmd.StdinPipe()
-		require.NoError(t, err)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() {
-			_ = r.stdin.Close()
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-		r.out = bufio.NewScanner(stdout)
-		go func() { ready <- r.next() == "ready" }()
-		rs[i] = r
+		rs[i] = &hermesRefresher{p: hermesProc(t, env, argv...)}
 	}
-	timeout := time.After(30 * time.Second)
-	for range rs {
-		select {
-		case ok := <-ready:
-			require.True(t, ok, "a Hermes refresher did not get ready: %s", rs[0].err.String())
-		case <-timeout:
-			t.Fatalf("the Hermes refreshers did not get ready in 30 s: %s", rs[0].err.String())
-		}
+	// They load at the same time: the first wait covers the others.
+	deadline := time.Now().Add(30 * time.Second)
+	for i, r := range rs {
+		require.Equal(t, "ready", r.next(time.Until(deadline)), "hermes refresher %d; stderr:\n%s", i, r.p.Stderr())
 	}
 	return rs
 }
 
 // next is the next line of the refresher's stdout that is the protocol's
-// ("ready" or a JSON object), "" at its end.
-func (r *hermesRefresher) next() string {
-	for r.out.Scan() {
-		if l := strings.TrimSpace(r.out.Text()); l == "ready" || strings.HasPrefix(l, "{") {
+// ("ready" or a JSON object): the real Hermes code may print others.
+func (r *hermesRefresher) next(timeout time.Duration) string {
+	deadline := time.Now().Add(timeout)
+	for {
+		if l := strings.TrimSpace(r.p.Expect(time.Until(deadline))); l == "ready" || strings.HasPrefix(l, "{") {
 			return l
 		}
 	}
-	return ""
 }
 
-// result lets the refresher go and returns the sha256 of the access token
-// it ended with.
+// result returns the sha256 of the access token the refresher ended with,
+// once it has been let go.
 func (r *hermesRefresher) result() (string, error) {
 	var res struct {
 		AccessSHA *string `json:"access_sha"`
 		Error     *string `json:"error"`
 	}
-	line := r.next()
+	line := r.next(30 * time.Second)
 	if err := json.Unmarshal([]byte(line), &res); err != nil {
-		return "", fmt.Errorf("hermes refresher said %q: %w; stderr: %s", line, err, r.err.String())
+		return "", fmt.Errorf("hermes refresher said %q: %w; stderr: %s", line, err, r.p.Stderr())
 	}
 	if res.Error != nil || res.AccessSHA == nil {
-		return "", fmt.Errorf("hermes refresher: %v; stderr: %s", apitype.Value(res.Error), r.err.String())
+		return "", fmt.Errorf("hermes refresher: %v; stderr: %s", apitype.Value(res.Error), r.p.Stderr())
 	}
 	return *res.AccessSHA, nil
 }
@@ -292,21 +250,21 @@ func sha256Hex(s string) string {
 // the new pair in the row and in the singleton.
 func TestOAuthStampede(t *testing.T) {
 	t.Parallel()
-	kinds := []struct{ name, src string }{{"hermes-style script", ""}}
-	if src := hermesSource(); src != "" {
-		kinds = append(kinds, struct{ name, src string }{"real hermes", src})
-	} else {
-		t.Log("the real Hermes code is not here (set CREDPOOL_HERMES_SRC; /usr/bin/python3 needs python3-httpx, -yaml, -dotenv): only the Hermes-style script runs")
-	}
-	for _, k := range kinds {
-		t.Run(k.name, func(t *testing.T) {
+	for _, kind := range []struct {
+		name    string
+		command func(t testing.TB) refresherCommand
+	}{
+		{"hermes-style script", scriptRefresher},
+		{"real hermes", realRefresher},
+	} {
+		t.Run(kind.name, func(t *testing.T) {
 			t.Parallel()
-			stampede(t, k.src, 100, 4)
+			stampede(t, kind.command(t), 100, 4)
 		})
 	}
 }
 
-func stampede(t *testing.T, hermesSrc string, agents, hermeses int) {
+func stampede(t *testing.T, command refresherCommand, agents, hermeses int) {
 	fake := oauthtest.New(t)
 	// 60 s left: inside Hermes' 120 s skew, outside credpool's horizon,
 	// so nobody refreshes before the storm.
@@ -315,7 +273,7 @@ func stampede(t *testing.T, hermesSrc string, agents, hermeses int) {
 	f := h.follow()
 
 	t0 := time.Now()
-	refreshers := startHermesRefreshers(t, h, fake, hermesSrc, hermeses)
+	refreshers := startHermesRefreshers(t, h, fake, command, hermeses)
 	t.Logf("hermes ready after %v", time.Since(t0))
 	clients := make([]*socketapi.Client, agents)
 	for i := range clients {
@@ -342,8 +300,7 @@ func stampede(t *testing.T, hermesSrc string, agents, hermeses int) {
 	storm := time.Now()
 	close(goCh)
 	for _, r := range refreshers {
-		_, err := io.WriteString(r.stdin, "go\n")
-		require.NoError(t, err)
+		r.p.Send("go")
 	}
 	wg.Wait()
 	t.Logf("every agent has the new token %v after the storm began", time.Since(storm))
@@ -445,7 +402,7 @@ func (h *harness) statusJSON(provider, id string) apitype.Entry {
 	h.t.Helper()
 	res := h.credpool("", "status", "--json", provider)
 	require.Equal(h.t, 0, res.code, res.stderr)
-	noSecret(h.t, "credpool status --json", res.stdout+res.stderr)
+	daemontest.NoSecret(h.t, "credpool status --json", res.stdout+res.stderr)
 	var out apitype.Pools
 	require.NoError(h.t, json.Unmarshal([]byte(res.stdout), &out))
 	for _, p := range out.Pools {
@@ -523,7 +480,7 @@ func TestOAuthRefreshOutcomes(t *testing.T) {
 			assertToken(t, old.AccessToken, sel.Credential.AccessToken)
 			text := h.credpool("", "status", codexPool)
 			assert.Contains(t, lineWith(text.stdout, codexID), "last refresh failed", text.stdout)
-			noSecret(t, "credpool status", text.stdout)
+			daemontest.NoSecret(t, "credpool status", text.stdout)
 			waitRefreshes(t, h, codexPool, "rate_limited", 1)
 			_, dead := f.find("entry.dead", codexID)
 			assert.False(t, dead)

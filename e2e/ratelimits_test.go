@@ -147,7 +147,7 @@ func TestAnthropicModelCooldownLeavesOtherModels(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, text, `credpool_model_cooldowns_total{model="claude-opus-4-1",provider="anthropic"} 1`)
 	assert.Contains(t, text, `credpool_model_benched{model="claude-opus-4-1",provider="anthropic"} 1`)
-	noSecret(t, "metrics", text)
+	daemontest.NoSecret(t, "metrics", text)
 }
 
 // Quota readings live in credpool's own state file: a restart keeps them,
@@ -163,7 +163,7 @@ func TestQuotaSurvivesADaemonRestart(t *testing.T) {
 	state, err := os.ReadFile(filepath.Join(filepath.Dir(h.AuthFile), "credpool-state.json"))
 	require.NoError(t, err, "the state file is written by the time the daemon exits")
 	assert.Contains(t, string(state), `"openai/requests"`)
-	noSecret(t, "state file", string(state))
+	daemontest.NoSecret(t, "state file", string(state))
 
 	require.NoError(t, h.Restart())
 	assert.Equal(t, "bbbbbb", selectID(t, h, "openai", ""), "the restarted daemon still skips the key with no budget")

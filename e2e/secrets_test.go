@@ -93,14 +93,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 	} {
 		res := h.credpool("", args...)
 		assert.Equal(t, 0, res.code, "%v: %s", args, res.stderr)
-		noSecret(t, "credpool "+strings.Join(args, " "), res.stdout+res.stderr)
+		daemontest.NoSecret(t, "credpool "+strings.Join(args, " "), res.stdout+res.stderr)
 	}
 
 	var metrics []byte
 	code, metrics = h.call(http.MethodGet, "/metrics", "")
 	require.Equal(t, 200, code)
 	require.Contains(t, string(metrics), "# TYPE", "a Prometheus exposition")
-	noSecret(t, "/metrics", string(metrics))
+	daemontest.NoSecret(t, "/metrics", string(metrics))
 
 	// The events of this flow all came through the stream.
 	for _, typ := range []string{"entry.exhausted", "entry.dead", "entry.added", "entry.removed", "entry.recovered"} {
@@ -140,7 +140,7 @@ func TestReportedMessageQuotingTheTokenIsNotSpread(t *testing.T) {
 	daemontest.Eventually(t, "DEAD on disk", func() bool {
 		return str(entryOf(t, h.disk(), "openrouter", "77aa11")["last_status"]) == "dead"
 	})
-	noSecret(t, "last_error_message on disk", str(entryOf(t, h.disk(), "openrouter", "77aa11")["last_error_message"]))
+	daemontest.NoSecret(t, "last_error_message on disk", str(entryOf(t, h.disk(), "openrouter", "77aa11")["last_error_message"]))
 }
 
 func jsonString(s string) string {

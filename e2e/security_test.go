@@ -277,7 +277,7 @@ func TestHostileHTTP(t *testing.T) {
 				got := rawExchange(t, h.Socket, []byte(req))
 				assert.True(t, strings.HasPrefix(got, "403 "), "%q → %s", req, got)
 				assert.Contains(t, got, `"forbidden"`)
-				noSecret(t, "403 answer", got)
+				daemontest.NoSecret(t, "403 answer", got)
 			}
 		}
 	})
@@ -298,7 +298,7 @@ func TestHostileHTTP(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "chunked=%v: %s", chunked, excerpt(b))
-			noSecret(t, "413 answer", string(b))
+			daemontest.NoSecret(t, "413 answer", string(b))
 		}
 		assert.Equal(t, entries, countEntries(), "nothing was added")
 	})

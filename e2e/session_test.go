@@ -43,15 +43,16 @@ var sessionKinds = []struct {
 }
 
 // anyPython is Debian's /usr/bin/python3 (the one the Hermes packages
-// are installed for), else the python3 on PATH; the test skips without one.
-func anyPython(t testing.TB) string {
+// are installed for), else the python3 on PATH; without one the test
+// skips, saying that who (a script, a check) needs it.
+func anyPython(t testing.TB, who string) string {
 	t.Helper()
 	if _, err := os.Stat("/usr/bin/python3"); err == nil {
 		return "/usr/bin/python3"
 	}
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 is not installed: the stale Hermes session needs it")
+		t.Skipf("python3 is not installed: %s needs it", who)
 	}
 	return py
 }
@@ -60,8 +61,8 @@ func mimicSession(t *testing.T, h *harness, provider string, clockOffset float64
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("testdata", "stale_hermes.py"))
 	require.NoError(t, err)
-	argv := []string{anyPython(t), script, h.AuthFile, provider, "--clock-offset", fmt.Sprint(clockOffset)}
-	return newSession(t, daemontest.StartProc(t, nil, argv...))
+	argv := []string{anyPython(t, "the Hermes-like writer"), script, h.AuthFile, provider, "--clock-offset", fmt.Sprint(clockOffset)}
+	return newSession(t, hermesProc(t, hermesEnv(t, h.AuthFile), argv...))
 }
 
 // hermesCheckout finds the Hermes checkout the interop tests run (the
@@ -94,23 +95,26 @@ func hermesCheckout(t testing.TB) (python, dir string) {
 	return "/usr/bin/python3", dir
 }
 
-// hermesEnv is the environment of a real Hermes process: HERMES_HOME is
-// the auth file's directory, HOME a scratch directory (Hermes seeds entries
-// from files under HOME), and nothing Hermes would seed from (*_API_KEY,
-// *_TOKEN) or be steered by (PYTHON*, XDG_*).
+// hermesEnv is the environment of every Hermes process these tests run
+// (the real Hermes code and the Hermes-style scripts): HERMES_HOME is the
+// auth file's directory and HOME a scratch directory (Hermes seeds entries
+// from files under HOME), and nothing else of this process's environment
+// but PATH: nothing Hermes would seed from (*_API_KEY, *_TOKEN) or be
+// steered by (PYTHON*, XDG_*, a proxy). PYTHONDONTWRITEBYTECODE keeps .pyc
+// files out of the shared Hermes checkout.
 func hermesEnv(t testing.TB, authFile string) []string {
 	t.Helper()
-	env := []string{"HERMES_HOME=" + filepath.Dir(authFile), "HOME=" + t.TempDir()}
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "HOME", strings.HasPrefix(k, "HERMES"), strings.HasPrefix(k, "CREDPOOL"), strings.HasPrefix(k, "XDG_"),
-			strings.HasPrefix(k, "PYTHON"), strings.HasSuffix(k, "_API_KEY"), strings.HasSuffix(k, "_TOKEN"):
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
+	return []string{"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
+		"HOME=" + t.TempDir(), "HERMES_HOME=" + filepath.Dir(authFile)}
+}
+
+// hermesProc starts a Hermes process (argv, in env) that the test drives
+// line by line; at the end of the test its stderr must hold no secret.
+func hermesProc(t testing.TB, env []string, argv ...string) *daemontest.Proc {
+	t.Helper()
+	p := daemontest.StartProc(t, env, argv...)
+	t.Cleanup(func() { daemontest.NoSecret(t, "the stderr of "+filepath.Base(argv[1]), p.Stderr()) })
+	return p
 }
 
 func realHermesSession(t *testing.T, h *harness, provider string, clockOffset float64) *session {
@@ -119,7 +123,7 @@ func realHermesSession(t *testing.T, h *harness, provider string, clockOffset fl
 	script, err := filepath.Abs(filepath.Join("testdata", "real_hermes.py"))
 	require.NoError(t, err)
 	argv := []string{py, script, "--hermes", dir, "--clock-offset", fmt.Sprint(clockOffset), provider}
-	return newSession(t, daemontest.StartProc(t, hermesEnv(t, h.AuthFile), argv...))
+	return newSession(t, hermesProc(t, hermesEnv(t, h.AuthFile), argv...))
 }
 
 func newSession(t testing.TB, p *daemontest.Proc) *session {
@@ -131,7 +135,6 @@ func newSession(t testing.TB, p *daemontest.Proc) *session {
 	line := p.Expect(30 * time.Second)
 	require.NoError(t, json.Unmarshal([]byte(line), &hello), "first line of the session: %q; stderr:\n%s", line, p.Stderr())
 	s.loaded = hello.Loaded
-	t.Cleanup(func() { noSecret(t, "the Hermes session's stderr", p.Stderr()) })
 	return s
 }
 

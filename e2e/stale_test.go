@@ -52,9 +52,7 @@ func (h *harness) view(provider, id string) apitype.Entry {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	v, err := h.Client.Pool(ctx, provider)
-	if err != nil {
-		return apitype.Entry{}
-	}
+	require.NoError(h.t, err, "the daemon's view of %s", provider)
 	for _, e := range v.Entries {
 		if e.ID == id {
 			return e

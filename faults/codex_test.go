@@ -195,6 +195,7 @@ func TestCodexInPlaceWriter(t *testing.T) {
 				CredentialID: victim, StatusCode: 429, Reason: "rate_limit_exceeded"})
 		}
 		require.NoError(t, err, "round %d: report while the file is half-written", i)
+		daemontest.NoSecret(t, "a report's persist_error", rep.PersistError)
 		require.NotNil(t, rep.Marked, "round %d", i)
 		assert.EqualValues(t, pool.StatusExhausted, rep.Marked.Status)
 		_, err = d.Client.Select(ctx, churnPool, apitype.SelectRequest{})

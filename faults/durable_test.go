@@ -20,14 +20,6 @@ import (
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
-// holdLock takes auth.lock from this process (another process than the
-// daemon) and returns the release.
-func holdLock(t testing.TB, authFile string) (release func()) {
-	t.Helper()
-	_, release = daemontest.HoldLock(t, authFile)
-	return release
-}
-
 // changesWhileLocked makes two answered changes while auth.lock is held
 // elsewhere: an add and a DEAD mark. Each is answered after the answer
 // timeout (2 s) as served but not persisted. It returns the added id.
@@ -35,14 +27,16 @@ func changesWhileLocked(t *testing.T, c *socketapi.Client) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	add, err := c.AddEntry(ctx, churnPool, apitype.AddRequest{Label: "added-while-locked", AccessToken: "sk-faults-added-while-locked"})
+	add, err := c.AddEntry(ctx, churnPool, apitype.AddRequest{Label: "added-while-locked", AccessToken: tokenPrefix + "added-while-locked"})
 	require.NoError(t, err)
 	assert.False(t, add.Persisted, "auth.lock is held: the add cannot be on disk")
+	daemontest.NoSecret(t, "an add's persist_error", add.PersistError)
 	rep, err := c.Report(ctx, churnPool, apitype.ReportRequest{CredentialID: "e00001", StatusCode: 401, Reason: "token_invalidated"})
 	require.NoError(t, err)
 	require.NotNil(t, rep.Marked)
 	assert.Equal(t, "dead", rep.Marked.Status)
 	assert.False(t, rep.Persisted, "auth.lock is held: the mark cannot be on disk")
+	daemontest.NoSecret(t, "a report's persist_error", rep.PersistError)
 	return add.Entry.ID
 }
 
@@ -66,7 +60,7 @@ func exitCode(t testing.TB, err error) int {
 func TestStopWaitsForTheLock(t *testing.T) {
 	t.Parallel()
 	d := daemontest.Start(t, daemontest.Options{Fixture: fixtureWith(t, 3), Args: baseArgs})
-	release := holdLock(t, d.AuthFile)
+	_, release := daemontest.HoldLock(t, d.AuthFile)
 	added := changesWhileLocked(t, d.Client)
 
 	stopped := make(chan error, 1)
@@ -100,7 +94,7 @@ func TestStopWaitsForTheLock(t *testing.T) {
 func TestStopPastTheStopTimeout(t *testing.T) {
 	t.Parallel()
 	d := daemontest.Start(t, daemontest.Options{Fixture: fixtureWith(t, 3), Args: baseArgs})
-	release := holdLock(t, d.AuthFile)
+	_, release := daemontest.HoldLock(t, d.AuthFile)
 	added := changesWhileLocked(t, d.Client)
 	before, err := os.ReadFile(d.AuthFile)
 	require.NoError(t, err)
@@ -171,7 +165,7 @@ func (a *ackLog) worker(ctx context.Context, c *socketapi.Client, name string) {
 		a.mu.Lock()
 		a.addsOut[label] = true
 		a.mu.Unlock()
-		add, err := c.AddEntry(ctx, churnPool, apitype.AddRequest{Label: label, AccessToken: "sk-faults-kill-" + label})
+		add, err := c.AddEntry(ctx, churnPool, apitype.AddRequest{Label: label, AccessToken: tokenPrefix + "kill-" + label})
 		if err != nil {
 			return
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/daemon"
 	"github.com/credpool/credpool/internal/daemontest"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
@@ -22,14 +23,14 @@ import (
 // 77aa11 is kept with a new label, and a new pool appears.
 func otherContent(t *testing.T, label string) []byte {
 	t.Helper()
-	doc := decode(t, daemontest.Fixture)
+	doc := decode(t, baseFixture(t))
 	keep := daemontest.Entry(doc, countPool, "77aa11")
 	keep["label"] = label
 	doc["credential_pool"] = map[string]any{
 		countPool: []any{keep},
 		"newprov": []any{map[string]any{
 			"id": "0a0a0a", "label": "new-key", "auth_type": "api_key", "priority": 0,
-			"source": "manual", "access_token": "sk-newprov-0a0a0a", "request_count": 0,
+			"source": "manual", "access_token": tokenPrefix + "newprov-0a0a0a", "request_count": 0,
 		}},
 	}
 	return encode(t, doc)
@@ -75,6 +76,7 @@ func report429(t *testing.T, c *socketapi.Client, provider, id string) apitype.R
 	defer cancel()
 	rep, err := c.Report(ctx, provider, apitype.ReportRequest{CredentialID: id, StatusCode: 429, Reason: "rate_limit_exceeded"})
 	require.NoError(t, err, "report 429 on %s/%s", provider, id)
+	daemontest.NoSecret(t, "a report's persist_error", rep.PersistError)
 	require.NotNil(t, rep.Marked)
 	assert.EqualValues(t, pool.StatusExhausted, rep.Marked.Status)
 	return rep
@@ -99,7 +101,7 @@ func onDisk(t *testing.T, path, provider, id, field, want string) func() bool {
 // daemon's write of it meets the missing file before the watcher's reload
 // does.
 func TestAuthFileDeletedThenRecreated(t *testing.T) {
-	d := daemontest.Start(t, daemontest.Options{Fixture: daemontest.Fixture, Args: baseArgs})
+	d := daemontest.Start(t, daemontest.Options{Fixture: baseFixture(t), Args: baseArgs})
 	base := currentIDs(t, d.Client)
 
 	withAuthLock(t, d.AuthFile, func() {
@@ -133,7 +135,7 @@ func TestAuthFileDeletedThenRecreated(t *testing.T) {
 func TestAuthDirRemovedAndRecreated(t *testing.T) {
 	for _, tick := range []string{"100ms", "1m"} {
 		t.Run("tick="+tick, func(t *testing.T) {
-			d := daemontest.Start(t, daemontest.Options{Fixture: daemontest.Fixture, Args: baseArgs, Tick: tick})
+			d := daemontest.Start(t, daemontest.Options{Fixture: baseFixture(t), Args: baseArgs, Tick: tick})
 			base := currentIDs(t, d.Client)
 			dir := filepath.Dir(d.AuthFile)
 
@@ -169,7 +171,7 @@ func TestAuthDirRemovedAndRecreated(t *testing.T) {
 // to a file in another directory. The daemon reads through it, writes to
 // the target (the link stays a link), and sees the target change.
 func TestAuthFileReplacedBySymlink(t *testing.T) {
-	d := daemontest.Start(t, daemontest.Options{Fixture: daemontest.Fixture, Args: baseArgs})
+	d := daemontest.Start(t, daemontest.Options{Fixture: baseFixture(t), Args: baseArgs})
 	elsewhere := filepath.Join(d.Dir, "elsewhere")
 	require.NoError(t, os.Mkdir(elsewhere, 0o700))
 	target := filepath.Join(elsewhere, "real-auth.json")
@@ -216,18 +218,25 @@ func TestAuthFileReplacedBySymlink(t *testing.T) {
 	assert.Equal(t, os.ModeSymlink, fi.Mode()&os.ModeSymlink)
 }
 
-// TestLockHeldLong: another process holds auth.lock for the 20 s
-// (FAULTS_LOCK_HOLD_SECONDS; 4 with -short). 20 s is past the daemon's 15 s
-// lock timeout, so its write of the 429 fails once and must be retried.
-// Meanwhile selects and the report are answered from memory (each returns
-// while the lock is still held: it is freed only after the last one), the
-// file is not touched, and a Hermes writer queues for the lock. Once the
-// lock frees, the holder's own change, the queued writer's, the daemon's
-// 429 and its request counts are all on disk.
+// TestLockHeldLong: another process holds auth.lock just past the
+// daemon's answer timeout (daemon.DefaultAnswerTimeout, 2 s;
+// FAULTS_LOCK_HOLD_SECONDS asks for longer). The daemon's writer never
+// waits for the lock: it tries it and, while it is busy, tries again with
+// backoff, so the 429's answer comes at the answer timeout, with
+// "persisted": false and the holder named. Meanwhile selects and the
+// report are answered from memory (each returns while the lock is still
+// held: it is freed only after the last one), the file is not touched, and
+// a Hermes writer queues for the lock. Once the lock frees, the holder's
+// own change, the queued writer's, the daemon's 429 and its request counts
+// are all on disk.
 func TestLockHeldLong(t *testing.T) {
 	needPython(t)
 	t.Parallel()
-	hold := time.Duration(knob(t, "FAULTS_LOCK_HOLD_SECONDS", 20, 4)) * time.Second
+	hold := daemon.DefaultAnswerTimeout + time.Second
+	if s := envInt(t, "FAULTS_LOCK_HOLD_SECONDS", 0); s > 0 {
+		hold = time.Duration(s) * time.Second
+	}
+	require.Greater(t, hold, daemon.DefaultAnswerTimeout, "FAULTS_LOCK_HOLD_SECONDS: the lock must stay held past the answer timeout")
 	d := daemontest.Start(t, daemontest.Options{Fixture: fixtureWith(t, 2), Args: baseArgs})
 	counts0 := requestCounts(t, daemontest.ReadDoc(t, d.AuthFile), countPool)
 
@@ -280,7 +289,7 @@ func TestLockHeldLong(t *testing.T) {
 	require.Len(t, ops, 2, "one add by the holder, one by the queued writer")
 	present := replay(t, ops, 0)
 	for _, id := range []string{"e00000", "e00001"} {
-		present[id] = "sk-faults-" + id + "-t0"
+		present[id] = churnToken(id)
 	}
 	got := poolTokens(t, doc, churnPool)
 	assert.Equal(t, present, got, "churn pool after the lock freed")

@@ -3,6 +3,8 @@ package faults
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +21,6 @@ import (
 
 	"github.com/credpool/credpool/apitype"
 
-	"github.com/gofrs/flock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/credpool/credpool/internal/daemontest"
@@ -35,7 +36,30 @@ const churnPool = "faults"
 // counted to check that batched request counts survive concurrent writers.
 const countPool = "openrouter"
 
-// fixtureIDs are the ids of every entry of daemontest.Fixture.
+// tokenPrefix starts every fake token of these tests (testdata's writers
+// make theirs the same way): its marker lets daemontest.Start's check of
+// each daemon's stderr, and the checks of the answers' texts, find a leak
+// of any of them.
+const tokenPrefix = "sk-faults-" + daemontest.SecretMark + "-"
+
+// churnToken is the token of a churn entry as the fixture (and
+// hermes_writer.py's add) first gives it.
+func churnToken(id string) string { return tokenPrefix + id + "-t0" }
+
+// baseFixture is daemontest.Fixture with every token replaced by a marked
+// fake named for the one it replaces, so that every call gives the same
+// tokens.
+func baseFixture(t testing.TB) []byte {
+	t.Helper()
+	doc := decode(t, daemontest.Fixture)
+	daemontest.MarkSecrets(doc, func(field, old string) string {
+		sum := sha256.Sum256([]byte(old))
+		return tokenPrefix + "fixture-" + field + "-" + hex.EncodeToString(sum[:6])
+	})
+	return encode(t, doc)
+}
+
+// fixtureIDs are the ids of every entry of baseFixture.
 var fixtureIDs = []string{"a1b2c3", "d4e5f6", "abc123", "9f8e7d", "77aa11", "c0ffee"}
 
 // baseArgs keep the fixture stable: its manual DEAD entry would otherwise be
@@ -232,9 +256,8 @@ func checkDoc(t testing.TB, doc map[string]any, ops []writerOp, seq0 int) {
 // the daemon nor a Hermes-style writer changes the file meanwhile.
 func withAuthLock(t testing.TB, authFile string, fn func()) {
 	t.Helper()
-	lk := flock.New(filepath.Join(filepath.Dir(authFile), "auth.lock"))
-	require.NoError(t, lk.Lock())
-	defer func() { _ = lk.Unlock() }()
+	_, release := daemontest.HoldLock(t, authFile)
+	defer release()
 	fn()
 }
 
@@ -265,11 +288,11 @@ func encode(t testing.TB, doc map[string]any) []byte {
 	return out
 }
 
-// fixtureWith is the fixture plus a churn pool of n available API keys
+// fixtureWith is baseFixture plus a churn pool of n available API keys
 // (ids e00000, e00001, ...), with the writers' bookkeeping set to match.
 func fixtureWith(t testing.TB, n int) []byte {
 	t.Helper()
-	doc := decode(t, daemontest.Fixture)
+	doc := decode(t, baseFixture(t))
 	var entries []any
 	var ids []any
 	for i := range n {
@@ -277,7 +300,7 @@ func fixtureWith(t testing.TB, n int) []byte {
 		ids = append(ids, id)
 		entries = append(entries, map[string]any{
 			"id": id, "label": "churn-" + id, "auth_type": "api_key", "priority": i,
-			"source": "manual", "access_token": "sk-faults-" + id + "-t0",
+			"source": "manual", "access_token": churnToken(id),
 			"last_status": nil, "last_status_at": nil, "last_error_code": nil,
 			"last_error_reason": nil, "last_error_message": nil, "last_error_reset_at": nil,
 			"request_count": 0,

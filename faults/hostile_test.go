@@ -76,6 +76,7 @@ func degradedWith(t *testing.T, c *socketapi.Client, want ...string) apitype.Hea
 		}
 		return true
 	})
+	daemontest.NoSecret(t, "health's last_error", *h.LastError)
 	return h
 }
 
@@ -96,9 +97,10 @@ func TestNonRegularAuthFile(t *testing.T) {
 		degradedWith(t, d.Client, "not a regular file")
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		add, err := d.Client.AddEntry(ctx, churnPool, apitype.AddRequest{Label: "while-fifo", AccessToken: "sk-faults-while-fifo"})
+		add, err := d.Client.AddEntry(ctx, churnPool, apitype.AddRequest{Label: "while-fifo", AccessToken: tokenPrefix + "while-fifo"})
 		require.NoError(t, err, "an add while auth.json is a FIFO is answered")
 		assert.False(t, add.Persisted, "nothing can be written while auth.json is a FIFO")
+		daemontest.NoSecret(t, "an add's persist_error", add.PersistError)
 		_, err = d.Client.Select(ctx, countPool, apitype.SelectRequest{})
 		require.NoError(t, err, "selects are served from memory")
 
@@ -190,6 +192,7 @@ func TestFailingWriteIsNoHotLoop(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, rep.Persisted, "the write cannot succeed")
 	assert.Contains(t, rep.PersistError, "auth.lock", "the answer says what failed")
+	daemontest.NoSecret(t, "a report's persist_error", rep.PersistError)
 	h := degradedWith(t, d.Client, failed, "auth.lock")
 	assert.True(t, h.PendingWrite, "health says a write is pending")
 
@@ -367,14 +370,14 @@ func TestLockHeldDoesNotStallTheDaemon(t *testing.T) {
 		// "solo" has one usable key and one DEAD one.
 		doc["credential_pool"].(map[string]any)["solo"] = []any{
 			map[string]any{"id": "501001", "label": "solo-ok", "auth_type": "api_key", "priority": 0, "source": "manual",
-				"access_token": "sk-faults-solo-ok", "request_count": 0},
+				"access_token": tokenPrefix + "solo-ok", "request_count": 0},
 			map[string]any{"id": "501002", "label": "solo-dead", "auth_type": "api_key", "priority": 1, "source": "manual",
-				"access_token": "sk-faults-solo-dead", "last_status": "dead", "last_status_at": float64(time.Now().Unix()),
+				"access_token": tokenPrefix + "solo-dead", "last_status": "dead", "last_status_at": float64(time.Now().Unix()),
 				"last_error_code": 401, "last_error_reason": "token_invalidated", "request_count": 0},
 		}
 		d := daemontest.Start(t, daemontest.Options{Fixture: encode(t, doc), Args: baseArgs})
 		events := collectEvents(t, d.Client)
-		release := holdLock(t, d.AuthFile)
+		_, release := daemontest.HoldLock(t, d.AuthFile)
 		held := true
 		defer func() {
 			if held {
@@ -391,6 +394,7 @@ func TestLockHeldDoesNotStallTheDaemon(t *testing.T) {
 		require.NoError(t, err)
 		require.NotNil(t, rep.Marked)
 		assert.False(t, rep.Persisted, "the lock is held")
+		daemontest.NoSecret(t, "a report's persist_error", rep.PersistError)
 		selected := make(chan error, 1)
 		var sel apitype.SelectResponse
 		go func() {
@@ -452,7 +456,7 @@ func TestLockHeldDoesNotStallTheDaemon(t *testing.T) {
 		require.NoError(t, os.WriteFile(authFile, fixtureWith(t, 1), 0o600))
 		stale := filepath.Join(authDir, ".auth.json.tmp-killed")
 		require.NoError(t, os.WriteFile(stale, []byte(`{"half": `), 0o600))
-		release := holdLock(t, authFile)
+		_, release := daemontest.HoldLock(t, authFile)
 		// Start waits for health (10 s at most): it returns while the lock
 		// is still held, or the test fails there.
 		d := daemontest.Start(t, daemontest.Options{Dir: dir, Args: baseArgs})

@@ -24,7 +24,7 @@ func TestFourWritersSoak(t *testing.T) {
 	needPython(t)
 	t.Parallel()
 	secs := knob(t, "FAULTS_SOAK_SECONDS", 30, 8)
-	d := daemontest.Start(t, daemontest.Options{Fixture: daemontest.Fixture, Args: baseArgs})
+	d := daemontest.Start(t, daemontest.Options{Fixture: baseFixture(t), Args: baseArgs})
 	counts0 := requestCounts(t, daemontest.ReadDoc(t, d.AuthFile), countPool)
 
 	ld := startLoad(d.Client, 3, 0.15, true)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/credpool/credpool/internal/stats"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
 
@@ -275,8 +276,8 @@ func measureIdle(ctx context.Context, pid int, window time.Duration) (*idleResul
 		return nil, err
 	}
 	n := after.CtxSwitches - before.CtxSwitches
-	return &idleResult{WindowS: window.Seconds(), CtxSwitches: n, PerS: round1(float64(n) / window.Seconds()),
-		CPUS: round1((after.CPU-before.CPU)*100) / 100}, ctx.Err()
+	return &idleResult{WindowS: window.Seconds(), CtxSwitches: n, PerS: stats.Round1(float64(n) / window.Seconds()),
+		CPUS: stats.Round1((after.CPU-before.CPU)*100) / 100}, ctx.Err()
 }
 
 // runLoad drives the daemon and measures writes and daemon CPU over the
@@ -326,13 +327,13 @@ func runLoad(ctx context.Context, cfg config, tg *target) (*loadResult, *writesR
 	var loadCPU float64
 	if tg.pid > 0 {
 		if ps, err := readProc(tg.pid); err == nil {
-			loadCPU = round1((ps.CPU-cpu0)*100) / 100
+			loadCPU = stats.Round1((ps.CPU-cpu0)*100) / 100
 		}
 	}
 	var wr *writesResult
 	if wc != nil {
 		n := wc.count() - w0
-		wr = &writesResult{Count: n, WindowS: cfg.Duration.Seconds(), PerS: round1(float64(n) / cfg.Duration.Seconds())}
+		wr = &writesResult{Count: n, WindowS: cfg.Duration.Seconds(), PerS: stats.Round1(float64(n) / cfg.Duration.Seconds())}
 		if cfg.Mix[opReport] > 0 {
 			wr.Note = "reports and resets are persisted at once; the 2/s aim is for a pure select load"
 		}
@@ -387,7 +388,7 @@ func runBaseline(ctx context.Context, cfg config, dir string, genData []byte) (*
 	el := drive(ctx, workers, cfg.Rate, cfg.Warmup, cfg.Duration)
 	if !at.Stop() {
 		if ps, err := readProc(ep.cmd.Process.Pid); err == nil {
-			b.EchoCPUS = round1((ps.CPU-cpu0)*100) / 100
+			b.EchoCPUS = stats.Round1((ps.CPU-cpu0)*100) / 100
 		}
 	}
 	if ctx.Err() != nil {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/credpool/credpool/authfile"
 	gt "github.com/credpool/credpool/gateway/gatewaytest"
+	"github.com/credpool/credpool/internal/stats"
+	"github.com/credpool/credpool/paths"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -159,9 +161,9 @@ func benchGateway(ctx context.Context, cfg config, stderr io.Writer) (*result, e
 			case "direct":
 				w.Direct = st
 			case "proxy":
-				w.Proxy, w.ProxyCPUPerOpUS = st, round1(perOpUS(cpu, st.Count))
+				w.Proxy, w.ProxyCPUPerOpUS = st, stats.Round1(perOpUS(cpu, st.Count))
 			case "gateway":
-				w.Gateway, w.DaemonCPUS, w.CPUPerOpUS = st, cpu, round1(perOpUS(cpu, st.Count))
+				w.Gateway, w.DaemonCPUS, w.CPUPerOpUS = st, cpu, stats.Round1(perOpUS(cpu, st.Count))
 			}
 			for k, n := range l.errors {
 				if w.Errors == nil {
@@ -173,8 +175,8 @@ func benchGateway(ctx context.Context, cfg config, stderr io.Writer) (*result, e
 				fmt.Fprintf(stderr, "credpool-bench: gateway: %s, %s: first error: %v\n", ph.name, p.name, l.firstErr)
 			}
 		}
-		w.ExtraP50US, w.ExtraP99US = round1(w.Gateway.P50-w.Direct.P50), round1(w.Gateway.P99-w.Direct.P99)
-		w.OverProxyP50US, w.OverProxyP99US = round1(w.Gateway.P50-w.Proxy.P50), round1(w.Gateway.P99-w.Proxy.P99)
+		w.ExtraP50US, w.ExtraP99US = stats.Round1(w.Gateway.P50-w.Direct.P50), stats.Round1(w.Gateway.P99-w.Direct.P99)
+		w.OverProxyP50US, w.OverProxyP99US = stats.Round1(w.Gateway.P50-w.Proxy.P50), stats.Round1(w.Gateway.P99-w.Proxy.P99)
 		w.RateRatio = ratio(w.Gateway.OpsPerS, w.Direct.OpsPerS)
 		if ps, err := readProc(pid); err == nil {
 			w.DaemonRSS, w.DaemonHWM = ps.RSS, ps.HWM
@@ -250,8 +252,13 @@ func openGatewayTarget(ctx context.Context, cfg config, dir string) (*gwTarget, 
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	tg.gateway = "http://" + *h.Gateway
-	// startDaemon's XDG_CONFIG_HOME: the daemon made the token there.
-	tok, err := os.ReadFile(filepath.Join(dir, "config", "credpool", "gateway.token"))
+	// The daemon made the token where paths says, in its environment.
+	tokFile, found := paths.GatewayToken(tg.daemon.getenv)
+	if !found {
+		_ = tg.daemon.stop()
+		return nil, errors.New("gateway token: the daemon's environment names no config directory")
+	}
+	tok, err := os.ReadFile(tokFile)
 	if err != nil {
 		_ = tg.daemon.stop()
 		return nil, fmt.Errorf("gateway token: %w", err)
@@ -278,5 +285,5 @@ func driveMeasured(ctx context.Context, pid int, workers []worker, warmup, durat
 	if err != nil {
 		return l, 0
 	}
-	return l, round1((ps.CPU-<-cpu0)*100) / 100
+	return l, stats.Round1((ps.CPU-<-cpu0)*100) / 100
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/credpool/credpool/internal/stats"
 )
 
 // httpWorker is an agent calling a provider over HTTP: one POST per step,
@@ -135,6 +137,6 @@ func holdStreams(ctx context.Context, tg *gwTarget, pid, n int) (heldResult, err
 	if err != nil {
 		return res, err
 	}
-	res.CPUS = round1((after.CPU-before.CPU)*100) / 100
+	res.CPUS = stats.Round1((after.CPU-before.CPU)*100) / 100
 	return res, ctx.Err()
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool/apitype"
+	"github.com/credpool/credpool/internal/stats"
 	"github.com/credpool/credpool/oauth"
 	"github.com/credpool/credpool/oauth/oauthtest"
 	"github.com/credpool/credpool/pool"
@@ -326,10 +327,10 @@ func msQuantiles(ns []int64) (p50, maxMS float64) {
 		return 0, 0
 	}
 	slices.Sort(ns)
-	return msOf(quantile(ns, 0.5)), msOf(ns[len(ns)-1])
+	return msOf(stats.Quantile(ns, 0.5)), msOf(ns[len(ns)-1])
 }
 
-func msOf(ns int64) float64 { return round1(float64(ns)/1e5) / 10 }
+func msOf(ns int64) float64 { return stats.Round1(float64(ns)/1e5) / 10 }
 
 // selectDuringRefresh measures selects of the other pool with no refresh,
 // then while the Codex login's refresh waits on a slow token endpoint.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/internal/stats"
 	"github.com/credpool/credpool/oauth"
 	"github.com/credpool/credpool/pool"
 )
@@ -130,7 +131,7 @@ func (b *oauthBench) relogin(ctx context.Context, w reloginWriter, n int) (relog
 		}
 	}
 	slices.Sort(ns)
-	res.P50MS, res.P99MS, res.MaxMS = msOf(quantile(ns, 0.5)), msOf(quantile(ns, 0.99)), msOf(ns[len(ns)-1])
+	res.P50MS, res.P99MS, res.MaxMS = msOf(stats.Quantile(ns, 0.5)), msOf(stats.Quantile(ns, 0.99)), msOf(ns[len(ns)-1])
 	return res, nil
 }
 

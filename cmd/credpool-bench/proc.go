@@ -116,6 +116,19 @@ func moduleRoot() string {
 	return ""
 }
 
+// getenv reads the daemon's environment as the daemon does (of a name set
+// twice, the last), so that a path derived from it (package paths) is the
+// one the daemon uses.
+func (d *daemonProc) getenv(name string) string {
+	v := ""
+	for _, kv := range d.cmd.Env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val
+		}
+	}
+	return v
+}
+
 // daemonExtra is what a run adds to the daemon's command line (after the
 // bench's own flags, so they win) and to its environment.
 type daemonExtra struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool/apitype"
+	"github.com/credpool/credpool/internal/stats"
 
 	"github.com/gofrs/flock"
 
@@ -140,10 +141,10 @@ func measureRecovery(ctx context.Context, c *socketapi.Client, authFile, provide
 	}
 	slices.Sort(sel)
 	slices.Sort(evt)
-	ms := func(ns int64) float64 { return round1(float64(ns)/1e5) / 10 }
-	res.P50MS, res.P99MS, res.MaxMS = ms(quantile(sel, 0.5)), ms(quantile(sel, 0.99)), ms(sel[len(sel)-1])
+	ms := func(ns int64) float64 { return stats.Round1(float64(ns)/1e5) / 10 }
+	res.P50MS, res.P99MS, res.MaxMS = ms(stats.Quantile(sel, 0.5)), ms(stats.Quantile(sel, 0.99)), ms(sel[len(sel)-1])
 	if len(evt) > 0 {
-		res.EventP50MS, res.EventMaxMS = ms(quantile(evt, 0.5)), ms(evt[len(evt)-1])
+		res.EventP50MS, res.EventMaxMS = ms(stats.Quantile(evt, 0.5)), ms(evt[len(evt)-1])
 	}
 	return res, nil
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/credpool/credpool/internal/stats"
 )
 
 // samples are latencies of one operation in nanoseconds. Every sample is
@@ -31,30 +33,22 @@ func summarize(s samples, window time.Duration) opStats {
 	}
 	slices.Sort(s)
 	if window > 0 {
-		st.OpsPerS = round1(float64(len(s)) / window.Seconds())
+		st.OpsPerS = stats.Round1(float64(len(s)) / window.Seconds())
 	}
 	var sum float64
 	for _, v := range s {
 		sum += float64(v)
 	}
-	st.P50 = us(quantile(s, 0.50))
-	st.P90 = us(quantile(s, 0.90))
-	st.P99 = us(quantile(s, 0.99))
-	st.P999 = us(quantile(s, 0.999))
+	st.P50 = us(stats.Quantile(s, 0.50))
+	st.P90 = us(stats.Quantile(s, 0.90))
+	st.P99 = us(stats.Quantile(s, 0.99))
+	st.P999 = us(stats.Quantile(s, 0.999))
 	st.Max = us(s[len(s)-1])
-	st.Mean = round1(sum / float64(len(s)) / 1e3)
+	st.Mean = stats.Round1(sum / float64(len(s)) / 1e3)
 	return st
 }
 
-// quantile is the nearest-rank quantile of sorted s.
-func quantile(s []int64, q float64) int64 {
-	i := int(math.Ceil(q*float64(len(s)))) - 1
-	return s[max(0, min(i, len(s)-1))]
-}
-
-func us(ns int64) float64 { return round1(float64(ns) / 1e3) }
-
-func round1(f float64) float64 { return math.Round(f*10) / 10 }
+func us(ns int64) float64 { return stats.Round1(float64(ns) / 1e3) }
 
 func ratio(a, b float64) float64 {
 	if b == 0 {

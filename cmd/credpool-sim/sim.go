@@ -3,13 +3,13 @@ package main
 import (
 	"container/heap"
 	"errors"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/credpool/credpool/internal/simprovider"
+	"github.com/credpool/credpool/internal/stats"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -217,9 +217,9 @@ func simulate(tr trace, keys []simprovider.Key, s setup) (outcome, error) {
 		out.Unfinished += len(a.calls) - a.done
 	}
 	slices.Sort(delays)
-	out.DelayP50, out.DelayP99 = quantile(delays, 0.5), quantile(delays, 0.99)
+	out.DelayP50, out.DelayP99 = stats.Round1(stats.Quantile(delays, 0.5)), stats.Round1(stats.Quantile(delays, 0.99))
 	if len(delays) > 0 {
-		out.DelayMax = round(delays[len(delays)-1])
+		out.DelayMax = stats.Round1(delays[len(delays)-1])
 	}
 	return out, nil
 }
@@ -273,13 +273,3 @@ func release(p *pool.Pool, a *agent) error {
 func at(epochSeconds float64) time.Duration {
 	return time.Unix(0, int64(epochSeconds*1e9)).Sub(start)
 }
-
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return round(sorted[max(0, min(i, len(sorted)-1))])
-}
-
-func round(x float64) float64 { return math.Round(x*10) / 10 }

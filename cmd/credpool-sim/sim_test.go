@@ -87,7 +87,7 @@ func TestHeadersAndHeadroomAvoid429s(t *testing.T) {
 
 func TestRunPrintsTheComparison(t *testing.T) {
 	var out, errb bytes.Buffer
-	require.NoError(t, run(t.Context(), []string{"--duration", "10m", "--json"}, &out, &errb), errb.String())
+	require.NoError(t, run([]string{"--duration", "10m", "--json"}, &out, &errb), errb.String())
 	var rep report
 	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
 	require.Len(t, rep.Outcomes, 4)
@@ -98,8 +98,8 @@ func TestRunPrintsTheComparison(t *testing.T) {
 		assert.InDelta(t, 1-float64(h)/float64(f), rep.Reduction, 0.001)
 	}
 	out.Reset()
-	require.NoError(t, run(t.Context(), []string{"--duration", "10m"}, &out, &errb))
+	require.NoError(t, run([]string{"--duration", "10m"}, &out, &errb))
 	assert.Contains(t, out.String(), "headroom + headers")
 	assert.Contains(t, out.String(), "fewer (goal: 90 %)")
-	assert.Error(t, run(t.Context(), []string{"--keys", "60,x"}, &out, &errb))
+	assert.Error(t, run([]string{"--keys", "60,x"}, &out, &errb))
 }

@@ -20,6 +20,10 @@ x_faults_expected (a "violation" line).
 Every operation is logged as one JSON line, written and flushed while the lock
 is still held, so that a reader holding the lock sees a log that matches the
 file. Only the standard library is used.
+
+Every token it writes starts with TOKEN_PREFIX, as the Go tests' tokens do
+(tokenPrefix in helpers_test.go): its SECRET marker lets them find a leak of
+any token in the daemon's log or answers.
 """
 
 import argparse
@@ -31,6 +35,8 @@ import random
 import sys
 import tempfile
 import time
+
+TOKEN_PREFIX = "sk-faults-SECRET-"
 
 
 def now_iso():
@@ -115,7 +121,7 @@ class Writer:
             rec = {"op": op}
             if op == "add":
                 eid = self.new_id()
-                token = "sk-faults-%s-t0" % eid
+                token = TOKEN_PREFIX + "%s-t0" % eid
                 entries.append({
                     "id": eid,
                     "label": "w%d-%d" % (self.args.writer, self.counter),
@@ -143,7 +149,7 @@ class Writer:
             elif op == "retoken":
                 victim = self.rng.choice(entries)
                 self.retokens += 1
-                token = "sk-faults-%s-w%d-r%d" % (victim["id"], self.args.writer, self.retokens)
+                token = TOKEN_PREFIX + "%s-w%d-r%d" % (victim["id"], self.args.writer, self.retokens)
                 # Like a re-login: new tokens, status left as it was.
                 victim["access_token"] = token
                 rec.update(id=victim["id"], token=token, old_status=victim.get("last_status"))

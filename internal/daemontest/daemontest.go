@@ -101,7 +101,9 @@ type Daemon struct {
 	waitErr  chan error
 }
 
-// Start starts a daemon and waits until its socket answers health.
+// Start starts a daemon and waits until its socket answers health. At the
+// end of the test it stops the daemon if it still runs, and fails the test
+// if the daemon's stderr ever held SecretMark.
 func Start(t testing.TB, opts Options) *Daemon {
 	t.Helper()
 	if opts.Dir == "" {
@@ -126,6 +128,9 @@ func Start(t testing.TB, opts Options) *Daemon {
 		}
 	}
 	d.Client = socketapi.NewClient(d.Socket)
+	// Registered first, so it runs last: after every stop, when the
+	// daemon has written all it will.
+	t.Cleanup(func() { NoSecret(t, "the daemon's stderr", d.Stderr.String()) })
 	if err := d.Restart(); err != nil {
 		t.Fatal(err)
 	}
