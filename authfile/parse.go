@@ -15,7 +15,8 @@ import (
 
 // Parse reads an auth.json document. It accepts what Hermes and other
 // writers produce (see the package tests for the tolerated forms). A known
-// field it cannot read is kept as written and reported by Problems; only
+// field it cannot read is kept as written and named in the entry's
+// Unreadable; only
 // data that is not JSON, or not shaped like auth.json (the top level and
 // credential_pool objects, each pool an array of objects), is a
 // *CorruptError, and so is empty data: a zero-length auth.json is what a
