@@ -11,6 +11,7 @@ import (
 
 	"github.com/credpool/credpool/extlogin"
 	"github.com/credpool/credpool/oauth"
+	"github.com/credpool/credpool/paths"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -69,12 +70,12 @@ type setting struct {
 
 // settings is every setting, in the order help and Print show them.
 var settings = []setting{
-	{key: KeyAuthFile, flag: "auth-file", env: "CREDPOOL_AUTH_FILE", isPath: true, client: true,
+	{key: KeyAuthFile, flag: "auth-file", env: paths.AuthFileEnv, isPath: true, client: true,
 		usage:   "`path` of the auth.json to serve",
 		defText: "$HERMES_HOME/auth.json, else $XDG_CONFIG_HOME/credpool/auth.json",
 		parse:   func(raw string, s *Settings) string { s.AuthFile = raw; return "" },
 		show:    func(s Settings) string { return s.AuthFile }},
-	{key: KeySocket, flag: "socket", env: "CREDPOOL_SOCKET", isPath: true, client: true,
+	{key: KeySocket, flag: "socket", env: paths.SocketEnv, isPath: true, client: true,
 		usage:   "Unix socket `path`",
 		defText: "$XDG_RUNTIME_DIR/credpool/credpool.sock, else ~/.cache/credpool/credpool.sock; on macOS $TMPDIR/credpool/credpool.sock",
 		parse:   func(raw string, s *Settings) string { s.Socket = raw; return "" },
