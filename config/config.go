@@ -29,6 +29,10 @@ const (
 // KeyConfig is the Sources key of where the config path came from.
 const KeyConfig = "config"
 
+// configDefaultText is how help says the default config file
+// (paths.ConfigFile).
+const configDefaultText = "$XDG_CONFIG_HOME/credpool/config.toml"
+
 // Sentinels for errors.Is.
 var (
 	// ErrInvalid: a setting has a value that cannot be used (see *SettingError).
@@ -130,7 +134,7 @@ func RegisterClientFlags(fs *flag.FlagSet) *Loader { return register(fs, true) }
 
 func register(fs *flag.FlagSet, client bool) *Loader {
 	l := &Loader{fs: fs, values: map[string]*string{}, pairs: map[string]*pairsFlag{}}
-	fs.StringVar(&l.configPath, "config", "", "read settings from this TOML `file` (default $XDG_CONFIG_HOME/credpool/config.toml)")
+	fs.StringVar(&l.configPath, "config", "", "read settings from this TOML `file` (default "+configDefaultText+")")
 	for _, st := range settings {
 		if client && !st.client {
 			continue

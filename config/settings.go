@@ -131,12 +131,12 @@ var settings = []setting{
 		get:   func(s Settings) map[string]string { return s.Strategies },
 		other: string(pool.FillFirst)},
 	{key: KeyLogLevel, flag: "log-level", env: "CREDPOOL_LOG_LEVEL", def: "info",
-		usage: "`level`: debug, info, warn or error",
-		parse: oneOf(func(s *Settings) *string { return &s.LogLevel }, "debug", "info", "warn", "error"),
+		usage: "`level`: " + orList(logLevelNames),
+		parse: oneOf(func(s *Settings) *string { return &s.LogLevel }, logLevelNames...),
 		show:  func(s Settings) string { return s.LogLevel }},
 	{key: KeyLogFormat, flag: "log-format", env: "CREDPOOL_LOG_FORMAT", def: "text",
-		usage: "`format`: text or json",
-		parse: oneOf(func(s *Settings) *string { return &s.LogFormat }, "text", "json"),
+		usage: "`format`: " + orList(logFormats),
+		parse: oneOf(func(s *Settings) *string { return &s.LogFormat }, logFormats...),
 		show:  func(s Settings) string { return s.LogFormat }},
 	{key: KeyMaxFileSize, flag: "max-file-size", env: "CREDPOOL_MAX_FILE_SIZE", def: "64MiB",
 		usage: "read at most this `size` of auth.json (bytes, or with KiB/MiB/GiB); a larger file is refused, not read",
@@ -288,11 +288,19 @@ func oneOf(field func(*Settings) *string, allowed ...string) func(string, *Setti
 	return func(raw string, s *Settings) string {
 		v := strings.ToLower(strings.TrimSpace(raw))
 		if !slices.Contains(allowed, v) {
-			return "want " + strings.Join(allowed[:len(allowed)-1], ", ") + " or " + allowed[len(allowed)-1]
+			return "want " + orList(allowed)
 		}
 		*field(s) = v
 		return ""
 	}
+}
+
+// orList says a list of choices: "debug, info, warn or error".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // sourceList reads "all", "none" or a comma list of external sources.
