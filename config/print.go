@@ -89,7 +89,7 @@ func (s Settings) Logger(w io.Writer) (*slog.Logger, error) {
 			raw = st.def
 		}
 		if why := st.parse(raw, &s); why != "" {
-			return nil, &SettingError{Key: key, Source: s.Sources[key], Value: raw, Reason: why}
+			return nil, settingError(key, s.Sources[key], raw, why)
 		}
 	}
 	var opts slog.HandlerOptions

@@ -56,6 +56,7 @@ type setting struct {
 	def                   string // "" = the zero value (or a computed default)
 	defText               string // how help says a computed default ("" = def)
 	isPath                bool
+	urls                  bool // values are URLs: an error quotes them without user info or query
 	client                bool // client commands take this flag too
 	parse                 func(raw string, s *Settings) (reason string)
 	show                  func(s Settings) string // the value as Print shows it
@@ -168,7 +169,7 @@ var settings = []setting{
 		usage: "refresh an OAuth access token this `duration` before it expires (xAI: 3600s, or this when 45 minutes or less are left)",
 		parse: durationAtLeast(func(s *Settings) *time.Duration { return &s.RefreshHorizon }, time.Second),
 		show:  func(s Settings) string { return formatDuration(s.RefreshHorizon) }},
-	{key: KeyTokenURLs, flag: "token-url", env: "CREDPOOL_TOKEN_URL", table: true, pairForm: "provider=URL",
+	{key: KeyTokenURLs, flag: "token-url", env: "CREDPOOL_TOKEN_URL", table: true, urls: true, pairForm: "provider=URL",
 		usage:   "`provider=URL` OAuth token endpoint for a provider (repeatable; https, or http on loopback only)",
 		defText: "each provider's own",
 		check: func(k, v string) string {
@@ -216,7 +217,7 @@ var settings = []setting{
 			}
 			return s.Gateway
 		}},
-	{key: KeyUpstreams, flag: "upstream", env: "CREDPOOL_UPSTREAM", table: true, pairForm: "pool=URL",
+	{key: KeyUpstreams, flag: "upstream", env: "CREDPOOL_UPSTREAM", table: true, urls: true, pairForm: "pool=URL",
 		usage:   "`pool=URL` the gateway's upstream base for a pool (repeatable)",
 		defText: "the built-in table",
 		check: func(k, v string) string {
