@@ -382,6 +382,11 @@ func TestBadValues(t *testing.T) {
 		{"token url over plain http with a key", nil, map[string]string{"CREDPOOL_TOKEN_URL": "anthropic=http://evil.example/token?key=SECRET"}, KeyTokenURLs, "env CREDPOOL_TOKEN_URL", "anthropic=http://evil.example/token?…"},
 		{"upstream without scheme with a key", []string{"--upstream=openai=api.openai.com/v1?key=SECRET"}, nil, KeyUpstreams, SourceFlag, "openai=api.openai.com/v1?…"},
 		{"upstream without scheme with user info", []string{"--upstream=openai=user:SECRET@api.openai.com"}, nil, KeyUpstreams, SourceFlag, "openai=…@api.openai.com"},
+		// What the gateway would refuse at start (gateway.ParseBase) is refused here.
+		{"upstream with user info", []string{"--upstream=openai=https://u:SECRET@api.openai.com/v1"}, nil, KeyUpstreams, SourceFlag, "openai=https://…@api.openai.com/v1"},
+		{"upstream with a query", nil, map[string]string{"CREDPOOL_UPSTREAM": "openai=https://api.openai.com/v1?key=SECRET"}, KeyUpstreams, "env CREDPOOL_UPSTREAM", "openai=https://api.openai.com/v1?…"},
+		{"upstream with a fragment", []string{"--upstream=openai=https://api.openai.com/v1#x"}, nil, KeyUpstreams, SourceFlag, "openai=https://api.openai.com/v1#…"},
+		{"gateway on a mapped non-loopback", []string{"--gateway=[::ffff:10.0.0.1]:8484"}, nil, KeyGateway, SourceFlag, "[::ffff:10.0.0.1]:8484"},
 		{"upstream without a pool", []string{"--upstream=https://user:SECRET@api.openai.com"}, nil, KeyUpstreams, SourceFlag, "https://…@api.openai.com"},
 		{"unknown external source", []string{"--external-logins=codex_cli,vscode"}, nil, KeyExternalLogins, SourceFlag, "codex_cli,vscode"},
 		{"~ without HOME", []string{"--socket=~/s.sock"}, map[string]string{"HOME": ""}, KeySocket, SourceFlag, "~/s.sock"},
@@ -405,6 +410,9 @@ func TestBadValues(t *testing.T) {
 				assert.Contains(t, err.Error(), part)
 			}
 			assert.NotContains(t, err.Error(), "SECRET")
+			if tt.value != "" {
+				assert.NotContains(t, se.Reason, strconv.Quote(tt.value), "the value is quoted once")
+			}
 		})
 	}
 }

@@ -2,14 +2,13 @@ package config
 
 import (
 	"fmt"
-	"net"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/credpool/credpool/extlogin"
+	"github.com/credpool/credpool/gateway"
 	"github.com/credpool/credpool/oauth"
 	"github.com/credpool/credpool/paths"
 	"github.com/credpool/credpool/pool"
@@ -205,8 +204,10 @@ var settings = []setting{
 				s.Gateway = ""
 				return ""
 			}
-			if why := loopbackAddr(raw); why != "" {
-				return why
+			if err := gateway.ValidateAddr(raw); err != nil {
+				// Its error quotes the address, which the SettingError
+				// quotes already.
+				return strings.TrimPrefix(err.Error(), fmt.Sprintf("listen address %q: ", raw))
 			}
 			s.Gateway = raw
 			return ""
@@ -224,9 +225,8 @@ var settings = []setting{
 			if err := pool.ValidProvider(k); err != nil {
 				return "pool name: " + strings.TrimPrefix(err.Error(), "pool: ")
 			}
-			u, err := url.Parse(v)
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				return "want an absolute http or https URL"
+			if _, err := gateway.ParseBase(v); err != nil {
+				return "want an absolute http or https URL: " + err.Error()
 			}
 			return ""
 		},
@@ -340,25 +340,6 @@ func showSources(list []string) string {
 		return "all"
 	}
 	return strings.Join(list, ",")
-}
-
-// loopbackAddr checks that addr is host:port with a loopback host: anyone
-// on the machine reaches loopback, but only loopback.
-func loopbackAddr(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "want host:port, e.g. 127.0.0.1:8484"
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return "the port must be a number from 0 to 65535"
-	}
-	if host == "localhost" {
-		return ""
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return "the gateway listens on loopback only (127.0.0.1, ::1 or localhost)"
-	}
-	return ""
 }
 
 // parseSize reads a byte count: a whole number, optionally with B, KiB,
