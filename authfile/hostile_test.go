@@ -149,6 +149,28 @@ func TestTooLargeIsNotRead(t *testing.T) {
 	assert.Equal(t, int64(1<<30), fi.Size(), "left alone")
 }
 
+// TestMaxSizeAboveTheParsersLimit: a MaxSize above what the parser holds
+// (MaxSizeLimit, 2 GiB - 1) counts as MaxSizeLimit, so a file over it is
+// ErrTooLarge from its size alone, not read and then found corrupt.
+func TestMaxSizeAboveTheParsersLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.json")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(MaxSizeLimit+1)) // sparse: no blocks
+	require.NoError(t, f.Close())
+	s := NewStore(path)
+	s.MaxSize = 1 << 40
+	assert.Equal(t, int64(MaxSizeLimit), s.maxSize())
+
+	var before, after syscall.Rusage
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &before))
+	_, _, err = s.Read()
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &after))
+	assert.ErrorIs(t, err, ErrTooLarge)
+	assert.NotErrorIs(t, err, ErrCorrupt)
+	assert.Less(t, after.Maxrss-before.Maxrss, int64(64<<10), "KiB of peak RSS added by the read: the file was not read")
+}
+
 // TestMaxSizeBoundary: a file of exactly MaxSize is read; one byte more is
 // not. The default is DefaultMaxSize.
 func TestMaxSizeBoundary(t *testing.T) {

@@ -56,7 +56,7 @@ func (s *Store) read(known Version) (*File, Version, error) {
 
 func (s *Store) maxSize() int64 {
 	if s.MaxSize > 0 {
-		return s.MaxSize
+		return min(s.MaxSize, MaxSizeLimit)
 	}
 	return DefaultMaxSize
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/paths"
 
 	"github.com/stretchr/testify/assert"
@@ -368,6 +369,7 @@ func TestBadValues(t *testing.T) {
 		{"empty auth file flag", []string{"--auth-file="}, nil, KeyAuthFile, SourceFlag, ""},
 		{"file size not a size", []string{"--max-file-size=huge"}, nil, KeyMaxFileSize, SourceFlag, "huge"},
 		{"file size too small", nil, map[string]string{"CREDPOOL_MAX_FILE_SIZE": "100"}, KeyMaxFileSize, "env CREDPOOL_MAX_FILE_SIZE", "100"},
+		{"file size over what authfile parses", []string{"--max-file-size=2GiB"}, nil, KeyMaxFileSize, SourceFlag, "2GiB"},
 		{"threshold above 1", []string{"--quota-threshold=1.5"}, nil, KeyQuotaThreshold, SourceFlag, "1.5"},
 		{"zero long wait", []string{"--long-wait=0"}, nil, KeyLongWait, SourceFlag, "0"},
 		{"gateway on every interface", []string{"--gateway=0.0.0.0:8484"}, nil, KeyGateway, SourceFlag, "0.0.0.0:8484"},
@@ -447,4 +449,17 @@ func TestBadTableValueInFileIsQuotedWithoutSecrets(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "https://…@api.example/v1?…", se.Value)
 	assert.NotContains(t, err.Error(), "SECRET")
+}
+
+// TestMaxFileSizeBounds: the default is authfile's, and the largest size
+// taken is the largest auth.json authfile parses.
+func TestMaxFileSizeBounds(t *testing.T) {
+	s, err := load(t, nil, isolatedEnv(t))
+	require.NoError(t, err)
+	assert.Equal(t, int64(authfile.DefaultMaxSize), s.MaxFileSize)
+	s, err = load(t, []string{"--max-file-size=2147483647"}, isolatedEnv(t))
+	require.NoError(t, err)
+	assert.Equal(t, int64(authfile.MaxSizeLimit), s.MaxFileSize)
+	_, err = load(t, []string{"--max-file-size=2147483648"}, isolatedEnv(t))
+	assert.ErrorIs(t, err, ErrInvalid)
 }

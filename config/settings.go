@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/extlogin"
 	"github.com/credpool/credpool/gateway"
 	"github.com/credpool/credpool/oauth"
@@ -138,12 +139,16 @@ var settings = []setting{
 		usage: "`format`: " + orList(logFormats),
 		parse: oneOf(func(s *Settings) *string { return &s.LogFormat }, logFormats...),
 		show:  func(s Settings) string { return s.LogFormat }},
-	{key: KeyMaxFileSize, flag: "max-file-size", env: "CREDPOOL_MAX_FILE_SIZE", def: "64MiB",
+	{key: KeyMaxFileSize, flag: "max-file-size", env: "CREDPOOL_MAX_FILE_SIZE", def: formatSize(authfile.DefaultMaxSize),
 		usage: "read at most this `size` of auth.json (bytes, or with KiB/MiB/GiB); a larger file is refused, not read",
 		parse: func(raw string, s *Settings) string {
 			n, why := parseSize(raw)
-			if why == "" && n < MinMaxFileSize {
+			switch {
+			case why != "":
+			case n < MinMaxFileSize:
 				why = fmt.Sprintf("must be at least %d bytes", MinMaxFileSize)
+			case n > authfile.MaxSizeLimit:
+				why = fmt.Sprintf("must be at most %d bytes (2GiB - 1), the largest auth.json credpool can parse", authfile.MaxSizeLimit)
 			}
 			s.MaxFileSize = n
 			return why
