@@ -184,7 +184,7 @@ func warnUnpersisted(e Env, p apitype.Persistence) {
 // adminUpdate runs op on a pool loaded from auth.json under the lock and
 // writes back only what op changed.
 func adminUpdate(ctx context.Context, s config.Settings, op func(p *pool.Pool) error) error {
-	_, err := authfile.NewStore(s.AuthFile).Update(ctx, func(f *authfile.File) error {
+	_, err := store(s).Update(ctx, func(f *authfile.File) error {
 		p := pool.New(poolConfig(s))
 		p.Load(f.Snapshot())
 		if err := op(p); err != nil {

@@ -165,11 +165,24 @@ type Loader struct {
 // after fs.Parse.
 func RegisterFlags(fs *flag.FlagSet) *Loader { return register(fs, false) }
 
-// RegisterClientFlags adds only the flags a client command needs (--config,
-// --auth-file, --socket), so that its help stays short and its own flags
-// (select --strategy NAME) do not clash with the daemon's. The other settings
-// still come from the environment, the config file and the defaults.
+// RegisterClientFlags adds only the flags a client command needs
+// (ClientFlags: --config, where the socket and the auth file are, and how
+// much of auth.json an offline command reads), so that its help stays
+// short and its own flags (select --strategy NAME) do not clash with the
+// daemon's. The other settings still come from the environment, the
+// config file and the defaults.
 func RegisterClientFlags(fs *flag.FlagSet) *Loader { return register(fs, true) }
+
+// ClientFlags are the flags RegisterClientFlags adds, for help texts.
+func ClientFlags() []string {
+	names := []string{"config"}
+	for _, st := range settings {
+		if st.client {
+			names = append(names, st.flag)
+		}
+	}
+	return names
+}
 
 func register(fs *flag.FlagSet, client bool) *Loader {
 	l := &Loader{fs: fs, values: map[string]*string{}, pairs: map[string]*pairsFlag{}}

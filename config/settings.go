@@ -139,7 +139,7 @@ var settings = []setting{
 		usage: "`format`: " + orList(logFormats),
 		parse: oneOf(func(s *Settings) *string { return &s.LogFormat }, logFormats...),
 		show:  func(s Settings) string { return s.LogFormat }},
-	{key: KeyMaxFileSize, flag: "max-file-size", env: "CREDPOOL_MAX_FILE_SIZE", def: formatSize(authfile.DefaultMaxSize),
+	{key: KeyMaxFileSize, flag: "max-file-size", env: "CREDPOOL_MAX_FILE_SIZE", def: formatSize(authfile.DefaultMaxSize), client: true,
 		usage: "read at most this `size` of auth.json (bytes, or with KiB/MiB/GiB); a larger file is refused, not read",
 		parse: func(raw string, s *Settings) string {
 			n, why := parseSize(raw)
