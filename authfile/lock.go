@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -129,4 +131,25 @@ func (s *Store) claim(lf *os.File) (func() error, error) {
 		}
 		return nil
 	}, nil
+}
+
+// LockHolder is the PID that the holder of auth.lock wrote into it, as
+// Hermes and credpool do ("PID\n"), for a message that says who holds the
+// lock; ok is false when no one says (a free lock is empty) or the file
+// is not one to read: it is opened as the lock is, never following a
+// symlink and never blocking on a FIFO, and never created. Only a short
+// read is made: a PID is a few digits.
+func (s *Store) LockHolder() (pid int, ok bool) {
+	f, err := openRegular(s.lockPath, unix.O_RDONLY|unix.O_NOFOLLOW)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	b := make([]byte, 24)
+	n, _ := io.ReadFull(f, b)
+	pid, err = strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, true
 }
