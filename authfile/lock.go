@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/credpool/credpool/internal/regularfile"
 )
 
 // auth.lock is locked the way Hermes locks it: flock(LOCK_EX) on the file,
@@ -86,12 +88,12 @@ func (s *Store) TryLock() (unlock func() error, err error) {
 // creating that directory if it is missing.
 func (s *Store) openLock() (*os.File, error) {
 	ensureDir(filepath.Dir(s.lockPath))
-	f, err := openRegular(s.lockPath, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW)
+	f, err := regularfile.Open(s.lockPath, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW)
 	if errors.Is(err, unix.ELOOP) {
 		return nil, fmt.Errorf("authfile: lock %s: it is a symlink, which is never followed: %w", s.lockPath, ErrNotRegular)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("authfile: lock: %w", err)
+		return nil, fromRegular(err, "lock")
 	}
 	return f, nil
 }
@@ -140,7 +142,7 @@ func (s *Store) claim(lf *os.File) (func() error, error) {
 // symlink and never blocking on a FIFO, and never created. Only a short
 // read is made: a PID is a few digits.
 func (s *Store) LockHolder() (pid int, ok bool) {
-	f, err := openRegular(s.lockPath, unix.O_RDONLY|unix.O_NOFOLLOW)
+	f, err := regularfile.Open(s.lockPath, unix.O_RDONLY|unix.O_NOFOLLOW)
 	if err != nil {
 		return 0, false
 	}

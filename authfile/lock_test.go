@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/internal/testio"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -221,12 +222,12 @@ func TestTryLockBusy(t *testing.T) {
 	s := NewStore(path)
 	py := startPyLock(t, s.LockPath(), 30*time.Second)
 
-	err := within(t, 2*time.Second, func() error { _, err := s.TryLock(); return err })
+	err := testio.Within(t, 2*time.Second, func() error { _, err := s.TryLock(); return err })
 	assert.ErrorIs(t, err, ErrLockBusy, "at once, not after a wait")
 	assert.Contains(t, err.Error(), s.LockPath())
 
 	called := false
-	err = within(t, 2*time.Second, func() error {
+	err = testio.Within(t, 2*time.Second, func() error {
 		_, err := s.TryUpdate(func(f *File) error { called = true; f.Pools["openrouter"][0].RequestCount++; return nil })
 		return err
 	})
@@ -313,7 +314,7 @@ func TestLockHolder(t *testing.T) {
 
 	fifo := NewStore(filepath.Join(t.TempDir(), "auth.json"))
 	require.NoError(t, unix.Mkfifo(fifo.LockPath(), 0o600))
-	err = within(t, 2*time.Second, func() error {
+	err = testio.Within(t, 2*time.Second, func() error {
 		if _, ok := fifo.LockHolder(); ok {
 			return errors.New("a FIFO named a holder")
 		}
