@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,38 +241,4 @@ func TestHumanSeconds(t *testing.T) {
 	for sec, want := range tests {
 		assert.Equal(t, want, humanSeconds(sec), "%v", sec)
 	}
-}
-
-// TestOfflineCommandsHonourMaxFileSize: without a daemon, status and the
-// admin commands read auth.json themselves, within max_file_size like the
-// daemon (they used to read up to authfile's default whatever it said).
-func TestOfflineCommandsHonourMaxFileSize(t *testing.T) {
-	env, auth := testEnv(t)
-	for i := range 12 {
-		r := runCLI(t, fmt.Sprintf("sk-or-v1-cli-size-SECRET-%04d\n", i), env, "add", "openrouter", "--label", fmt.Sprintf("%03d-%s", i, strings.Repeat("l", 100)))
-		require.Equal(t, ExitOK, r.code, r.stderr.String())
-	}
-	before, err := os.ReadFile(auth)
-	require.NoError(t, err)
-	require.Greater(t, len(before), 4<<10)
-
-	r := runCLI(t, "", env, "status")
-	require.Equal(t, ExitOK, r.code, r.stderr.String())
-
-	r = runCLI(t, "", env, "status", "--max-file-size", "4KiB")
-	assert.Equal(t, ExitError, r.code)
-	assert.Contains(t, r.stderr.String(), "over the limit of 4096")
-
-	r = runCLI(t, "", env, "remove", "openrouter", "1", "--max-file-size", "4KiB")
-	assert.Equal(t, ExitError, r.code)
-	assert.Contains(t, r.stderr.String(), "over the limit of 4096")
-
-	env["CREDPOOL_MAX_FILE_SIZE"] = "4KiB"
-	r = runCLI(t, "", env, "status")
-	assert.Equal(t, ExitError, r.code, "the environment counts too")
-	assert.NotContains(t, r.stdout.String()+r.stderr.String(), "SECRET")
-
-	after, err := os.ReadFile(auth)
-	require.NoError(t, err)
-	assert.Equal(t, before, after, "nothing written")
 }
