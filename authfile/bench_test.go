@@ -171,7 +171,7 @@ func hermesPool(n int) []byte {
 
 // BenchmarkUpdate10k is the daemon's once-a-second flush on a 10,000-entry
 // pool: the whole read-modify-write on disk, with one request count changed
-// or, for NoChange, patches that change nothing.
+// or, for NoChange, a change function that changes nothing.
 func BenchmarkUpdate10k(b *testing.B) {
 	bump := func(f *File) error { f.Pools["bench-p0"][0].RequestCount++; return nil }
 	benchUpdate10k(b, bump)

@@ -8,8 +8,9 @@
 // that changed: unknown keys, key order, and the bytes of every value
 // credpool did not change (an ISO last_status_at, a "402" error code, a
 // null, an unknown value however it is laid out) all survive. A known
-// field whose value cannot be read is kept the same way, and reported by
-// Problems, rather than making the whole file unwritable.
+// field whose value cannot be read is kept the same way, and named in the
+// entry's Unreadable (pool reports it), rather than making the whole file
+// unwritable.
 package authfile
 
 import (
@@ -27,7 +28,8 @@ var utf8BOM = []byte{0xef, 0xbb, 0xbf}
 // File is one auth.json document.
 type File struct {
 	// Pools is credential_pool: provider → entries in file order. Callers
-	// (pool.ApplyPatches) mutate it in place; Marshal writes what it holds.
+	// (pool.Sync, through Snapshot) mutate it in place; Marshal writes what
+	// it holds.
 	Pools map[string][]pool.Entry
 
 	doc        []byte               // the parsed document, shared by every raw value and string

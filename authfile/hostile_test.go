@@ -15,24 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credpool/credpool/internal/testio"
 	"github.com/credpool/credpool/pool"
 )
-
-// within runs op in a goroutine and fails the test if it has not returned
-// by the deadline, so that a read that blocks for ever fails instead of
-// hanging the test binary.
-func within[T any](t *testing.T, d time.Duration, op func() T) T {
-	t.Helper()
-	done := make(chan T, 1)
-	go func() { done <- op() }()
-	select {
-	case v := <-done:
-		return v
-	case <-time.After(d):
-		t.Fatalf("did not return within %s", d)
-		panic("unreachable")
-	}
-}
 
 // TestNonRegularFilesAreRefused: whatever sits at the auth.json path (or
 // at the end of its symlink), reads and updates return at once with
@@ -75,7 +60,7 @@ func TestNonRegularFilesAreRefused(t *testing.T) {
 				f   *File
 				err error
 			}
-			r := within(t, 5*time.Second, func() result { f, _, err := s.Read(); return result{f, err} })
+			r := testio.Within(t, 5*time.Second, func() result { f, _, err := s.Read(); return result{f, err} })
 			assert.Nil(t, r.f)
 			assert.ErrorIs(t, r.err, ErrNotRegular)
 			assert.ErrorIs(t, r.err, ErrUnusable, "the daemon goes degraded")
@@ -84,7 +69,7 @@ func TestNonRegularFilesAreRefused(t *testing.T) {
 			assert.Contains(t, r.err.Error(), tt.what)
 
 			called := false
-			err = within(t, 5*time.Second, func() error {
+			err = testio.Within(t, 5*time.Second, func() error {
 				_, err := s.Update(context.Background(), func(f *File) error { called = true; return nil })
 				return err
 			})
@@ -147,6 +132,28 @@ func TestTooLargeIsNotRead(t *testing.T) {
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1<<30), fi.Size(), "left alone")
+}
+
+// TestMaxSizeAboveTheParsersLimit: a MaxSize above what the parser holds
+// (MaxSizeLimit, 2 GiB - 1) counts as MaxSizeLimit, so a file over it is
+// ErrTooLarge from its size alone, not read and then found corrupt.
+func TestMaxSizeAboveTheParsersLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.json")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(MaxSizeLimit+1)) // sparse: no blocks
+	require.NoError(t, f.Close())
+	s := NewStore(path)
+	s.MaxSize = 1 << 40
+	assert.Equal(t, int64(MaxSizeLimit), s.maxSize())
+
+	var before, after syscall.Rusage
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &before))
+	_, _, err = s.Read()
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &after))
+	assert.ErrorIs(t, err, ErrTooLarge)
+	assert.NotErrorIs(t, err, ErrCorrupt)
+	assert.Less(t, after.Maxrss-before.Maxrss, int64(64<<10), "KiB of peak RSS added by the read: the file was not read")
 }
 
 // TestMaxSizeBoundary: a file of exactly MaxSize is read; one byte more is

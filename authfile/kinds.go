@@ -333,7 +333,10 @@ func readEpoch(raw []byte) (sec float64, millis bool, err error) {
 		if s = strings.TrimSpace(s); s == "" {
 			return 0, false, nil
 		}
-		if !numeric(s) {
+		// A numeric string is read below as a number is, to tell
+		// milliseconds; anything else is a date (epoch.IsNumber is the
+		// shape Parse itself goes by).
+		if !epoch.IsNumber(s) {
 			if sec, err = epoch.Parse(s); err != nil {
 				return 0, false, errNotTime
 			}
@@ -351,23 +354,4 @@ func readEpoch(raw []byte) (sec float64, millis bool, err error) {
 		return 0, false, errNotTime
 	}
 	return sec, v > epoch.MillisFrom, nil
-}
-
-// numeric reports whether s has the shape of a JSON-style number (digits,
-// '.', an exponent, a sign only first or after the 'e'), which ISO text
-// never has. It is a scan, not strconv.ParseFloat: a failed parse
-// allocates its error, once per ISO time of a large file.
-func numeric(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9', c == '.', c == 'e', c == 'E':
-		case c == '+' || c == '-':
-			if i > 0 && s[i-1] != 'e' && s[i-1] != 'E' {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return s != ""
 }

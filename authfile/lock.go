@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/credpool/credpool/internal/regularfile"
 )
 
 // auth.lock is locked the way Hermes locks it: flock(LOCK_EX) on the file,
@@ -84,12 +88,12 @@ func (s *Store) TryLock() (unlock func() error, err error) {
 // creating that directory if it is missing.
 func (s *Store) openLock() (*os.File, error) {
 	ensureDir(filepath.Dir(s.lockPath))
-	f, err := openRegular(s.lockPath, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW)
+	f, err := regularfile.Open(s.lockPath, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW)
 	if errors.Is(err, unix.ELOOP) {
 		return nil, fmt.Errorf("authfile: lock %s: it is a symlink, which is never followed: %w", s.lockPath, ErrNotRegular)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("authfile: lock: %w", err)
+		return nil, fromRegular(err, "lock")
 	}
 	return f, nil
 }
@@ -129,4 +133,25 @@ func (s *Store) claim(lf *os.File) (func() error, error) {
 		}
 		return nil
 	}, nil
+}
+
+// LockHolder is the PID that the holder of auth.lock wrote into it, as
+// Hermes and credpool do ("PID\n"), for a message that says who holds the
+// lock; ok is false when no one says (a free lock is empty) or the file
+// is not one to read: it is opened as the lock is, never following a
+// symlink and never blocking on a FIFO, and never created. Only a short
+// read is made: a PID is a few digits.
+func (s *Store) LockHolder() (pid int, ok bool) {
+	f, err := regularfile.Open(s.lockPath, unix.O_RDONLY|unix.O_NOFOLLOW)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	b := make([]byte, 24)
+	n, _ := io.ReadFull(f, b)
+	pid, err = strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, true
 }

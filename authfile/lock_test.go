@@ -3,6 +3,7 @@ package authfile
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -14,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/internal/testio"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // pyLock is a Hermes-style process holding fcntl.flock(LOCK_EX) on a file
@@ -219,12 +222,12 @@ func TestTryLockBusy(t *testing.T) {
 	s := NewStore(path)
 	py := startPyLock(t, s.LockPath(), 30*time.Second)
 
-	err := within(t, 2*time.Second, func() error { _, err := s.TryLock(); return err })
+	err := testio.Within(t, 2*time.Second, func() error { _, err := s.TryLock(); return err })
 	assert.ErrorIs(t, err, ErrLockBusy, "at once, not after a wait")
 	assert.Contains(t, err.Error(), s.LockPath())
 
 	called := false
-	err = within(t, 2*time.Second, func() error {
+	err = testio.Within(t, 2*time.Second, func() error {
 		_, err := s.TryUpdate(func(f *File) error { called = true; f.Pools["openrouter"][0].RequestCount++; return nil })
 		return err
 	})
@@ -275,4 +278,47 @@ func TestLockFileSymlinkIsNotFollowed(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "keep me", string(got))
 	assert.NoFileExists(t, filepath.Join(dir, "created-through-link"))
+}
+
+// TestLockHolder: the PID the holder wrote (credpool's own, or Hermes'
+// "PID\n"), and nothing from a free lock, a symlink (not followed) or a
+// FIFO (not waited on).
+func TestLockHolder(t *testing.T) {
+	dir := t.TempDir()
+	s := NewStore(filepath.Join(dir, "auth.json"))
+	_, ok := s.LockHolder()
+	assert.False(t, ok, "no lock file")
+	assert.NoFileExists(t, s.LockPath(), "and none created")
+
+	unlock, err := s.Lock(context.Background())
+	require.NoError(t, err)
+	pid, ok := s.LockHolder()
+	assert.True(t, ok)
+	assert.Equal(t, os.Getpid(), pid)
+	require.NoError(t, unlock())
+	_, ok = s.LockHolder()
+	assert.False(t, ok, "a free lock is empty")
+
+	for content, want := range map[string]int{"4242\n": 4242, "4242": 4242, " 77 \n": 77, "x\n": 0, "-3\n": 0, "0\n": 0} {
+		require.NoError(t, os.WriteFile(s.LockPath(), []byte(content), 0o600))
+		pid, ok := s.LockHolder()
+		assert.Equal(t, want != 0, ok, "%q", content)
+		assert.Equal(t, want, pid, "%q", content)
+	}
+
+	linked := NewStore(filepath.Join(t.TempDir(), "auth.json"))
+	require.NoError(t, os.Symlink(s.LockPath(), linked.LockPath()))
+	require.NoError(t, os.WriteFile(s.LockPath(), []byte("4242\n"), 0o600))
+	_, ok = linked.LockHolder()
+	assert.False(t, ok, "a symlink is not followed")
+
+	fifo := NewStore(filepath.Join(t.TempDir(), "auth.json"))
+	require.NoError(t, unix.Mkfifo(fifo.LockPath(), 0o600))
+	err = testio.Within(t, 2*time.Second, func() error {
+		if _, ok := fifo.LockHolder(); ok {
+			return errors.New("a FIFO named a holder")
+		}
+		return nil
+	})
+	assert.NoError(t, err, "a FIFO is not waited on")
 }

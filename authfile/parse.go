@@ -15,12 +15,13 @@ import (
 
 // Parse reads an auth.json document. It accepts what Hermes and other
 // writers produce (see the package tests for the tolerated forms). A known
-// field it cannot read is kept as written and reported by Problems; only
+// field it cannot read is kept as written and named in the entry's
+// Unreadable; only
 // data that is not JSON, or not shaped like auth.json (the top level and
 // credential_pool objects, each pool an array of objects), is a
 // *CorruptError, and so is empty data: a zero-length auth.json is what a
-// truncating writer leaves mid-write, not an empty store. Parse keeps no
-// reference to data.
+// truncating writer leaves mid-write, not an empty store. Data over
+// MaxSizeLimit is ErrTooLarge. Parse keeps no reference to data.
 func Parse(data []byte) (*File, error) {
 	return parse(data, false)
 }
@@ -38,7 +39,7 @@ func parse(data []byte, owned bool) (*File, error) {
 		doc, base = doc[len(utf8BOM):], len(utf8BOM)
 	}
 	if len(doc) > maxDoc {
-		return nil, corruptAt(data, 0, errors.New("file too large"))
+		return nil, fmt.Errorf("authfile: a document of %d bytes is over the %d the parser holds: %w", len(doc), maxDoc, ErrTooLarge)
 	}
 	off, ok, entries := validateCount(doc)
 	if !ok {

@@ -15,9 +15,13 @@ const (
 	// entries, far beyond any real pool, and small enough that a runaway
 	// file cannot take the daemon's memory with it.
 	DefaultMaxSize = 64 << 20
-	lockPollFirst  = time.Millisecond
-	lockPoll       = 50 * time.Millisecond
-	lockFileName   = "auth.lock"
+	// MaxSizeLimit is the largest MaxSize that counts: the parser keeps
+	// offsets in int32 (maxDoc), so a file above it is ErrTooLarge
+	// whatever MaxSize says, never a parse of a file it cannot hold.
+	MaxSizeLimit  = maxDoc
+	lockPollFirst = time.Millisecond
+	lockPoll      = 50 * time.Millisecond
+	lockFileName  = "auth.lock"
 )
 
 // Store is auth.json at one path, with its auth.lock. It holds no state
@@ -29,7 +33,8 @@ type Store struct {
 	// LockTimeout is how long Lock waits for auth.lock; 0 means
 	// DefaultLockTimeout.
 	LockTimeout time.Duration
-	// MaxSize is the largest file read, in bytes; 0 means DefaultMaxSize.
+	// MaxSize is the largest file read, in bytes; 0 means DefaultMaxSize,
+	// and a larger value than MaxSizeLimit means MaxSizeLimit.
 	MaxSize int64
 	// Now stamps updated_at; nil means time.Now.
 	Now func() time.Time

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/credpool/credpool/internal/atomicfile"
+	"github.com/credpool/credpool/internal/regularfile"
 )
 
 // write replaces auth.json atomically with what render writes (temp file
@@ -29,7 +30,7 @@ func (s *Store) write(render func(io.Writer) error) error {
 		// put there since the read (by a writer that ignores auth.lock).
 		BeforeRename: func() error {
 			if fi, err := os.Lstat(target); err == nil && !fi.Mode().IsRegular() {
-				own = notRegular(target, fi.Mode())
+				own = notRegular(regularfile.NotRegular(target, fi.Mode()))
 			}
 			return own
 		}},

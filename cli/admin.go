@@ -14,6 +14,8 @@ import (
 	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/config"
+	"github.com/credpool/credpool/internal/statefile"
+	"github.com/credpool/credpool/paths"
 	"github.com/credpool/credpool/pool"
 	socketapi "github.com/credpool/credpool/unix-socket-api"
 )
@@ -52,17 +54,15 @@ func runAdd(ctx context.Context, e Env, args []string) error {
 	}
 	req := apitype.AddRequest{Label: *label, AuthType: *typ, AccessToken: secret, BaseURL: *baseURL}
 	var added apitype.Entry
-	var pers apitype.Persistence
-	res, err := quickClient(s).AddEntry(ctx, pos[0], req)
-	added, pers = res.Entry, res.Persistence
-	if errors.Is(err, socketapi.ErrDaemonNotRunning) {
-		pers.Persisted = true
-		err = adminUpdate(ctx, s, func(p *pool.Pool) error {
-			v, _, err := p.Add(pos[0], pool.NewEntry{Label: req.Label, AuthType: req.AuthType, AccessToken: req.AccessToken, BaseURL: req.BaseURL})
-			added = apitype.EntryFrom(v)
-			return err
-		})
-	}
+	pers, err := change(ctx, e, s, func(c *socketapi.Client) (apitype.Persistence, error) {
+		res, err := c.AddEntry(ctx, pos[0], req)
+		added = res.Entry
+		return res.Persistence, err
+	}, func(p *pool.Pool) error {
+		v, _, err := p.Add(pos[0], pool.NewEntry{Label: req.Label, AuthType: req.AuthType, AccessToken: req.AccessToken, BaseURL: req.BaseURL})
+		added = apitype.EntryFrom(v)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -88,16 +88,16 @@ func runRemove(ctx context.Context, e Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := quickClient(s).RemoveEntry(ctx, pos[0], pos[1])
-	removed, pers := res.Removed, res.Persistence
-	if errors.Is(err, socketapi.ErrDaemonNotRunning) {
-		pers.Persisted = true
-		err = adminUpdate(ctx, s, func(p *pool.Pool) error {
-			v, _, err := p.Remove(pos[0], pos[1])
-			removed = apitype.EntryFrom(v)
-			return err
-		})
-	}
+	var removed apitype.Entry
+	pers, err := change(ctx, e, s, func(c *socketapi.Client) (apitype.Persistence, error) {
+		res, err := c.RemoveEntry(ctx, pos[0], pos[1])
+		removed = res.Removed
+		return res.Persistence, err
+	}, func(p *pool.Pool) error {
+		v, _, err := p.Remove(pos[0], pos[1])
+		removed = apitype.EntryFrom(v)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -123,16 +123,16 @@ func runReset(ctx context.Context, e Env, args []string) error {
 	if len(pos) == 2 {
 		target = pos[1]
 	}
-	res, err := quickClient(s).Reset(ctx, pos[0], target)
-	n, pers := res.Reset, res.Persistence
-	if errors.Is(err, socketapi.ErrDaemonNotRunning) {
-		pers.Persisted = true
-		err = adminUpdate(ctx, s, func(p *pool.Pool) error {
-			var err error
-			n, _, err = p.Reset(pos[0], target)
-			return err
-		})
-	}
+	var n int
+	pers, err := change(ctx, e, s, func(c *socketapi.Client) (apitype.Persistence, error) {
+		res, err := c.Reset(ctx, pos[0], target)
+		n = res.Reset
+		return res.Persistence, err
+	}, func(p *pool.Pool) error {
+		var err error
+		n, _, err = p.Reset(pos[0], target)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -154,16 +154,16 @@ func runRepair(ctx context.Context, e Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := quickClient(s).Repair(ctx, pos[0])
-	n, pers := res.Repaired, res.Persistence
-	if errors.Is(err, socketapi.ErrDaemonNotRunning) {
-		pers.Persisted = true
-		err = adminUpdate(ctx, s, func(p *pool.Pool) error {
-			var err error
-			n, err = p.Repair(pos[0])
-			return err
-		})
-	}
+	var n int
+	pers, err := change(ctx, e, s, func(c *socketapi.Client) (apitype.Persistence, error) {
+		res, err := c.Repair(ctx, pos[0])
+		n = res.Repaired
+		return res.Persistence, err
+	}, func(p *pool.Pool) error {
+		var err error
+		n, err = p.Repair(pos[0])
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -181,16 +181,44 @@ func warnUnpersisted(e Env, p apitype.Persistence) {
 	}
 }
 
-// adminUpdate runs op on a pool loaded from auth.json under the lock and
-// writes back only what op changed.
-func adminUpdate(ctx context.Context, s config.Settings, op func(p *pool.Pool) error) error {
-	_, err := authfile.NewStore(s.AuthFile).Update(ctx, func(f *authfile.File) error {
+// change makes an admin change: through the daemon when one runs (online
+// gives its answer's Persistence), else on the files themselves
+// (adminUpdate), which is on disk when it returns.
+func change(ctx context.Context, e Env, s config.Settings, online func(*socketapi.Client) (apitype.Persistence, error), offline func(*pool.Pool) error) (apitype.Persistence, error) {
+	pers, err := online(quickClient(s))
+	if !errors.Is(err, socketapi.ErrDaemonNotRunning) {
+		return pers, err
+	}
+	return apitype.Persistence{Persisted: true}, adminUpdate(ctx, e, s, offline)
+}
+
+// adminUpdate runs op on a pool loaded as the daemon loads it, and writes
+// back what op changed the way the daemon's writer does: under auth.lock,
+// credpool's state file (statefile) is imported before auth.json is loaded
+// and written before auth.json is, so that an offline remove leaves the
+// tombstone a stale writer cannot get past. A state file that did not
+// parse is set aside (and said so); one that cannot be read stops the
+// command, which would otherwise write over what it holds.
+func adminUpdate(ctx context.Context, e Env, s config.Settings, op func(p *pool.Pool) error) error {
+	statePath := paths.State(s.AuthFile)
+	_, err := store(s).Update(ctx, func(f *authfile.File) error {
+		st, err := statefile.Load(statePath)
+		switch {
+		case errors.Is(err, statefile.ErrSetAside):
+			fmt.Fprintf(e.Stderr, "credpool: warning: %v\n", err)
+		case err != nil:
+			return err
+		}
 		p := pool.New(poolConfig(s))
+		p.ImportState(st.Pool)
 		p.Load(f.Snapshot())
 		if err := op(p); err != nil {
 			return err
 		}
 		p.Sync(f.Snapshot())
+		if p.StateDirty() {
+			return statefile.Write(statePath, statefile.State{Pool: p.ExportState()})
+		}
 		return nil
 	})
 	return err

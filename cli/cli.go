@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/credpool/credpool/apitype"
+	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/config"
 	"github.com/credpool/credpool/packaging"
 	"github.com/credpool/credpool/pool"
@@ -87,10 +88,14 @@ func Usage() string {
 		}
 		fmt.Fprintf(&b, "  %-8s %s\n           %s\n", c.name, c.args, c.summary)
 	}
-	b.WriteString(`
+	names := config.ClientFlags()
+	for i, f := range names {
+		names[i] = "--" + f
+	}
+	fmt.Fprintf(&b, `
 Settings (flags > environment > config file > defaults; every command takes
---config, --auth-file and --socket, the daemon takes them all):
-`)
+%s and %s, the daemon takes them all):
+`, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 	b.WriteString(config.FlagHelp())
 	b.WriteString(`
 Exit codes:
@@ -157,8 +162,8 @@ func report(e Env, name string, err error) int {
 	}
 }
 
-// flags builds a client subcommand's flag set with --config, --auth-file and
-// --socket on it; daemonFlags has every setting.
+// flags builds a client subcommand's flag set with config.ClientFlags on
+// it; daemonFlags has every setting.
 func flags(e Env, name string) (*flag.FlagSet, *config.Loader) {
 	fs := flag.NewFlagSet("credpool "+name, flag.ContinueOnError)
 	fs.SetOutput(e.Stderr)
@@ -200,6 +205,16 @@ func load(e Env, l *config.Loader) (config.Settings, error) {
 }
 
 func client(s config.Settings) *socketapi.Client { return socketapi.NewClient(s.Socket) }
+
+// store is the auth file the settings name, read within their
+// max_file_size: every command that reads or writes auth.json itself (an
+// offline status or admin command) builds it here. The daemon gets the
+// same limit through daemon.Config.
+func store(s config.Settings) *authfile.Store {
+	st := authfile.NewStore(s.AuthFile)
+	st.MaxSize = s.MaxFileSize
+	return st
+}
 
 // quickClient does not wait for a starting daemon: for status and probes, an
 // absent daemon is an answer, not something to wait out.

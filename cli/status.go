@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/credpool/credpool/apitype"
-	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/config"
 	"github.com/credpool/credpool/epoch"
 	"github.com/credpool/credpool/pool"
@@ -67,7 +66,7 @@ func statusPools(ctx context.Context, s config.Settings, pos []string) ([]apityp
 	if err == nil || !errors.Is(err, socketapi.ErrDaemonNotRunning) {
 		return pools, true, err
 	}
-	f, _, rerr := authfile.NewStore(s.AuthFile).Read()
+	f, _, rerr := store(s).Read()
 	if rerr != nil {
 		return nil, false, rerr
 	}

@@ -29,6 +29,10 @@ const (
 // KeyConfig is the Sources key of where the config path came from.
 const KeyConfig = "config"
 
+// configDefaultText is how help says the default config file
+// (paths.ConfigFile).
+const configDefaultText = "$XDG_CONFIG_HOME/credpool/config.toml"
+
 // Sentinels for errors.Is.
 var (
 	// ErrInvalid: a setting has a value that cannot be used (see *SettingError).
@@ -38,13 +42,52 @@ var (
 )
 
 // SettingError names the setting, where its value came from and the value.
-// Setting values are paths, durations, addresses and names, never secrets,
-// so they are safe to show.
+// Setting values are paths, durations, addresses, names and URLs; a URL
+// may carry a password in its user info or a key in its query, so for a
+// setting of URLs Value has those cut out (quotable), and is safe to show.
 type SettingError struct {
 	Key    string // setting key, e.g. "tick"
 	Source string // "flag", "env CREDPOOL_TICK", "config /path", "default"
 	Value  string
 	Reason string
+}
+
+// settingError builds every SettingError, so that no URL reaches one
+// before quotable has cut what it may carry as a secret.
+func settingError(key, source, value, reason string) *SettingError {
+	if st, ok := settingOf(key); ok && st.urls {
+		value = quotable(value)
+	}
+	return &SettingError{Key: key, Source: source, Value: value, Reason: reason}
+}
+
+// quotable is v (a URL, a pool=URL pair, or several URLs in one TOML
+// value) with the user info and the query (and fragment) cut out, each
+// replaced by "…". It cuts too much rather than too little: without a
+// scheme the user info may begin after "pool=" or at the start, it runs to
+// the last '@' before the query, and the query runs to the end of v.
+func quotable(v string) string {
+	start := 0
+	if i := strings.Index(v, "://"); i >= 0 {
+		start = i + len("://")
+	} else if i := strings.IndexByte(v, '='); i >= 0 {
+		start = i + 1
+	}
+	head, rest := v[:start], v[start:]
+	q := strings.IndexAny(rest, "?#")
+	if q < 0 {
+		q = len(rest)
+	}
+	if at := strings.LastIndex(rest[:q], "@"); at >= 0 {
+		rest, q = "…"+rest[at:], q-at+len("…")
+	}
+	switch {
+	case q < len(rest):
+		return head + rest[:q+1] + "…"
+	case start > 0 && strings.Contains(rest, "://"):
+		return head + quotable(rest)
+	}
+	return head + rest
 }
 
 func (e *SettingError) Error() string {
@@ -122,15 +165,28 @@ type Loader struct {
 // after fs.Parse.
 func RegisterFlags(fs *flag.FlagSet) *Loader { return register(fs, false) }
 
-// RegisterClientFlags adds only the flags a client command needs (--config,
-// --auth-file, --socket), so that its help stays short and its own flags
-// (select --strategy NAME) do not clash with the daemon's. The other settings
-// still come from the environment, the config file and the defaults.
+// RegisterClientFlags adds only the flags a client command needs
+// (ClientFlags: --config, where the socket and the auth file are, and how
+// much of auth.json an offline command reads), so that its help stays
+// short and its own flags (select --strategy NAME) do not clash with the
+// daemon's. The other settings still come from the environment, the
+// config file and the defaults.
 func RegisterClientFlags(fs *flag.FlagSet) *Loader { return register(fs, true) }
+
+// ClientFlags are the flags RegisterClientFlags adds, for help texts.
+func ClientFlags() []string {
+	names := []string{"config"}
+	for _, st := range settings {
+		if st.client {
+			names = append(names, st.flag)
+		}
+	}
+	return names
+}
 
 func register(fs *flag.FlagSet, client bool) *Loader {
 	l := &Loader{fs: fs, values: map[string]*string{}, pairs: map[string]*pairsFlag{}}
-	fs.StringVar(&l.configPath, "config", "", "read settings from this TOML `file` (default $XDG_CONFIG_HOME/credpool/config.toml)")
+	fs.StringVar(&l.configPath, "config", "", "read settings from this TOML `file` (default "+configDefaultText+")")
 	for _, st := range settings {
 		if client && !st.client {
 			continue
@@ -196,12 +252,12 @@ func (l *Loader) Load(getenv func(string) string) (Settings, error) {
 		if st.isPath {
 			p, why := paths.Expand(raw, getenv)
 			if why != "" {
-				return Settings{}, &SettingError{Key: st.key, Source: src, Value: raw, Reason: why}
+				return Settings{}, settingError(st.key, src, raw, why)
 			}
 			raw = p
 		}
 		if why := st.parse(raw, &s); why != "" {
-			return Settings{}, &SettingError{Key: st.key, Source: src, Value: raw, Reason: why}
+			return Settings{}, settingError(st.key, src, raw, why)
 		}
 		s.Sources[st.key] = src
 	}
@@ -209,8 +265,7 @@ func (l *Loader) Load(getenv func(string) string) (Settings, error) {
 	if s.Sources[KeyAuthFile] == SourceDefault {
 		p, ok := paths.AuthFile(getenv)
 		if !ok {
-			return Settings{}, &SettingError{Key: KeyAuthFile, Source: SourceDefault, Value: "",
-				Reason: "none of HERMES_HOME, XDG_CONFIG_HOME and HOME is set; give --auth-file"}
+			return Settings{}, settingError(KeyAuthFile, SourceDefault, "", "none of HERMES_HOME, XDG_CONFIG_HOME and HOME is set; give --auth-file")
 		}
 		s.AuthFile = p
 	}
@@ -253,10 +308,10 @@ func (l *Loader) mergeTable(st setting, s *Settings, file fileLayer, flagSet boo
 			k, v, ok := strings.Cut(pair, "=")
 			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 			if !ok || k == "" {
-				return &SettingError{Key: st.key, Source: ly.source, Value: pair, Reason: "want " + st.pairForm}
+				return settingError(st.key, ly.source, pair, "want "+st.pairForm)
 			}
 			if why := st.check(k, v); why != "" {
-				return &SettingError{Key: st.key, Source: ly.source, Value: pair, Reason: why}
+				return settingError(st.key, ly.source, pair, why)
 			}
 			st.put(s, k, v)
 			s.Sources[st.key+"."+k] = ly.source

@@ -6,10 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/paths"
 
 	"github.com/stretchr/testify/assert"
@@ -367,6 +369,7 @@ func TestBadValues(t *testing.T) {
 		{"empty auth file flag", []string{"--auth-file="}, nil, KeyAuthFile, SourceFlag, ""},
 		{"file size not a size", []string{"--max-file-size=huge"}, nil, KeyMaxFileSize, SourceFlag, "huge"},
 		{"file size too small", nil, map[string]string{"CREDPOOL_MAX_FILE_SIZE": "100"}, KeyMaxFileSize, "env CREDPOOL_MAX_FILE_SIZE", "100"},
+		{"file size over what authfile parses", []string{"--max-file-size=2GiB"}, nil, KeyMaxFileSize, SourceFlag, "2GiB"},
 		{"threshold above 1", []string{"--quota-threshold=1.5"}, nil, KeyQuotaThreshold, SourceFlag, "1.5"},
 		{"zero long wait", []string{"--long-wait=0"}, nil, KeyLongWait, SourceFlag, "0"},
 		{"gateway on every interface", []string{"--gateway=0.0.0.0:8484"}, nil, KeyGateway, SourceFlag, "0.0.0.0:8484"},
@@ -376,6 +379,17 @@ func TestBadValues(t *testing.T) {
 		{"upstream pool name", []string{"--upstream=../x=https://a.example"}, nil, KeyUpstreams, SourceFlag, "../x=https://a.example"},
 		{"token url over plain http", nil, map[string]string{"CREDPOOL_TOKEN_URL": "anthropic=http://evil.example/token"}, KeyTokenURLs, "env CREDPOOL_TOKEN_URL", "anthropic=http://evil.example/token"},
 		{"token url of an unknown provider", []string{"--token-url=nobody=https://a.example/t"}, nil, KeyTokenURLs, SourceFlag, "nobody=https://a.example/t"},
+		// A URL may carry a password or a key: the error quotes it without them.
+		{"token url with user info", []string{"--token-url=anthropic=https://user:SECRET@evil.example/token"}, nil, KeyTokenURLs, SourceFlag, "anthropic=https://…@evil.example/token"},
+		{"token url over plain http with a key", nil, map[string]string{"CREDPOOL_TOKEN_URL": "anthropic=http://evil.example/token?key=SECRET"}, KeyTokenURLs, "env CREDPOOL_TOKEN_URL", "anthropic=http://evil.example/token?…"},
+		{"upstream without scheme with a key", []string{"--upstream=openai=api.openai.com/v1?key=SECRET"}, nil, KeyUpstreams, SourceFlag, "openai=api.openai.com/v1?…"},
+		{"upstream without scheme with user info", []string{"--upstream=openai=user:SECRET@api.openai.com"}, nil, KeyUpstreams, SourceFlag, "openai=…@api.openai.com"},
+		// What the gateway would refuse at start (gateway.ParseBase) is refused here.
+		{"upstream with user info", []string{"--upstream=openai=https://u:SECRET@api.openai.com/v1"}, nil, KeyUpstreams, SourceFlag, "openai=https://…@api.openai.com/v1"},
+		{"upstream with a query", nil, map[string]string{"CREDPOOL_UPSTREAM": "openai=https://api.openai.com/v1?key=SECRET"}, KeyUpstreams, "env CREDPOOL_UPSTREAM", "openai=https://api.openai.com/v1?…"},
+		{"upstream with a fragment", []string{"--upstream=openai=https://api.openai.com/v1#x"}, nil, KeyUpstreams, SourceFlag, "openai=https://api.openai.com/v1#…"},
+		{"gateway on a mapped non-loopback", []string{"--gateway=[::ffff:10.0.0.1]:8484"}, nil, KeyGateway, SourceFlag, "[::ffff:10.0.0.1]:8484"},
+		{"upstream without a pool", []string{"--upstream=https://user:SECRET@api.openai.com"}, nil, KeyUpstreams, SourceFlag, "https://…@api.openai.com"},
 		{"unknown external source", []string{"--external-logins=codex_cli,vscode"}, nil, KeyExternalLogins, SourceFlag, "codex_cli,vscode"},
 		{"~ without HOME", []string{"--socket=~/s.sock"}, map[string]string{"HOME": ""}, KeySocket, SourceFlag, "~/s.sock"},
 		{"explicit config ~ without HOME", []string{"--config=~/c.toml"}, map[string]string{"HOME": ""}, KeyConfig, SourceFlag, "~/c.toml"},
@@ -394,9 +408,58 @@ func TestBadValues(t *testing.T) {
 			assert.Equal(t, tt.source, se.Source)
 			assert.Equal(t, tt.value, se.Value)
 			assert.NotEmpty(t, se.Reason)
-			for _, part := range []string{tt.key, tt.source, `"` + tt.value + `"`} {
+			for _, part := range []string{tt.key, tt.source, strconv.Quote(tt.value)} {
 				assert.Contains(t, err.Error(), part)
+			}
+			assert.NotContains(t, err.Error(), "SECRET")
+			if tt.value != "" {
+				assert.NotContains(t, se.Reason, strconv.Quote(tt.value), "the value is quoted once")
 			}
 		})
 	}
+}
+
+func TestQuotable(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://api.example/v1":                           "https://api.example/v1",
+		"openai=https://api.example/v1":                    "openai=https://api.example/v1",
+		"openai=https://u:SECRET@api.example/v1":           "openai=https://…@api.example/v1",
+		"https://u:SEC@RET@api.example/v1?k=SECRET#SECRET": "https://…@api.example/v1?…",
+		"https://api.example/v1#SECRET":                    "https://api.example/v1#…",
+		"https://u:SEC/RET@api.example/v1":                 "https://…@api.example/v1",
+		"[https://a.example/x https://u:SECRET@b.example]": "[https://…@b.example]", // cut too much rather than too little
+		"[https://a.example/?k=SECRET https://b.example]":  "[https://a.example/?…",
+		"u:SECRET@host":                                    "…@host",
+		"p=host?SECRET":                                    "p=host?…",
+		"no url here":                                      "no url here",
+	} {
+		got := quotable(in)
+		assert.Equal(t, want, got, in)
+		assert.NotContains(t, got, "SECRET", in)
+	}
+}
+
+// TestBadTableValueInFileIsQuotedWithoutSecrets: a [upstreams] given as a
+// string in the file is quoted the same way.
+func TestBadTableValueInFileIsQuotedWithoutSecrets(t *testing.T) {
+	env := isolatedEnv(t)
+	cfg := writeFile(t, filepath.Join(t.TempDir(), "c.toml"), `upstreams = "https://u:SECRET@api.example/v1?key=SECRET"`+"\n")
+	_, err := load(t, []string{"--config", cfg}, env)
+	var se *SettingError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "https://…@api.example/v1?…", se.Value)
+	assert.NotContains(t, err.Error(), "SECRET")
+}
+
+// TestMaxFileSizeBounds: the default is authfile's, and the largest size
+// taken is the largest auth.json authfile parses.
+func TestMaxFileSizeBounds(t *testing.T) {
+	s, err := load(t, nil, isolatedEnv(t))
+	require.NoError(t, err)
+	assert.Equal(t, int64(authfile.DefaultMaxSize), s.MaxFileSize)
+	s, err = load(t, []string{"--max-file-size=2147483647"}, isolatedEnv(t))
+	require.NoError(t, err)
+	assert.Equal(t, int64(authfile.MaxSizeLimit), s.MaxFileSize)
+	_, err = load(t, []string{"--max-file-size=2147483648"}, isolatedEnv(t))
+	assert.ErrorIs(t, err, ErrInvalid)
 }

@@ -29,7 +29,7 @@ func (l *Loader) readConfig(explicit bool, getenv func(string) string, s *Settin
 		s.Sources[KeyConfig] = SourceFlag
 		p, why := paths.Expand(l.configPath, getenv)
 		if why != "" {
-			return fileLayer{}, &SettingError{Key: KeyConfig, Source: SourceFlag, Value: l.configPath, Reason: why}
+			return fileLayer{}, settingError(KeyConfig, SourceFlag, l.configPath, why)
 		}
 		path = p
 	} else {
@@ -76,7 +76,7 @@ func parseConfig(path string, data []byte) (fileLayer, error) {
 		if st.table {
 			t, ok := v.(map[string]any)
 			if !ok {
-				return fileLayer{}, &SettingError{Key: key, Source: fl.source, Value: fmt.Sprint(v), Reason: "want a [" + key + "] table"}
+				return fileLayer{}, settingError(key, fl.source, fmt.Sprint(v), "want a ["+key+"] table")
 			}
 			for k, x := range t {
 				str, ok := x.(string)
@@ -98,8 +98,7 @@ func parseConfig(path string, data []byte) (fileLayer, error) {
 		case float64:
 			fl.values[key] = strconv.FormatFloat(v, 'g', -1, 64)
 		default:
-			return fileLayer{}, &SettingError{Key: key, Source: fl.source, Value: fmt.Sprint(v),
-				Reason: fmt.Sprintf("a TOML %T is not allowed here; use a string", v)}
+			return fileLayer{}, settingError(key, fl.source, fmt.Sprint(v), fmt.Sprintf("a TOML %T is not allowed here; use a string", v))
 		}
 	}
 	if len(unknown) > 0 {

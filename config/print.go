@@ -10,12 +10,23 @@ import (
 	"text/tabwriter"
 )
 
-var slogLevels = map[string]slog.Level{
-	"debug": slog.LevelDebug,
-	"info":  slog.LevelInfo,
-	"warn":  slog.LevelWarn,
-	"error": slog.LevelError,
-}
+// logLevels is the one table of log levels: the names log_level takes, in
+// the order help lists them, and what each is to slog.
+var logLevels = []struct {
+	name  string
+	level slog.Level
+}{{"debug", slog.LevelDebug}, {"info", slog.LevelInfo}, {"warn", slog.LevelWarn}, {"error", slog.LevelError}}
+
+var logLevelNames = func() []string {
+	names := make([]string, len(logLevels))
+	for i, l := range logLevels {
+		names[i] = l.name
+	}
+	return names
+}()
+
+// logFormats are the names log_format takes; Logger has a handler for each.
+var logFormats = []string{"text", "json"}
 
 // Print writes the settings in effect as a table of setting, value and
 // source, for `credpool daemon --print-config`.
@@ -68,28 +79,29 @@ func (s Settings) Print(w io.Writer) error {
 }
 
 // Logger returns a log/slog logger writing to w at LogLevel in LogFormat.
-// Empty fields mean the defaults, so a hand-built Settings works.
+// Empty fields mean the settings' defaults, so a hand-built Settings works;
+// a value the settings would refuse is refused with their reason.
 func (s Settings) Logger(w io.Writer) (*slog.Logger, error) {
-	if s.LogLevel == "" {
-		s.LogLevel = "info"
+	for _, key := range []string{KeyLogLevel, KeyLogFormat} {
+		st, _ := settingOf(key)
+		raw := st.show(s)
+		if raw == "" {
+			raw = st.def
+		}
+		if why := st.parse(raw, &s); why != "" {
+			return nil, settingError(key, s.Sources[key], raw, why)
+		}
 	}
-	if s.LogFormat == "" {
-		s.LogFormat = "text"
+	var opts slog.HandlerOptions
+	for _, l := range logLevels {
+		if l.name == s.LogLevel {
+			opts.Level = l.level
+		}
 	}
-	level, ok := slogLevels[s.LogLevel]
-	if !ok {
-		return nil, &SettingError{Key: KeyLogLevel, Source: s.Sources[KeyLogLevel], Value: s.LogLevel,
-			Reason: "want debug, info, warn or error"}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, &opts)), nil
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch s.LogFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, &SettingError{Key: KeyLogFormat, Source: s.Sources[KeyLogFormat], Value: s.LogFormat,
-		Reason: "want text or json"}
+	return slog.New(slog.NewTextHandler(w, &opts)), nil
 }
 
 // FlagHelp is the settings' part of the command line's help: one line per
@@ -104,7 +116,7 @@ func FlagHelp() string {
 		}
 		b.WriteString("\n")
 	}
-	line("config", "PATH", "", "config file (default $XDG_CONFIG_HOME/credpool/config.toml)")
+	line("config", "PATH", "", "config file (default "+configDefaultText+")")
 	for _, st := range settings {
 		arg, usage := flag.UnquoteUsage(&flag.Flag{Name: st.flag, Usage: st.help(), Value: placeholder{}})
 		line(st.flag, strings.ToUpper(arg), st.env, usage)
@@ -131,10 +143,7 @@ func Markdown() string {
 		if st.table {
 			key = "`[" + st.key + "]` table"
 		}
-		def := st.def
-		if st.defText != "" {
-			def = st.defText
-		}
+		def := st.defaultText()
 		if def != "" {
 			def = "`" + def + "`"
 		}

@@ -112,7 +112,14 @@ func TestLogger(t *testing.T) {
 	t.Run("bad values", func(t *testing.T) {
 		_, err := Settings{LogLevel: "loud"}.Logger(&bytes.Buffer{})
 		assert.ErrorIs(t, err, ErrInvalid)
+		assert.ErrorContains(t, err, "want debug, info, warn or error", "the reason the settings give")
 		_, err = Settings{LogFormat: "xml"}.Logger(&bytes.Buffer{})
 		assert.ErrorIs(t, err, ErrInvalid)
+		assert.ErrorContains(t, err, "want text or json")
+		_, loadErr := load(t, []string{"--log-level", "loud"}, isolatedEnv(t))
+		var se *SettingError
+		require.ErrorAs(t, loadErr, &se)
+		_, err = Settings{LogLevel: "loud"}.Logger(&bytes.Buffer{})
+		assert.ErrorContains(t, err, se.Reason, "Load and Logger refuse alike")
 	})
 }

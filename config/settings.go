@@ -2,15 +2,16 @@ package config
 
 import (
 	"fmt"
-	"net"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/extlogin"
+	"github.com/credpool/credpool/gateway"
 	"github.com/credpool/credpool/oauth"
+	"github.com/credpool/credpool/paths"
 	"github.com/credpool/credpool/pool"
 )
 
@@ -55,6 +56,7 @@ type setting struct {
 	def                   string // "" = the zero value (or a computed default)
 	defText               string // how help says a computed default ("" = def)
 	isPath                bool
+	urls                  bool // values are URLs: an error quotes them without user info or query
 	client                bool // client commands take this flag too
 	parse                 func(raw string, s *Settings) (reason string)
 	show                  func(s Settings) string // the value as Print shows it
@@ -69,12 +71,12 @@ type setting struct {
 
 // settings is every setting, in the order help and Print show them.
 var settings = []setting{
-	{key: KeyAuthFile, flag: "auth-file", env: "CREDPOOL_AUTH_FILE", isPath: true, client: true,
+	{key: KeyAuthFile, flag: "auth-file", env: paths.AuthFileEnv, isPath: true, client: true,
 		usage:   "`path` of the auth.json to serve",
 		defText: "$HERMES_HOME/auth.json, else $XDG_CONFIG_HOME/credpool/auth.json",
 		parse:   func(raw string, s *Settings) string { s.AuthFile = raw; return "" },
 		show:    func(s Settings) string { return s.AuthFile }},
-	{key: KeySocket, flag: "socket", env: "CREDPOOL_SOCKET", isPath: true, client: true,
+	{key: KeySocket, flag: "socket", env: paths.SocketEnv, isPath: true, client: true,
 		usage:   "Unix socket `path`",
 		defText: "$XDG_RUNTIME_DIR/credpool/credpool.sock, else ~/.cache/credpool/credpool.sock; on macOS $TMPDIR/credpool/credpool.sock",
 		parse:   func(raw string, s *Settings) string { s.Socket = raw; return "" },
@@ -130,19 +132,23 @@ var settings = []setting{
 		get:   func(s Settings) map[string]string { return s.Strategies },
 		other: string(pool.FillFirst)},
 	{key: KeyLogLevel, flag: "log-level", env: "CREDPOOL_LOG_LEVEL", def: "info",
-		usage: "`level`: debug, info, warn or error",
-		parse: oneOf(func(s *Settings) *string { return &s.LogLevel }, "debug", "info", "warn", "error"),
+		usage: "`level`: " + orList(logLevelNames),
+		parse: oneOf(func(s *Settings) *string { return &s.LogLevel }, logLevelNames...),
 		show:  func(s Settings) string { return s.LogLevel }},
 	{key: KeyLogFormat, flag: "log-format", env: "CREDPOOL_LOG_FORMAT", def: "text",
-		usage: "`format`: text or json",
-		parse: oneOf(func(s *Settings) *string { return &s.LogFormat }, "text", "json"),
+		usage: "`format`: " + orList(logFormats),
+		parse: oneOf(func(s *Settings) *string { return &s.LogFormat }, logFormats...),
 		show:  func(s Settings) string { return s.LogFormat }},
-	{key: KeyMaxFileSize, flag: "max-file-size", env: "CREDPOOL_MAX_FILE_SIZE", def: "64MiB",
+	{key: KeyMaxFileSize, flag: "max-file-size", env: "CREDPOOL_MAX_FILE_SIZE", def: formatSize(authfile.DefaultMaxSize), client: true,
 		usage: "read at most this `size` of auth.json (bytes, or with KiB/MiB/GiB); a larger file is refused, not read",
 		parse: func(raw string, s *Settings) string {
 			n, why := parseSize(raw)
-			if why == "" && n < MinMaxFileSize {
+			switch {
+			case why != "":
+			case n < MinMaxFileSize:
 				why = fmt.Sprintf("must be at least %d bytes", MinMaxFileSize)
+			case n > authfile.MaxSizeLimit:
+				why = fmt.Sprintf("must be at most %d bytes (2GiB - 1), the largest auth.json credpool can parse", authfile.MaxSizeLimit)
 			}
 			s.MaxFileSize = n
 			return why
@@ -167,7 +173,7 @@ var settings = []setting{
 		usage: "refresh an OAuth access token this `duration` before it expires (xAI: 3600s, or this when 45 minutes or less are left)",
 		parse: durationAtLeast(func(s *Settings) *time.Duration { return &s.RefreshHorizon }, time.Second),
 		show:  func(s Settings) string { return formatDuration(s.RefreshHorizon) }},
-	{key: KeyTokenURLs, flag: "token-url", env: "CREDPOOL_TOKEN_URL", table: true, pairForm: "provider=URL",
+	{key: KeyTokenURLs, flag: "token-url", env: "CREDPOOL_TOKEN_URL", table: true, urls: true, pairForm: "provider=URL",
 		usage:   "`provider=URL` OAuth token endpoint for a provider (repeatable; https, or http on loopback only)",
 		defText: "each provider's own",
 		check: func(k, v string) string {
@@ -203,8 +209,10 @@ var settings = []setting{
 				s.Gateway = ""
 				return ""
 			}
-			if why := loopbackAddr(raw); why != "" {
-				return why
+			if err := gateway.ValidateAddr(raw); err != nil {
+				// Its error quotes the address, which the SettingError
+				// quotes already.
+				return strings.TrimPrefix(err.Error(), fmt.Sprintf("listen address %q: ", raw))
 			}
 			s.Gateway = raw
 			return ""
@@ -215,16 +223,15 @@ var settings = []setting{
 			}
 			return s.Gateway
 		}},
-	{key: KeyUpstreams, flag: "upstream", env: "CREDPOOL_UPSTREAM", table: true, pairForm: "pool=URL",
+	{key: KeyUpstreams, flag: "upstream", env: "CREDPOOL_UPSTREAM", table: true, urls: true, pairForm: "pool=URL",
 		usage:   "`pool=URL` the gateway's upstream base for a pool (repeatable)",
 		defText: "the built-in table",
 		check: func(k, v string) string {
 			if err := pool.ValidProvider(k); err != nil {
 				return "pool name: " + strings.TrimPrefix(err.Error(), "pool: ")
 			}
-			u, err := url.Parse(v)
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				return "want an absolute http or https URL"
+			if _, err := gateway.ParseBase(v); err != nil {
+				return "want an absolute http or https URL: " + err.Error()
 			}
 			return ""
 		},
@@ -287,11 +294,19 @@ func oneOf(field func(*Settings) *string, allowed ...string) func(string, *Setti
 	return func(raw string, s *Settings) string {
 		v := strings.ToLower(strings.TrimSpace(raw))
 		if !slices.Contains(allowed, v) {
-			return "want " + strings.Join(allowed[:len(allowed)-1], ", ") + " or " + allowed[len(allowed)-1]
+			return "want " + orList(allowed)
 		}
 		*field(s) = v
 		return ""
 	}
+}
+
+// orList says a list of choices: "debug, info, warn or error".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // sourceList reads "all", "none" or a comma list of external sources.
@@ -330,25 +345,6 @@ func showSources(list []string) string {
 		return "all"
 	}
 	return strings.Join(list, ",")
-}
-
-// loopbackAddr checks that addr is host:port with a loopback host: anyone
-// on the machine reaches loopback, but only loopback.
-func loopbackAddr(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "want host:port, e.g. 127.0.0.1:8484"
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return "the port must be a number from 0 to 65535"
-	}
-	if host == "localhost" {
-		return ""
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return "the gateway listens on loopback only (127.0.0.1, ::1 or localhost)"
-	}
-	return ""
 }
 
 // parseSize reads a byte count: a whole number, optionally with B, KiB,

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -136,16 +134,10 @@ func (d *Daemon) notPersisted(err error) apitype.Persistence {
 }
 
 // lockHolder names who holds auth.lock: Hermes and credpool write their pid
-// into it while they hold it.
+// into it while they hold it (authfile reads it without following a
+// symlink or waiting on a FIFO).
 func (d *Daemon) lockHolder() string {
-	b := make([]byte, 32)
-	f, err := os.Open(d.store.LockPath())
-	if err != nil {
-		return "another process"
-	}
-	defer f.Close()
-	n, _ := f.Read(b)
-	if pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n]))); err == nil && pid > 0 {
+	if pid, ok := d.store.LockHolder(); ok {
 		return fmt.Sprintf("process %d", pid)
 	}
 	return "another process"

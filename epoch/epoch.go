@@ -77,11 +77,35 @@ var httpDateLayouts = []string{
 	time.ANSIC,
 }
 
-func bad(what, text string) error {
-	if len(text) > 64 {
-		text = text[:64] + "…"
+// The parse errors are fixed texts: a time field sits beside tokens and a
+// writer may have put anything in it, so no error quotes its input; and a
+// file full of bad times costs no allocation per value on the report path.
+var (
+	errTime       = fmt.Errorf("epoch: want epoch seconds, epoch milliseconds or ISO-8601, from 1970 to 9999: %w", ErrBadTime)
+	errRetryAfter = fmt.Errorf("epoch: Retry-After: want delta-seconds (at most %d) or an HTTP-date: %w", MaxDelay, ErrBadTime)
+)
+
+// IsNumber reports whether s has the shape of a decimal number (digits,
+// '.', an exponent, a sign only first or right after the 'e'), which no
+// ISO-8601 or HTTP-date text has. Parse and ParseRetryAfter read a number
+// only when s has that shape, so that a date never pays for a failed
+// strconv.ParseFloat (it allocates its error); a caller that must tell a
+// number from a date before it parses (authfile, to know milliseconds;
+// quota, where a bare number is no RFC 3339 time) asks the same question
+// here. Surrounding space is not trimmed.
+func IsNumber(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '.', c == 'e', c == 'E':
+		case c == '+' || c == '-':
+			if i > 0 && s[i-1] != 'e' && s[i-1] != 'E' {
+				return false
+			}
+		default:
+			return false
+		}
 	}
-	return fmt.Errorf("epoch: %s %q: %w", what, text, ErrBadTime)
+	return s != ""
 }
 
 // Parse reads an absolute time: epoch seconds, epoch milliseconds
@@ -89,24 +113,31 @@ func bad(what, text string) error {
 // a time without a zone is UTC; "Z", "+00:00" and "+0000" all work). The
 // result is epoch seconds after 1970 and at most Max; anything else is an
 // error, because taking it would turn a cooldown into "since forever" or
-// into an overflow.
+// into an overflow. A number is decimal (IsNumber): not hex, not "Inf".
 func Parse(text string) (float64, error) {
 	s := strings.TrimSpace(text)
-	if v, err := strconv.ParseFloat(s, 64); err == nil {
-		if sec, ok := fromNumber(v); ok {
-			return sec, nil
+	if IsNumber(s) {
+		if v, err := strconv.ParseFloat(s, 64); err == nil {
+			if sec, ok := fromNumber(v); ok {
+				return sec, nil
+			}
 		}
-		return 0, bad("time", text)
+		return 0, errTime
+	}
+	// Every layout begins with the date: text that does not is not tried
+	// against each of them (a failed time.Parse allocates its error).
+	if len(s) < len("2006-01-02") || s[4] != '-' || s[7] != '-' {
+		return 0, errTime
 	}
 	for _, layout := range isoLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			if sec := Seconds(t); sec > 0 && sec <= Max {
 				return sec, nil
 			}
-			return 0, bad("time", text)
+			return 0, errTime
 		}
 	}
-	return 0, bad("time", text)
+	return 0, errTime
 }
 
 // FromNumber reads an epoch number as auth.json holds one: seconds, or
@@ -115,7 +146,7 @@ func FromNumber(v float64) (float64, error) {
 	if sec, ok := fromNumber(v); ok {
 		return sec, nil
 	}
-	return 0, bad("time", strconv.FormatFloat(v, 'g', -1, 64))
+	return 0, errTime
 }
 
 func fromNumber(v float64) (float64, bool) {
@@ -136,9 +167,10 @@ func fromNumber(v float64) (float64, bool) {
 // allowed) or an HTTP-date, as the epoch second it names.
 func ParseRetryAfter(text string, now time.Time) (float64, error) {
 	s := strings.TrimSpace(text)
-	if v, err := strconv.ParseFloat(s, 64); err == nil {
-		if math.IsNaN(v) || v < 0 || v > MaxDelay {
-			return 0, bad("retry-after", text)
+	if IsNumber(s) {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(v) || v < 0 || v > MaxDelay {
+			return 0, errRetryAfter
 		}
 		return Seconds(now) + v, nil
 	}
@@ -150,7 +182,7 @@ func ParseRetryAfter(text string, now time.Time) (float64, error) {
 			break
 		}
 	}
-	return 0, bad("retry-after", text)
+	return 0, errRetryAfter
 }
 
 // ISO writes epoch seconds as Python's datetime.isoformat() writes an aware

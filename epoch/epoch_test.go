@@ -47,6 +47,13 @@ func TestParse(t *testing.T) {
 		{in: "1e-9", bad: true}, // rounds to the epoch itself
 		{in: "9999-12-31T23:59:59-01:00", bad: true},
 		{in: "9999-12-31T23:59:59.5Z", bad: true},
+		// Decimal only: strconv.ParseFloat reads these, no time writer writes them.
+		{in: "0x1p31", bad: true},
+		{in: "1_780_322_400", bad: true},
+		{in: "Infinity", bad: true},
+		{in: "1e", bad: true},
+		{in: "2026-06", bad: true},
+		{in: "2026-06-01X", bad: true},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := Parse(tc.in)
@@ -57,6 +64,31 @@ func TestParse(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, tc.want.Equal(Time(got)), "got %v want %v", Time(got), tc.want)
 		})
+	}
+}
+
+// TestErrorsQuoteNoInput: a time field sits beside tokens, and a writer
+// may have put one there.
+func TestErrorsQuoteNoInput(t *testing.T) {
+	for _, in := range []string{"sk-SECRET", "2026-06-01TSECRET", "1e9SECRET", "SECRET 2026", "17803224000000000000000SECRET"} {
+		_, err := Parse(in)
+		require.ErrorIs(t, err, ErrBadTime, in)
+		assert.NotContains(t, err.Error(), "SECRET")
+		_, err = ParseRetryAfter(in, t0)
+		require.ErrorIs(t, err, ErrBadTime, in)
+		assert.NotContains(t, err.Error(), "SECRET")
+	}
+	_, err := FromNumber(-1)
+	assert.ErrorIs(t, err, ErrBadTime)
+}
+
+func TestIsNumber(t *testing.T) {
+	for in, want := range map[string]bool{
+		"1780322400": true, "1780322400.5": true, "+1.5e9": true, "1E-3": true, ".5": true, "-5": true,
+		"": false, " 1": false, "1-2": false, "2026-06-01": false, "2026-06-01T12:00:00Z": false,
+		"Mon, 08 Jun 2026 12:00:00 GMT": false, "0x10": false, "Inf": false, "NaN": false, "1_000": false,
+	} {
+		assert.Equal(t, want, IsNumber(in), "%q", in)
 	}
 }
 
@@ -107,6 +139,8 @@ func TestParseRetryAfter(t *testing.T) {
 		{in: "1e30", bad: true},
 		{in: "tomorrow", bad: true},
 		{in: "Mon, 01 Jan 0001 00:00:00 GMT", bad: true},
+		{in: "0x10", bad: true},
+		{in: "NaN", bad: true},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := ParseRetryAfter(tc.in, t0)
@@ -167,4 +201,28 @@ func FuzzParseRetryAfter(f *testing.F) {
 			t.Fatalf("ParseRetryAfter(%q) = %v, out of range", s, v)
 		}
 	})
+}
+
+// BenchmarkParse: the forms auth.json and providers carry, and a bad one
+// (the report path).
+func BenchmarkParse(b *testing.B) {
+	for _, in := range []string{"2026-06-08T12:00:00.250000+00:00", "1780322400.5", "1780322400123", "garbage"} {
+		b.Run(in, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = Parse(in)
+			}
+		})
+	}
+}
+
+func BenchmarkParseRetryAfter(b *testing.B) {
+	for _, in := range []string{"Mon, 08 Jun 2026 12:00:00 GMT", "30", "tomorrow"} {
+		b.Run(in, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = ParseRetryAfter(in, t0)
+			}
+		})
+	}
 }

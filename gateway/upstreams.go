@@ -25,11 +25,13 @@ var DefaultUpstreams = map[string]string{
 	"fireworks":    "https://api.fireworks.ai/inference/v1",
 }
 
-// parseBase checks an upstream base URL: absolute http(s), a host, no
+// ParseBase checks an upstream base URL: absolute http(s), a host, no
 // query, fragment or user info (a key in a URL would end up in logs and
 // errors). The trailing slash is dropped so that base+rest joins cleanly.
-// Error messages name the field, not the value.
-func parseBase(raw string) (*url.URL, error) {
+// Error messages name the field, not the value. The config package checks
+// an upstream setting with it, so that a URL it takes is one the gateway
+// takes.
+func ParseBase(raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimRight(raw, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("not a URL")
@@ -57,3 +59,7 @@ func joinURL(base *url.URL, rest route) *url.URL {
 	u.RawQuery = rest.rawQuery
 	return &u
 }
+
+// parseBase is ParseBase for this package's own callers (transport.go,
+// config.go), which are another change's to rename.
+var parseBase = ParseBase

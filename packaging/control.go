@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/credpool/credpool/internal/atomicfile"
 )
 
 // Actions that Control accepts.
@@ -230,8 +232,10 @@ func printStatus(ctx context.Context, m manager, opts Options) error {
 	return result
 }
 
-// writeIfChanged writes data to path atomically unless the file already holds
-// exactly data. It reports whether it wrote.
+// writeIfChanged writes data to path atomically (atomicfile: temp file,
+// fsync, rename, fsync of the directory, so that a crash mid-install leaves
+// the old unit or the new, never an empty one) unless the file already
+// holds exactly data. It reports whether it wrote.
 func writeIfChanged(path string, data []byte, perm os.FileMode) (bool, error) {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		return false, nil
@@ -239,24 +243,8 @@ func writeIfChanged(path string, data []byte, perm os.FileMode) (bool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return false, fmt.Errorf("packaging: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return false, fmt.Errorf("packaging: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+	if err := atomicfile.WriteFile(path, data, atomicfile.Options{Perm: perm}); err != nil {
 		return false, fmt.Errorf("packaging: write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("packaging: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return false, fmt.Errorf("packaging: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return false, fmt.Errorf("packaging: %w", err)
 	}
 	return true, nil
 }

@@ -463,3 +463,31 @@ func TestIsTemporaryBinary(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteIfChanged: the unit file is replaced whole (atomicfile), with
+// the mode asked for whatever the umask, leaves no temp file, and an
+// unchanged one is not written again.
+func TestWriteIfChanged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "systemd", "user", "credpool.service")
+	changed, err := writeIfChanged(path, []byte("[Unit]\nA=1\n"), 0o644)
+	require.NoError(t, err)
+	assert.True(t, changed)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
+
+	changed, err = writeIfChanged(path, []byte("[Unit]\nA=1\n"), 0o644)
+	require.NoError(t, err)
+	assert.False(t, changed, "same bytes: not written")
+
+	changed, err = writeIfChanged(path, []byte("[Unit]\nA=2\n"), 0o644)
+	require.NoError(t, err)
+	assert.True(t, changed)
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "[Unit]\nA=2\n", string(got))
+	entries, err := os.ReadDir(filepath.Dir(path))
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temp file left")
+}

@@ -24,13 +24,6 @@ const (
 	PackagedBinary = "/usr/bin/credpool"
 )
 
-// Environment variable names written into the units so that the service and
-// the CLI resolve the same files.
-const (
-	EnvAuthFile = "CREDPOOL_AUTH_FILE"
-	EnvSocket   = "CREDPOOL_SOCKET"
-)
-
 // Sentinel errors, for callers that map them to exit codes.
 var (
 	// ErrNotInstalled: start, stop, restart or status of a service that has no
@@ -63,8 +56,8 @@ type Options struct {
 	// os.Executable(). Symlinks are kept, so that a package manager's stable
 	// path survives upgrades.
 	BinaryPath string
-	// AuthFile and Socket are written into the unit as CREDPOOL_AUTH_FILE and
-	// CREDPOOL_SOCKET so that the service and the CLI agree. Empty leaves the
+	// AuthFile and Socket are written into the unit as paths.AuthFileEnv and
+	// paths.SocketEnv so that the service and the CLI agree. Empty leaves the
 	// daemon's own default (user service) or DefaultSystemSocket (system).
 	AuthFile, Socket string
 	// ConfigFile, when set, is passed to the daemon as --config.

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"text/template"
+
+	"github.com/credpool/credpool/paths"
 )
 
 //go:embed templates/*.tmpl
@@ -105,8 +107,8 @@ func RenderSystemTemplateUnit(opts Options) ([]byte, error) {
 		User:      "%i",
 		ExecStart: execStart(opts),
 		Environment: []string{
-			`"` + EnvAuthFile + `=/home/%i/.config/credpool/auth.json"`,
-			`"` + EnvSocket + `=/run/credpool-%i/credpool.sock"`,
+			`"` + paths.AuthFileEnv + `=/home/%i/.config/credpool/auth.json"`,
+			`"` + paths.SocketEnv + `=/run/credpool-%i/credpool.sock"`,
 		},
 		RuntimeDirectory: ServiceName + "-%i",
 		ReadWritePaths:   "-/home/%i/.config/credpool",
@@ -145,7 +147,7 @@ func RenderLaunchdPlist(opts Options) ([]byte, error) {
 	for _, a := range daemonArgs(opts) {
 		data.ProgramArguments = append(data.ProgramArguments, xmlEscape(a))
 	}
-	for _, kv := range [][2]string{{EnvAuthFile, opts.AuthFile}, {EnvSocket, opts.Socket}} {
+	for _, kv := range [][2]string{{paths.AuthFileEnv, opts.AuthFile}, {paths.SocketEnv, opts.Socket}} {
 		if kv[1] != "" {
 			data.Environment = append(data.Environment, launchdEnv{Key: kv[0], Value: xmlEscape(kv[1])})
 		}
@@ -210,7 +212,7 @@ func execStart(opts Options) string {
 
 func unitEnvironment(authFile, socket string) []string {
 	var env []string
-	for _, kv := range [][2]string{{EnvAuthFile, authFile}, {EnvSocket, socket}} {
+	for _, kv := range [][2]string{{paths.AuthFileEnv, authFile}, {paths.SocketEnv, socket}} {
 		if kv[1] != "" {
 			env = append(env, unitQuote(kv[0]+"="+kv[1]))
 		}

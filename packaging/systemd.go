@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/credpool/credpool/paths"
 )
 
 // systemd manages credpool.service through systemctl, --user unless
@@ -118,7 +120,7 @@ func (s *systemd) printInstalled(existed, changed bool) {
 		fmt.Fprintf(out, "credpool is enabled and started; it runs as %s from boot.\n\nNext steps:\n", s.opts.User)
 		fmt.Fprintln(out, "  credpool service status             is it running, does the socket answer?")
 		fmt.Fprintln(out, "  journalctl -u credpool -f           follow its log")
-		fmt.Fprintf(out, "  export %s=%s   in %s's shell profile, so the CLI and agents find it\n", EnvSocket, orDefault(s.opts.Socket, DefaultSystemSocket), s.opts.User)
+		fmt.Fprintf(out, "  export %s=%s   in %s's shell profile, so the CLI and agents find it\n", paths.SocketEnv, orDefault(s.opts.Socket, DefaultSystemSocket), s.opts.User)
 		return
 	}
 	fmt.Fprintln(out, "credpool is enabled and started; it starts again at every login.\n\nNext steps:")

@@ -13,9 +13,14 @@ import (
 	"strings"
 )
 
-// SocketEnv names the environment variable that overrides the socket path
-// for every client and for the daemon.
-const SocketEnv = "CREDPOOL_SOCKET"
+// The environment variables that override the socket and the auth file,
+// for every client and for the daemon; the config package reads them as a
+// layer, and the service units set them so that the service and the CLI
+// resolve the same files.
+const (
+	SocketEnv   = "CREDPOOL_SOCKET"
+	AuthFileEnv = "CREDPOOL_AUTH_FILE"
+)
 
 // Socket is the default socket path on the running system, ignoring
 // CREDPOOL_SOCKET (the config package layers that in with the others).

@@ -52,7 +52,7 @@ func epochSeconds(v string) (float64, bool) {
 // of a second is allowed), with the project's one time parser; a bare
 // number is not an RFC 3339 time here.
 func rfc3339(v string) (float64, bool) {
-	if _, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+	if epoch.IsNumber(strings.TrimSpace(v)) {
 		return 0, false
 	}
 	x, err := epoch.Parse(v)

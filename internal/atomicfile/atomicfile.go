@@ -3,7 +3,7 @@
 // the same directory, 0600 from its creation, written, fsynced, renamed over
 // the target, and the directory fsynced. It is the one such write in
 // credpool (auth.json, credpool's state file, Hermes' spent-token ledger,
-// another tool's login file).
+// another tool's login file, the service's unit file or plist).
 //
 // A symlink at the target is replaced by the file, not written through:
 // callers that follow a chosen symlink resolve it first and pass the
@@ -93,15 +93,15 @@ func Write(path string, o Options, render func(io.Writer) (bool, error)) (writte
 		return false, err
 	}
 	committed = true
-	if err := SyncDir(dir); err != nil {
+	if err := syncDir(dir); err != nil {
 		return true, fmt.Errorf("sync directory: %w", err)
 	}
 	return true, nil
 }
 
-// SyncDir fsyncs a directory, so that a rename in it survives a crash.
+// syncDir fsyncs a directory, so that a rename in it survives a crash.
 // File systems that cannot (EINVAL, ENOTSUP) are not an error.
-func SyncDir(dir string) error {
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

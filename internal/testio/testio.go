@@ -1,6 +1,6 @@
-// Package testio holds the two file and output helpers that tests in many
-// packages need: a temp dir short enough for a Unix socket, and a buffer that
-// a daemon's goroutines and a test can share. It imports nothing of ours, so
+// Package testio holds the helpers that tests in many packages need: a temp
+// dir short enough for a Unix socket, a buffer that a daemon's goroutines
+// and a test can share, and a bound on a call that must not block. It imports nothing of ours, so
 // that socketapi's own tests can use it without an import cycle.
 package testio
 
@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // ShortTempDir is a temp dir short enough for a socket path: t.TempDir()
@@ -40,4 +41,19 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Within runs op and fails the test when it does not return within d: a
+// call that blocks (an open of a FIFO) is the bug such a test looks for.
+func Within[T any](t testing.TB, d time.Duration, op func() T) T {
+	t.Helper()
+	done := make(chan T, 1)
+	go func() { done <- op() }()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(d):
+		t.Fatalf("did not return within %s", d)
+		panic("unreachable")
+	}
 }
