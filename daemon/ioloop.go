@@ -14,6 +14,7 @@ import (
 	"github.com/credpool/credpool/apitype"
 	"github.com/credpool/credpool/authfile"
 	"github.com/credpool/credpool/epoch"
+	"github.com/credpool/credpool/internal/statefile"
 	"github.com/credpool/credpool/paths"
 )
 
@@ -77,7 +78,7 @@ func (l *ioLoop) start() error {
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
 		return fmt.Errorf("daemon: auth dir: %w", err)
 	}
-	st, err := loadOwnState(paths.State(l.path))
+	st, err := statefile.Load(paths.State(l.path))
 	if err != nil {
 		l.d.log.Warn("credpool's state file was unusable", "err", err)
 	}

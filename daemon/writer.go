@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool/authfile"
+	"github.com/credpool/credpool/internal/statefile"
 	"github.com/credpool/credpool/paths"
 	"github.com/credpool/credpool/pool"
 )
@@ -89,15 +90,15 @@ func (d *Daemon) syncWith(update func(func(*authfile.File) error) (authfile.Vers
 		d.mu.Lock()
 		seq = d.dur.seq
 		commit, changes = d.pool.Sync(f.Snapshot())
-		var st *ownState
+		var st *statefile.State
 		if d.pool.StateDirty() {
-			st = &ownState{Pool: d.pool.ExportState()}
+			st = &statefile.State{Pool: d.pool.ExportState()}
 		}
 		d.mu.Unlock()
 		if st != nil {
 			// Under auth.lock, before auth.json: a removal is remembered
 			// before it is visible.
-			if stateErr = writeOwnState(paths.State(d.cfg.AuthFile), *st); stateErr != nil {
+			if stateErr = statefile.Write(paths.State(d.cfg.AuthFile), *st); stateErr != nil {
 				return stateErr
 			}
 		}

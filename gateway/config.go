@@ -103,7 +103,7 @@ func (cfg Config) withDefaults() (Config, map[string]*url.URL, error) {
 	}
 	upstreams := make(map[string]*url.URL, len(DefaultUpstreams)+len(cfg.Upstreams))
 	for name, raw := range DefaultUpstreams {
-		u, err := parseBase(raw)
+		u, err := ParseBase(raw)
 		if err != nil {
 			panic("gateway: DefaultUpstreams[" + name + "]: " + err.Error())
 		}
@@ -113,7 +113,7 @@ func (cfg Config) withDefaults() (Config, map[string]*url.URL, error) {
 		if err := pool.ValidProvider(name); err != nil {
 			return cfg, nil, fmt.Errorf("%w: upstreams: pool name %s: %w", ErrConfig, pool.Quote(name), err)
 		}
-		u, err := parseBase(raw)
+		u, err := ParseBase(raw)
 		if err != nil {
 			return cfg, nil, fmt.Errorf("%w: upstreams.%s: %w", ErrConfig, name, err)
 		}

@@ -123,7 +123,7 @@ func TestCredentialBaseURLWins(t *testing.T) {
 }
 
 func TestJoinURL(t *testing.T) {
-	base, err := parseBase("https://api.example.com/v1/")
+	base, err := ParseBase("https://api.example.com/v1/")
 	require.NoError(t, err)
 	for _, tc := range []struct{ target, want string }{
 		{"/openai/chat/completions", "https://api.example.com/v1/chat/completions"},

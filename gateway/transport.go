@@ -136,7 +136,7 @@ func (s *Server) noneAvailable(c *call, none *NoneAvailableError) *apiError {
 // cred.BaseURL, else the configured one, else the default table.
 func (s *Server) upstreamFor(pool string, cred Credential) (*url.URL, *apiError) {
 	if cred.BaseURL != "" {
-		u, err := parseBase(cred.BaseURL)
+		u, err := ParseBase(cred.BaseURL)
 		if err != nil {
 			return nil, newError(errBadUpstream,
 				fmt.Sprintf("credpool gateway: credential %s of pool %q: base_url: %v", cred.ID, pool, err))

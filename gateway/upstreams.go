@@ -60,6 +60,3 @@ func joinURL(base *url.URL, rest route) *url.URL {
 	return &u
 }
 
-// parseBase is ParseBase for this package's own callers (transport.go,
-// config.go), which are another change's to rename.
-var parseBase = ParseBase
