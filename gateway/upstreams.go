@@ -59,4 +59,3 @@ func joinURL(base *url.URL, rest route) *url.URL {
 	u.RawQuery = rest.rawQuery
 	return &u
 }
-
