@@ -3,10 +3,11 @@ package extlogin
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/credpool/credpool/internal/regularfile"
 )
 
 // Sentinels for errors.Is.
@@ -94,46 +95,40 @@ func statPath(path string) stamp {
 	return stampOf(fi)
 }
 
-// readFile reads path without trusting what is there. It opens with
-// O_NONBLOCK, so a FIFO at the path cannot hang the open; it refuses
-// anything but a regular file before reading a byte (a FIFO, a device such
-// as /dev/zero behind a symlink, a directory); and it refuses a file over
-// MaxFileSize, by its size and again by what it reads, should it grow
-// meanwhile. The stamp is of the file that was opened.
+// readFile reads path without trusting what is there (regularfile.Read:
+// opened without blocking, so a FIFO cannot hang it; anything but a regular
+// file refused before a byte is read; a file over MaxFileSize refused by
+// its size). The stamp is of the file that was opened.
 func readFile(path string) ([]byte, stamp, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	data, fi, err := regularfile.Read(path, MaxFileSize)
+	var nr *regularfile.NotRegularError
+	var tl *regularfile.TooLargeError
 	switch {
+	case err == nil:
+		return data, stampOf(fi), nil
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, stamp{}, problemf(ErrNotLoggedIn, "no file")
 	case errors.Is(err, syscall.ENOTDIR):
 		return nil, stamp{}, problemf(ErrBadFile, "a parent of the path is not a directory")
 	case errors.Is(err, syscall.ELOOP):
 		return nil, stamp{}, problemf(ErrBadFile, "too many levels of symbolic links")
-	case err != nil:
-		return nil, stamp{}, err
+	case errors.As(err, &nr):
+		st, what := stamp{}, nr.What
+		if nr.Info != nil {
+			st, what = stampOf(nr.Info), fileType(nr.Info.Mode())
+		}
+		return nil, st, problemf(ErrBadFile, "not a regular file (%s)", what)
+	case errors.As(err, &tl):
+		var st stamp
+		if fi != nil {
+			st = stampOf(fi)
+		}
+		return nil, st, problemf(ErrBadFile, "%d bytes or more, more than the %d a credential file may hold", tl.Size, MaxFileSize)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, stamp{}, fmt.Errorf("stat: %w", err)
-	}
-	st := stampOf(fi)
-	if !fi.Mode().IsRegular() {
-		return nil, st, problemf(ErrBadFile, "not a regular file (%s)", fileType(fi.Mode()))
-	}
-	if fi.Size() > MaxFileSize {
-		return nil, st, problemf(ErrBadFile, "%d bytes, more than the %d a credential file may hold", fi.Size(), MaxFileSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, st, fmt.Errorf("read: %w", err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, st, problemf(ErrBadFile, "grew past the %d bytes a credential file may hold while being read", MaxFileSize)
-	}
-	return data, st, nil
+	return nil, stamp{}, err
 }
 
+// fileType names a file mode in extlogin's messages.
 func fileType(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
